@@ -31,7 +31,7 @@ class SourceParseError(Exception):
 def decode_source(data: bytes | str, filename: str = "<string>") -> str:
     """Bytes -> text, honouring a PEP 263 coding cookie; a clear error for binary/undecodable input."""
     if isinstance(data, str):
-        return data
+        return data[1:] if data.startswith("\ufeff") else data  # a BOM is an encoding mark, not code
     if b"\x00" in data:
         raise SourceParseError(SourceError(file=filename, message="binary file (contains null bytes); not Python source"))
     import io

@@ -1,0 +1,387 @@
+"""The small shared interface of the reference implementations.
+
+Every implementation module defines, top to bottom:
+
+    class Config(TrainConfig)            # pydantic; its defaults are the CPU smoke size
+    def build_data(cfg) -> ...           # synthetic or shipped tensors, never a download
+    def build_model(cfg) -> nn.Module
+    def evaluate(model, data, cfg, device) -> float
+    def train(cfg, hooks=None) -> TrainResult
+
+and uses the helpers below for the parts that are the same everywhere: seeding, picking the device,
+a resumable in-memory batch loader, RNG capture, and atomic full checkpoints. Only torch, pydantic and
+the standard library are imported.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+from pydantic import BaseModel, ConfigDict, Field
+from torch import nn
+
+DeviceName = Literal["auto", "cpu", "cuda", "mps"]
+AmpName = Literal["auto", "none", "bf16", "fp16"]
+
+
+class TrainConfig(BaseModel):
+    """Options every implementation shares; subclasses add model and data sizes."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    seed: int = 0
+    steps: int = Field(60, ge=1)
+    device: DeviceName = "auto"
+    amp: AmpName = "none"
+    compile: bool = False
+    log_every: int = Field(10, ge=1)
+
+
+class TrainResult(BaseModel):
+    """What one call of `train` did. `losses` holds one float per optimizer step run in this call."""
+
+    start_step: int
+    steps_run: int
+    losses: list[float]
+    metric_name: str
+    eval_metric: float | None  # None when the call stopped early to leave a checkpoint
+    throughput_unit: Literal["samples/s", "tokens/s"]
+    items_processed: int
+    train_s: float
+    compile_s: float
+    eval_s: float
+    device: str
+    amp: str
+    stopped_early: bool = False
+
+
+@dataclass
+class TrainHooks:
+    """How the runner steers a training call.
+
+    checkpoint_path: where the full checkpoint lives.
+    stop_at: after this many optimizer steps save a checkpoint and return (the first half of a resume check).
+    resume: load `checkpoint_path` first and continue from its step.
+    on_log: called every `log_every` steps with (step, total_steps, loss).
+    """
+
+    checkpoint_path: Path | None = None
+    stop_at: int | None = None
+    resume: bool = False
+    on_log: Callable[[int, int, float], None] | None = None
+
+
+# ---------------------------------------------------------------- device, seeding, precision
+
+
+def pick_device(name: str = "auto") -> torch.device:
+    """'auto' picks cuda, then mps, then cpu. An explicit device that is missing is an error, not a fallback."""
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("device 'cuda' requested but torch.cuda.is_available() is False")
+    if name == "mps" and not torch.backends.mps.is_available():
+        raise RuntimeError("device 'mps' requested but torch.backends.mps.is_available() is False")
+    return torch.device(name)
+
+
+def seed_everything(seed: int) -> None:
+    """Seed python's and torch's RNGs (torch.manual_seed seeds every CUDA device too)."""
+    random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def cpu_flags() -> set[str]:
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return set()
+    return parse_cpu_flags(text)
+
+
+def parse_cpu_flags(cpuinfo_text: str) -> set[str]:
+    """The flag words of /proc/cpuinfo ('flags' on x86, 'Features' on arm)."""
+    for line in cpuinfo_text.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() in ("flags", "Features"):
+            return set(value.split())
+    return set()
+
+
+def cpu_has_native_bf16(flags: set[str]) -> bool:
+    """AVX512-BF16 / AMX-BF16 on x86, BF16 on arm. Without them a bf16 matmul is emulated (~100x slower)."""
+    return bool(flags & {"avx512_bf16", "amx_bf16", "bf16"})
+
+
+def cpu_has_native_fp16(flags: set[str]) -> bool:
+    return bool(flags & {"avx512_fp16", "amx_fp16", "fphp"})
+
+
+def resolve_amp(device: torch.device, amp: str) -> str:
+    """'auto' -> fp16 on CUDA (bf16 where the GPU has it natively), bf16 on a CPU with native bf16, else none."""
+    if amp != "auto":
+        return amp
+    if device.type == "cuda":
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+    if device.type == "cpu" and cpu_has_native_bf16(cpu_flags()):
+        return "bf16"
+    return "none"
+
+
+AMP_DTYPES: dict[str, torch.dtype | None] = {"none": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def maybe_compile(model: nn.Module, enabled: bool) -> nn.Module:
+    """torch.compile costs 12-50 s cold on small CPUs, so it only happens when asked for."""
+    return torch.compile(model, dynamic=False) if enabled else model
+
+
+def sync(device: torch.device) -> None:
+    """Wait for queued device work so wall-clock timings mean something."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    elif device.type == "mps":
+        torch.mps.synchronize()
+
+
+class Timer:
+    """Accumulates wall-clock seconds of a phase; synchronizes the device at both ends."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.device = device
+        self.seconds = 0.0
+
+    def __enter__(self) -> Timer:
+        sync(self.device)
+        self._t0 = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        sync(self.device)
+        self.seconds += time.perf_counter() - self._t0
+
+
+# ---------------------------------------------------------------- data
+
+
+class InMemoryBatches:
+    """Shuffled mini-batches of in-memory tensors, fetched by indexing with a seeded permutation.
+
+    Indexing whole batches is ~6x faster than a DataLoader fetching item by item, and worker processes
+    only add IPC on small machines. The state (epoch, position, generator state at the start of the epoch)
+    is saved in checkpoints, so a resumed run sees exactly the batches the uninterrupted run would have.
+    """
+
+    def __init__(self, tensors: tuple[torch.Tensor, ...], batch_size: int, *, seed: int, shuffle: bool = True,
+                 drop_last: bool = True) -> None:
+        n = tensors[0].shape[0]
+        if any(t.shape[0] != n for t in tensors):
+            raise ValueError("all tensors need the same first (sample) dimension")
+        if batch_size > n and drop_last:
+            raise ValueError(f"batch_size {batch_size} exceeds the {n} samples with drop_last=True")
+        self.tensors = tensors
+        self.batch_size = batch_size
+        self.shuffle = shuffle
+        self.drop_last = drop_last
+        self.generator = torch.Generator().manual_seed(seed)  # CPU generator: same order on every device
+        self.epoch = 0
+        self.position = 0  # batches consumed in the current epoch
+        self._epoch_start_state = self.generator.get_state()
+        self._order = self._new_order()
+
+    def batches_per_epoch(self) -> int:
+        n = self.tensors[0].shape[0]
+        return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
+
+    def _new_order(self) -> torch.Tensor:
+        n = self.tensors[0].shape[0]
+        return torch.randperm(n, generator=self.generator) if self.shuffle else torch.arange(n)
+
+    def next_batch(self) -> tuple[torch.Tensor, ...]:
+        if self.position >= self.batches_per_epoch():
+            self.epoch += 1
+            self.position = 0
+            self._epoch_start_state = self.generator.get_state()
+            self._order = self._new_order()
+        idx = self._order[self.position * self.batch_size:(self.position + 1) * self.batch_size]
+        self.position += 1
+        idx = idx.to(self.tensors[0].device)
+        return tuple(t[idx] for t in self.tensors)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"epoch": self.epoch, "position": self.position, "epoch_start_state": self._epoch_start_state}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        # Re-draw the epoch's permutation from the saved generator state; the consumed batches are skipped
+        # by restoring the position (nothing needs fetching, the data is in memory).
+        self.epoch = state["epoch"]
+        self.position = state["position"]
+        self._epoch_start_state = state["epoch_start_state"]
+        self.generator.set_state(self._epoch_start_state)
+        self._order = self._new_order()
+
+
+class LoaderCursor:
+    """Step-wise iteration over a DataLoader (epochs roll over) that can be checkpointed and resumed.
+
+    Works with a RandomSampler driven by `generator` (its state at the start of the epoch is saved) or with a
+    DistributedSampler (`set_epoch` makes the order a function of seed and epoch). On resume the consumed
+    batches of the current epoch are skipped.
+    """
+
+    def __init__(self, loader: torch.utils.data.DataLoader, generator: torch.Generator | None = None) -> None:
+        self.loader = loader
+        self.generator = generator
+        self.epoch = 0
+        self.position = 0
+        self._epoch_start_state = generator.get_state() if generator is not None else None
+        self._iter: Iterator[Any] | None = None
+
+    def _start_epoch(self) -> None:
+        sampler = self.loader.sampler
+        if hasattr(sampler, "set_epoch"):
+            sampler.set_epoch(self.epoch)  # DistributedSampler: a different shuffle every epoch
+        if self.generator is not None:
+            self._epoch_start_state = self.generator.get_state()
+        self._iter = iter(self.loader)
+
+    def next_batch(self) -> Any:
+        if self._iter is None:
+            self._start_epoch()
+        try:
+            batch = next(self._iter)
+        except StopIteration:
+            self.epoch += 1
+            self.position = 0
+            self._start_epoch()
+            batch = next(self._iter)
+        self.position += 1
+        return batch
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"epoch": self.epoch, "position": self.position, "epoch_start_state": self._epoch_start_state}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.epoch = state["epoch"]
+        if self.generator is not None and state["epoch_start_state"] is not None:
+            self.generator.set_state(state["epoch_start_state"])
+        sampler = self.loader.sampler
+        if hasattr(sampler, "set_epoch"):
+            sampler.set_epoch(self.epoch)
+        self._epoch_start_state = state["epoch_start_state"]
+        self._iter = iter(self.loader)
+        for _ in range(state["position"]):  # skip the batches the interrupted run already consumed
+            next(self._iter)
+        self.position = state["position"]
+
+
+# ---------------------------------------------------------------- RNG state and checkpoints
+
+
+def capture_rng_state() -> dict[str, Any]:
+    """Every global RNG a training step may draw from (dropout, augmentation, python's random)."""
+    state: dict[str, Any] = {"python": random.getstate(), "torch": torch.get_rng_state()}
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    if torch.backends.mps.is_available():
+        state["mps"] = torch.mps.get_rng_state()
+    return state
+
+
+def restore_rng_state(state: dict[str, Any]) -> None:
+    random.setstate(_as_python_random_state(state["python"]))
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+    if "mps" in state and torch.backends.mps.is_available():
+        torch.mps.set_rng_state(state["mps"])
+
+
+def _as_python_random_state(value: Any) -> tuple:
+    # torch.save keeps tuples; be lenient if a list comes back.
+    version, internal, gauss = value
+    return (version, tuple(internal), gauss)
+
+
+def unwrap(model: nn.Module) -> nn.Module:
+    """The plain module under torch.compile / DDP wrappers, so state_dict keys carry no prefixes."""
+    model = getattr(model, "_orig_mod", model)
+    return getattr(model, "module", model)
+
+
+def save_checkpoint(path: Path, *, model: nn.Module, optimizer: torch.optim.Optimizer,
+                    scheduler: Any | None, scaler: torch.amp.GradScaler | None, step: int,
+                    loader_state: dict[str, Any], cfg: TrainConfig, extra: dict[str, Any] | None = None,
+                    rng_state: Any | None = None) -> None:
+    """A full training checkpoint, written atomically (temp file + rename): a crash never leaves half a file."""
+    state = {
+        "model": unwrap(model).state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "scheduler": scheduler.state_dict() if scheduler is not None else None,
+        "scaler": scaler.state_dict() if scaler is not None else None,
+        "step": step,
+        "loader": loader_state,
+        "rng": rng_state if rng_state is not None else capture_rng_state(),
+        "config": cfg.model_dump(),
+        "extra": extra or {},
+    }
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    os.close(fd)
+    try:
+        torch.save(state, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def load_checkpoint(path: Path, *, model: nn.Module, optimizer: torch.optim.Optimizer, scheduler: Any | None,
+                    scaler: torch.amp.GradScaler | None, device: torch.device,
+                    restore_rng: bool = True) -> dict[str, Any]:
+    """Restore everything `save_checkpoint` wrote; returns the checkpoint (step, loader state, extra)."""
+    state = torch.load(path, map_location=device, weights_only=True)
+    unwrap(model).load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    if scheduler is not None:
+        scheduler.load_state_dict(state["scheduler"])
+    if scaler is not None and state["scaler"] is not None:
+        scaler.load_state_dict(state["scaler"])
+    if restore_rng:
+        # RNG tensors must be CPU ByteTensors whatever map_location did.
+        restore_rng_state(_rng_to_cpu(state["rng"]))
+    return state
+
+
+def _rng_to_cpu(state: Any) -> Any:
+    if isinstance(state, torch.Tensor):
+        return state.cpu()
+    if isinstance(state, dict):
+        return {k: _rng_to_cpu(v) for k, v in state.items()}
+    if isinstance(state, list):
+        return [_rng_to_cpu(v) for v in state]
+    return state
+
+
+def loader_state_to_cpu(state: dict[str, Any]) -> dict[str, Any]:
+    return _rng_to_cpu(state)
+
+
+def losses_to_floats(history: list[torch.Tensor]) -> list[float]:
+    """One host sync for many steps: the per-step losses stay on the device until logged."""
+    if not history:
+        return []
+    return torch.stack(history).float().cpu().tolist()

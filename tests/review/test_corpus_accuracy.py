@@ -1,0 +1,83 @@
+"""The reviewer's accuracy on the labelled corpus (tests/corpus/), scored by bench/review_accuracy.py.
+
+The corpus is written independently of the rule implementations: labels follow the rule catalogue's anchors.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+SCORER_PATH = Path(__file__).resolve().parents[2] / "bench" / "review_accuracy.py"
+MIN_RECALL = 0.90
+MIN_PRECISION = 0.95
+
+
+def _load_scorer():
+    spec = importlib.util.spec_from_file_location("review_accuracy", SCORER_PATH)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+scorer = _load_scorer()
+
+
+@pytest.fixture(scope="module")
+def score():
+    return scorer.score_corpus()
+
+
+def test_corpus_size_and_clean_share() -> None:
+    scripts = scorer.corpus_files()
+    clean = [s for s in scripts if not scorer.read_labels(s.with_suffix(".txt"))]
+    assert len(scripts) >= 60, f"corpus has {len(scripts)} files"
+    assert len(clean) >= 0.4 * len(scripts), f"only {len(clean)}/{len(scripts)} clean files"
+
+
+def test_corpus_files_parse_and_are_realistic_size() -> None:
+    for script in scorer.corpus_files():
+        text = script.read_text(encoding="utf-8")
+        ast.parse(text, filename=str(script))
+        assert 40 <= len(text.splitlines()) <= 200, f"{script.name}: {len(text.splitlines())} lines"
+
+
+def test_labels_parse_and_reject_bad_lines(tmp_path: Path) -> None:
+    good = tmp_path / "good.txt"
+    good.write_text("12 PT-GRAD002  # zero_grad only before the loop\n\n# comment only\n3 PT-REP001\n")
+    assert scorer.read_labels(good) == {(12, "PT-GRAD002"), (3, "PT-REP001")}
+    bad = tmp_path / "bad.txt"
+    bad.write_text("PT-GRAD002 12\n")
+    with pytest.raises(scorer.LabelError, match="bad.txt:1"):
+        scorer.read_labels(bad)
+
+
+def test_scorer_counts_misses_and_false_alarms(tmp_path: Path) -> None:
+    # A script the catalogue flags for certain (set_to_none=False, require_grad typo), labelled with one
+    # right label, one wrong line and one missing: the scorer must see 1 match, 1 miss, 1 false alarm.
+    script = tmp_path / "tiny.py"
+    script.write_text(
+        "import torch\n"
+        "def freeze(model, optimizer):\n"
+        "    optimizer.zero_grad(set_to_none=False)\n"
+        "    for p in model.parameters():\n"
+        "        p.require_grad = False\n"
+    )
+    (tmp_path / "tiny.txt").write_text("3 PT-GRAD003\n4 PT-GRAD006  # wrong line on purpose\n")
+    result = scorer.score_corpus(tmp_path)
+    assert result.true_positives == 1
+    assert [str(m) for m in result.misses] == ["tiny.py:4 PT-GRAD006"]
+    assert [str(m) for m in result.false_alarms] == ["tiny.py:5 PT-GRAD006"]
+
+
+def test_reviewer_accuracy_on_corpus(score) -> None:
+    report = (
+        f"recall {score.recall:.3f} (>= {MIN_RECALL}), precision {score.precision:.3f} (>= {MIN_PRECISION})\n"
+        f"misses ({len(score.misses)}):\n{scorer.format_marks(score.misses)}\n"
+        f"false alarms ({len(score.false_alarms)}):\n{scorer.format_marks(score.false_alarms)}"
+    )
+    print(report)
+    assert score.recall >= MIN_RECALL and score.precision >= MIN_PRECISION, report
