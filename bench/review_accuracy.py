@@ -29,7 +29,7 @@ LABEL_LINE = re.compile(r"^(\d+)\s+(PT-[A-Z]+\d{3})$")
 
 
 class LabelError(ValueError):
-    """A labels file that cannot be read as `LINE CODE` lines."""
+    """A corpus that cannot be scored: missing directory, bad or missing labels file."""
 
 
 class Mark(BaseModel):
@@ -99,7 +99,11 @@ def read_labels(txt: Path) -> set[tuple[int, str]]:
 
 def corpus_files(corpus: Path = DEFAULT_CORPUS) -> list[Path]:
     """The corpus scripts, each checked to have a labels file with anchors inside the script."""
+    if not corpus.is_dir():
+        raise LabelError(f"corpus directory {corpus} does not exist")
     scripts = sorted(corpus.glob("*.py"))
+    if not scripts:
+        raise LabelError(f"no .py files in corpus directory {corpus}")
     for script in scripts:
         txt = script.with_suffix(".txt")
         if not txt.is_file():

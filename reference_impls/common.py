@@ -52,7 +52,7 @@ class TrainResult(BaseModel):
     steps_run: int
     losses: list[float]
     metric_name: str
-    eval_metric: float | None  # None when the call stopped early to leave a checkpoint
+    eval_metric: float | None  # None when the call paused at hooks.stop_at to leave a checkpoint
     throughput_unit: Literal["samples/s", "tokens/s"]
     items_processed: int
     train_s: float
@@ -60,7 +60,7 @@ class TrainResult(BaseModel):
     eval_s: float
     device: str
     amp: str
-    stopped_early: bool = False
+    paused: bool = False  # stopped at hooks.stop_at (first half of a resume check)
 
 
 @dataclass
@@ -207,7 +207,8 @@ class InMemoryBatches:
 
     def _new_order(self) -> torch.Tensor:
         n = self.tensors[0].shape[0]
-        return torch.randperm(n, generator=self.generator) if self.shuffle else torch.arange(n)
+        order = torch.randperm(n, generator=self.generator) if self.shuffle else torch.arange(n)
+        return order.to(self.tensors[0].device)  # one copy per epoch, then batches are sliced on the device
 
     def next_batch(self) -> tuple[torch.Tensor, ...]:
         if self.position >= self.batches_per_epoch():
@@ -217,7 +218,6 @@ class InMemoryBatches:
             self._order = self._new_order()
         idx = self._order[self.position * self.batch_size:(self.position + 1) * self.batch_size]
         self.position += 1
-        idx = idx.to(self.tensors[0].device)
         return tuple(t[idx] for t in self.tensors)
 
     def state_dict(self) -> dict[str, Any]:
@@ -360,9 +360,11 @@ def load_checkpoint(path: Path, *, model: nn.Module, optimizer: torch.optim.Opti
         scheduler.load_state_dict(state["scheduler"])
     if scaler is not None and state["scaler"] is not None:
         scaler.load_state_dict(state["scaler"])
+    # RNG and generator states must be CPU ByteTensors whatever map_location did.
+    state["loader"] = _rng_to_cpu(state["loader"])
+    state["rng"] = _rng_to_cpu(state["rng"])
     if restore_rng:
-        # RNG tensors must be CPU ByteTensors whatever map_location did.
-        restore_rng_state(_rng_to_cpu(state["rng"]))
+        restore_rng_state(state["rng"])
     return state
 
 
@@ -376,12 +378,42 @@ def _rng_to_cpu(state: Any) -> Any:
     return state
 
 
-def loader_state_to_cpu(state: dict[str, Any]) -> dict[str, Any]:
-    return _rng_to_cpu(state)
-
-
 def losses_to_floats(history: list[torch.Tensor]) -> list[float]:
     """One host sync for many steps: the per-step losses stay on the device until logged."""
     if not history:
         return []
     return torch.stack(history).float().cpu().tolist()
+
+
+class TrainClock:
+    """Splits training wall-clock into compile time (the first step of a compiled model) and steady steps.
+
+    It synchronizes the device only at the start, after the first step when compiling, and at the end, so
+    the loop itself never waits on the device.
+    """
+
+    def __init__(self, device: torch.device, *, compiling: bool) -> None:
+        self.device = device
+        self.compiling = compiling
+        self.compile_s = 0.0
+        self.train_s = 0.0
+        self.items = 0  # samples or tokens processed in timed (non-compile) steps
+        self._steps = 0
+
+    def start(self) -> None:
+        sync(self.device)
+        self._t0 = time.perf_counter()
+
+    def step_done(self, items: int) -> None:
+        self._steps += 1
+        if self.compiling and self._steps == 1:
+            sync(self.device)
+            now = time.perf_counter()
+            self.compile_s = now - self._t0
+            self._t0 = now
+            return
+        self.items += items
+
+    def stop(self) -> None:
+        sync(self.device)
+        self.train_s = time.perf_counter() - self._t0

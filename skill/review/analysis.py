@@ -9,6 +9,7 @@ runs the code under review, and nothing imports torch.
 from __future__ import annotations
 
 import ast
+import re
 from collections import defaultdict
 from collections.abc import Iterator
 from functools import cached_property
@@ -119,7 +120,11 @@ class Context:
         self.source = source
         self.tree = tree
         self.filename = filename
-        self.lines = source.splitlines()
+        # Split exactly like the tokenizer (\r\n, \r, \n), not str.splitlines (which also splits on \f,
+        # \x1c, \u2028...), so that self.lines[lineno - 1] is the line ast's positions refer to.
+        self.lines = _LINE_SPLIT.split(source)
+        if self.lines and self.lines[-1] == "":
+            self.lines.pop()
         self.by_type: dict[type, list[ast.AST]] = defaultdict(list)
         self.calls_by_name: dict[str, list[ast.Call]] = defaultdict(list)
         self.functions_by_name: dict[str, list[ast.FunctionDef | ast.AsyncFunctionDef]] = defaultdict(list)
@@ -349,10 +354,20 @@ class Context:
 
     # ------------------------------------------------------------------ text
     def segment(self, node: ast.AST) -> str:
+        """Source text of `node` (like ast.get_source_segment, without re-splitting the file each call)."""
         try:
-            return ast.get_source_segment(self.source, node) or ""
-        except Exception:  # noqa: BLE001 -- positions can be odd in synthetic trees
+            start, end = node.lineno, node.end_lineno  # type: ignore[attr-defined]
+            col, end_col = node.col_offset, node.end_col_offset  # type: ignore[attr-defined]
+        except AttributeError:
             return ""
+        if end is None or end_col is None or not 0 < start <= end <= len(self.lines):
+            return ""
+        if start == end:
+            return _byte_slice(self.lines[start - 1], col, end_col)
+        first = _byte_slice(self.lines[start - 1], col, None)
+        middle = self.lines[start : end - 1]
+        last = _byte_slice(self.lines[end - 1], 0, end_col)
+        return "\n".join([first, *middle, last])
 
     def line_text(self, lineno: int) -> str:
         return self.lines[lineno - 1] if 0 < lineno <= len(self.lines) else ""
@@ -367,6 +382,16 @@ MODULE_BASE_NAMES = {
     "LightningModule",
     "PreTrainedModel",
 }
+
+
+_LINE_SPLIT = re.compile(r"\r\n|\r|\n")
+
+
+def _byte_slice(line: str, start: int, end: int | None) -> str:
+    """Slice a line by UTF-8 byte offsets (what ast positions are)."""
+    if line.isascii():
+        return line[start:end]
+    return line.encode("utf-8")[start:end].decode("utf-8", errors="replace")
 
 
 def _pos(node: ast.AST) -> tuple[int, int]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import ast
 import importlib.util
+import sys
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,7 @@ MIN_PRECISION = 0.95
 def _load_scorer():
     spec = importlib.util.spec_from_file_location("review_accuracy", SCORER_PATH)
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # pydantic resolves the models' annotations through sys.modules
     spec.loader.exec_module(module)
     return module
 
@@ -53,6 +55,14 @@ def test_labels_parse_and_reject_bad_lines(tmp_path: Path) -> None:
     bad.write_text("PT-GRAD002 12\n")
     with pytest.raises(scorer.LabelError, match="bad.txt:1"):
         scorer.read_labels(bad)
+
+
+def test_scorer_rejects_missing_corpus_and_labels(tmp_path: Path) -> None:
+    with pytest.raises(scorer.LabelError, match="does not exist"):
+        scorer.corpus_files(tmp_path / "nope")
+    (tmp_path / "orphan.py").write_text("import torch\n")
+    with pytest.raises(scorer.LabelError, match="no labels file"):
+        scorer.corpus_files(tmp_path)
 
 
 def test_scorer_counts_misses_and_false_alarms(tmp_path: Path) -> None:

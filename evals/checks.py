@@ -1,0 +1,308 @@
+"""Scoring one submission for one task: harness-owned probes in sandboxed child processes.
+
+Each probe run copies the submission into a fresh folder (a submission that deletes files harms only
+its copy) and runs it under the runner's sandbox: wall-clock timeout, memory cap, output cap, and its
+whole process group killed at the end (forks do not survive).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from reference_impls.sandbox import run_child
+
+from .schema import CheckResult, Task, TaskResult
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+MAX_KEEP_OUTPUT = 16_000
+MAX_TOTAL_OUTPUT = 20_000_000  # a submission that floods more than this is killed
+
+
+class ProbeRun:
+    """One execution of the submission's entry script under the probe."""
+
+    def __init__(self, ok: bool, trace: dict | None, reason: str, output_dir: Path | None):
+        self.ok, self.trace, self.reason, self.output_dir = ok, trace, reason, output_dir
+
+    @property
+    def losses(self) -> list[float]:
+        return list(self.trace.get("losses", [])) if self.trace else []
+
+
+def _env(work: Path) -> dict[str, str]:
+    return {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(work),
+        "PYTHONPATH": str(REPO_ROOT),
+        "PYTHONHASHSEED": "0",
+        "OMP_NUM_THREADS": "1",  # same thread count in every run: bit-identical CPU losses; fair sharing of cores
+        "MKL_NUM_THREADS": "1",
+        "CUDA_VISIBLE_DEVICES": "",
+        "TMPDIR": str(work),
+    }
+
+
+def probe_runs(task: Task, submission: Path, scratch: Path, runs: list[tuple[str, list[str], str | None]]) -> dict[str, ProbeRun]:
+    """Run the submission's entry script several times in ONE sandboxed child (torch imported once).
+
+    `runs` is [(tag, extra args, output-dir tag or None)]: each run gets a fresh copy of the submission
+    and its own output folder (or the folder of an earlier run, for --resume).
+    """
+    plan, outs = [], {}
+    for tag, extra, out_of in runs:
+        work = scratch / tag
+        shutil.copytree(submission, work, symlinks=True)
+        outs[tag] = outs[out_of] if out_of else scratch / f"{tag}-out"
+        outs[tag].mkdir(parents=True, exist_ok=True)
+        plan.append({"trace": str(scratch / f"{tag}-trace.json"), "script": str(work / task.entry),
+                     "args": [*task.args, "--output-dir", str(outs[tag]), *extra], "cwd": str(work)})
+    if not (submission / task.entry).is_file():
+        return {tag: ProbeRun(False, None, f"{task.entry} not found in the submission", outs[tag]) for tag, _, _ in runs}
+    plan_path = scratch / "plan.json"
+    plan_path.write_text(json.dumps(plan))
+    res = run_child([sys.executable, "-m", "evals.probe", "--plan", str(plan_path)], timeout_s=task.timeout_s * len(runs),
+                    memory_mb=task.memory_mb, max_output_bytes=MAX_KEEP_OUTPUT, cwd=scratch, env=_env(scratch),
+                    max_total_output_bytes=MAX_TOTAL_OUTPUT)
+    out: dict[str, ProbeRun] = {}
+    for (tag, _, _), step in zip(runs, plan):
+        trace = None
+        try:
+            trace = json.loads(Path(step["trace"]).read_text())
+        except (OSError, ValueError):
+            trace = None
+        if trace is None:
+            if res.killed_reason is not None:
+                reason = f"killed ({res.killed_reason}): {res.message or ''}".strip()
+            else:
+                tail = (res.stderr_tail or "").strip().splitlines()[-3:]
+                reason = f"exit {res.returncode}: " + " | ".join(tail)
+            out[tag] = ProbeRun(False, None, reason, outs[tag])
+        elif trace.get("exit_code") != 0 or trace.get("error"):
+            out[tag] = ProbeRun(False, trace, f"exit {trace.get('exit_code')}: {trace.get('error') or ''}".strip(), outs[tag])
+        else:
+            out[tag] = ProbeRun(True, trace, "", outs[tag])
+    return out
+
+
+def score(task: Task, submission: Path, *, agent: str = "", attempt: int = 0) -> TaskResult:
+    t0 = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix=f"pp-eval-{task.id}-") as tmp:
+        results = _run_checks(task, submission, Path(tmp))
+    total = sum(c.weight for c in task.checks)
+    got = sum(r.weight for r in results if r.passed)
+    return TaskResult(
+        task=task.id, kind=task.kind, families=task.families, attempt=attempt, agent=agent,
+        score=round(got / total, 6), passed=all(r.passed for r in results), checks=results,
+        wall_s=round(time.monotonic() - t0, 3),
+    )
+
+
+def _run_checks(task: Task, submission: Path, scratch: Path) -> list[CheckResult]:
+    cache: dict[str, object] = {}
+    out: list[CheckResult] = []
+    gated = False
+    for check in task.checks:
+        if gated:
+            out.append(CheckResult(name=check.name, passed=None, weight=check.weight, detail="not run: an earlier gate failed"))
+            continue
+        try:
+            passed, detail = CHECKS[check.name](task, submission, scratch, cache, check.params)
+        except Exception as exc:  # noqa: BLE001 -- a broken submission must score 0, never crash the harness
+            passed, detail = False, f"check error: {exc.__class__.__name__}: {exc}"
+        out.append(CheckResult(name=check.name, passed=passed, weight=check.weight, detail=detail[:500]))
+        if check.gate and not passed:
+            gated = True
+    return out
+
+
+# ---------------------------------------------------------------------- review checks
+def _review_matches(task: Task, submission: Path, cache: dict) -> tuple[int, int, int, str]:
+    if "review" not in cache:
+        path = submission / "findings.json"
+        try:
+            reported = json.loads(path.read_text(encoding="utf-8"))
+            if not isinstance(reported, list):
+                raise ValueError("findings.json must be a JSON list")
+            items = [(str(r["rule"]).upper(), int(r["line"]), str(r.get("file", task.expected[0].file))) for r in reported]
+        except FileNotFoundError:
+            cache["review"] = (0, len(task.expected), 0, "no findings.json in the submission")
+            return cache["review"]  # type: ignore[return-value]
+        except (ValueError, KeyError, TypeError) as exc:
+            cache["review"] = (0, len(task.expected), 0, f"findings.json is malformed: {exc}")
+            return cache["review"]  # type: ignore[return-value]
+        unmatched = list(items)
+        hits = 0
+        for exp in task.expected:
+            for i, (rule, line, file) in enumerate(unmatched):
+                if rule == exp.rule.upper() and abs(line - exp.line) <= task.line_tolerance and Path(file).name == Path(exp.file).name:
+                    hits += 1
+                    unmatched.pop(i)
+                    break
+        cache["review"] = (hits, len(task.expected), len(unmatched), f"{hits}/{len(task.expected)} planted findings found, {len(unmatched)} false alarm(s)")
+    return cache["review"]  # type: ignore[return-value]
+
+
+def check_review_recall(task, submission, scratch, cache, params):
+    hits, expected, _, detail = _review_matches(task, submission, cache)
+    return hits / expected >= params.get("min", 1.0), detail
+
+
+def check_review_precision(task, submission, scratch, cache, params):
+    hits, _, false_alarms, detail = _review_matches(task, submission, cache)
+    reported = hits + false_alarms
+    if reported == 0:
+        return False, detail
+    return hits / reported >= params.get("min", 1.0), detail
+
+
+# ---------------------------------------------------------------------- execution checks
+def _executed(task, submission, scratch, cache) -> dict[str, ProbeRun]:
+    """All the runs the task's checks need, done once: full; half (+ resume) for determinism/resume."""
+    if "runs" not in cache:
+        names = {c.name for c in task.checks}
+        runs: list[tuple[str, list[str], str | None]] = [("full", ["--max-steps", str(task.steps), "--seed", "0"], None)]
+        if names & {"deterministic", "resume"}:
+            runs.append(("half", ["--max-steps", str(task.steps // 2), "--seed", "0"], None))
+        if "resume" in names:
+            runs.append(("resume", ["--max-steps", str(task.steps), "--seed", "0", "--resume"], "half"))
+        cache["runs"] = probe_runs(task, submission, scratch, runs)
+    return cache["runs"]  # type: ignore[return-value]
+
+
+def _full(task, submission, scratch, cache) -> ProbeRun:
+    return _executed(task, submission, scratch, cache)["full"]
+
+
+def check_runs(task, submission, scratch, cache, params):
+    run = _full(task, submission, scratch, cache)
+    if not run.ok:
+        return False, run.reason
+    trace = run.trace or {}
+    if trace.get("steps", 0) < 1 or not run.losses:
+        return False, "the script ran but never took an optimizer step on a backward()-ed loss"
+    return True, f"{trace['steps']} optimizer steps, {len(run.losses)} losses recorded"
+
+
+def check_loss_decreases(task, submission, scratch, cache, params):
+    losses = _full(task, submission, scratch, cache).losses
+    if len(losses) < 4:
+        return False, f"only {len(losses)} losses recorded"
+    k = max(1, len(losses) // 4)
+    first, last = sum(losses[:k]) / k, sum(losses[-k:]) / k
+    ratio = params.get("max_ratio", 0.95)
+    return last < first * ratio, f"mean loss first {k}: {first:.4f}, last {k}: {last:.4f}"
+
+
+def check_modes(task, submission, scratch, cache, params):
+    trace = _full(task, submission, scratch, cache).trace or {}
+    forwards = [f for f in trace.get("forwards", []) if f[2]]  # models with dropout/batch norm only
+    train_bad = sum(1 for training, grad, _ in forwards if grad and not training)
+    eval_bad = sum(1 for training, grad, _ in forwards if not grad and training)
+    evals = sum(1 for _, grad, _ in forwards if not grad)
+    if params.get("require_eval", True) and evals == 0:
+        return False, "no evaluation forward under no_grad/inference_mode was observed"
+    ok = train_bad == 0 and eval_bad == 0
+    return ok, f"{train_bad} training forward(s) in eval mode, {eval_bad} no-grad forward(s) in train mode, {evals} eval forward(s)"
+
+
+def check_zero_grad(task, submission, scratch, cache, params):
+    trace = _full(task, submission, scratch, cache).trace or {}
+    dirty = trace.get("backward_dirty", 0)
+    return dirty == 0 and trace.get("steps", 0) > 0, f"{dirty} backward() call(s) on gradients left over from the previous step"
+
+
+def _half(task, submission, scratch, cache) -> ProbeRun:
+    return _executed(task, submission, scratch, cache)["half"]
+
+
+def check_deterministic(task, submission, scratch, cache, params):
+    full = _full(task, submission, scratch, cache).losses
+    half = _half(task, submission, scratch, cache)
+    if not half.ok:
+        return False, half.reason
+    n = len(half.losses)
+    if n == 0 or full[:n] != half.losses:
+        diff = next((i for i, (a, b) in enumerate(zip(full, half.losses)) if a != b), n)
+        return False, f"two runs with seed 0 differ (first difference at loss {diff})"
+    return True, f"{n} losses bit-identical across runs"
+
+
+def check_resume(task, submission, scratch, cache, params):
+    full = _full(task, submission, scratch, cache).losses
+    half = _half(task, submission, scratch, cache)
+    if not half.ok:
+        return False, half.reason
+    resumed = _executed(task, submission, scratch, cache)["resume"]
+    if not resumed.ok:
+        return False, resumed.reason
+    n = len(half.losses)
+    tail = full[n:]
+    if not resumed.losses or resumed.losses != tail:
+        return False, f"resumed run's {len(resumed.losses)} losses differ from the uninterrupted run's last {len(tail)}"
+    return True, f"steps {n + 1}-{len(full)} identical after resume"
+
+
+def check_reviewer_clean(task, submission, scratch, cache, params):
+    from skill.review import review_paths
+
+    files = [p for p in sorted(submission.rglob("*.py"))]
+    if not files:
+        return False, "no Python files in the submission"
+    report = review_paths([str(p) for p in files], jobs=1)
+    problems = [f"{Path(f.file).name}:{f.line} {f.rule}" for f in report.findings] + [e.message for e in report.errors]
+    return not problems, "reviewer: " + (", ".join(problems[:8]) if problems else "no findings")
+
+
+def _compare(task, submission, cache):
+    if "compare" not in cache:
+        from reference_impls.compare import CompareOptions, compare
+
+        cand = submission / task.entry
+        if not cand.is_file():
+            cache["compare"] = None
+        else:
+            assert task.root is not None and task.reference is not None
+            options = CompareOptions(**{k: v for k, v in {"device": "cpu", "timeout_s": task.timeout_s}.items() if k in CompareOptions.model_fields})
+            cache["compare"] = compare(task.root / task.reference, cand, options)
+    return cache["compare"]
+
+
+def check_matches_reference(task, submission, scratch, cache, params):
+    report = _compare(task, submission, cache)
+    if report is None:
+        return False, f"{task.entry} not found in the submission"
+    data = report.model_dump()
+    ok = bool(data.get("correct"))
+    return ok, str(data.get("message") or data.get("error") or ("outputs match" if ok else "outputs differ"))[:300]
+
+
+def check_faster_than_reference(task, submission, scratch, cache, params):
+    report = _compare(task, submission, cache)
+    if report is None:
+        return False, f"{task.entry} not found in the submission"
+    speedup = report.model_dump().get("speedup")
+    if speedup is None:
+        return False, "no timing (the candidate failed correctness)"
+    need = params.get("min_speedup", 0.8)
+    return speedup >= need, f"speed-up {speedup:.2f}x (need >= {need}x)"
+
+
+CHECKS = {
+    "review_recall": check_review_recall,
+    "review_precision": check_review_precision,
+    "runs": check_runs,
+    "loss_decreases": check_loss_decreases,
+    "modes": check_modes,
+    "zero_grad": check_zero_grad,
+    "deterministic": check_deterministic,
+    "resume": check_resume,
+    "reviewer_clean": check_reviewer_clean,
+    "matches_reference": check_matches_reference,
+    "faster_than_reference": check_faster_than_reference,
+}

@@ -1,0 +1,226 @@
+"""Running the suite: agents produce submissions, checks score them, tasks run in parallel."""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from pydantic import BaseModel
+
+from .checks import score
+from .schema import Task, TaskResult
+
+BUILTIN_TASKS = Path(__file__).with_name("tasks")
+
+
+class Agent:
+    """Produces the files of a submission for one task attempt, in `workspace` (which starts as a copy of inputs/)."""
+
+    name = "agent"
+
+    def produce(self, task: Task, attempt: int, workspace: Path) -> str | None:
+        """Fill `workspace`; return an error text if the agent itself failed."""
+        raise NotImplementedError
+
+
+class OracleAgent(Agent):
+    name = "oracle"
+
+    def produce(self, task, attempt, workspace):
+        shutil.copytree(task.oracle_dir, workspace, dirs_exist_ok=True)
+        return None
+
+
+class EmptyAgent(Agent):
+    """Submits nothing at all: every task must score 0."""
+
+    name = "empty"
+
+    def produce(self, task, attempt, workspace):
+        for p in workspace.iterdir():
+            shutil.rmtree(p) if p.is_dir() else p.unlink()
+        return None
+
+
+class InputsAgent(Agent):
+    """Submits the inputs unchanged (the 'do nothing' baseline)."""
+
+    name = "inputs"
+
+    def produce(self, task, attempt, workspace):
+        return None
+
+
+class ReviewerAgent(Agent):
+    """Our static reviewer as an agent: answers review tasks with its findings; leaves other tasks as given."""
+
+    name = "reviewer"
+
+    def produce(self, task, attempt, workspace):
+        if task.kind != "review":
+            return None
+        from skill.review import review_paths
+
+        report = review_paths([str(p) for p in sorted(workspace.rglob("*.py"))], jobs=1)
+        findings = [{"rule": f.rule, "line": f.line, "file": Path(f.file).name} for f in report.findings]
+        (workspace / "findings.json").write_text(json.dumps(findings, indent=2))
+        return None
+
+
+class DirectoryAgent(Agent):
+    """Submissions stored on disk as `<root>/<task>/<attempt>/files/`."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.name = f"dir:{root.name}"
+
+    def produce(self, task, attempt, workspace):
+        src = self.root / task.id / str(attempt) / "files"
+        if not src.is_dir():
+            return f"no submission at {src}"
+        for p in workspace.iterdir():
+            shutil.rmtree(p) if p.is_dir() else p.unlink()
+        shutil.copytree(src, workspace, dirs_exist_ok=True)
+        return None
+
+
+class CommandAgent(Agent):
+    """Runs an agent command (e.g. `claude -p`) in a fresh workspace per task and attempt.
+
+    The prompt is passed on standard input and in $PP_PROMPT_FILE; the command runs in the workspace
+    (a copy of the task's inputs/) under the sandbox's time and memory limits.
+    """
+
+    def __init__(self, command: str, timeout_s: float = 900, memory_mb: int = 8192) -> None:
+        self.command, self.timeout_s, self.memory_mb = command, timeout_s, memory_mb
+        self.name = f"cmd:{shlex.split(command)[0] if command.strip() else '?'}"
+
+    def produce(self, task, attempt, workspace):
+        from reference_impls.sandbox import run_child
+
+        prompt_file = workspace.parent / f"{workspace.name}.prompt.md"
+        prompt_file.write_text(task.prompt, encoding="utf-8")
+        env = dict(os.environ, PP_PROMPT_FILE=str(prompt_file), PP_TASK_ID=task.id, PP_ATTEMPT=str(attempt))
+        res = run_child(["/bin/sh", "-c", self.command], timeout_s=self.timeout_s, memory_mb=self.memory_mb,
+                        max_output_bytes=64_000, cwd=workspace, env=env, stdin_data=task.prompt.encode())
+        (workspace.parent / f"{workspace.name}.agent.log").write_text(res.stdout_tail + "\n--- stderr ---\n" + res.stderr_tail)
+        if res.killed_reason:
+            return f"agent command killed ({res.killed_reason})"
+        if res.returncode != 0:
+            return f"agent command exited {res.returncode}"
+        return None
+
+
+def make_agent(spec: str | None, submissions: Path | None, agent_cmd: str | None) -> Agent:
+    if agent_cmd:
+        return CommandAgent(agent_cmd)
+    if submissions:
+        return DirectoryAgent(submissions)
+    agents = {"oracle": OracleAgent, "empty": EmptyAgent, "inputs": InputsAgent, "reviewer": ReviewerAgent}
+    if spec not in agents:
+        raise ValueError(f"unknown agent {spec!r}; built-in agents: {', '.join(agents)} (or --submissions DIR / --agent-cmd CMD)")
+    return agents[spec]()
+
+
+def run_one(task: Task, agent: Agent, attempt: int, keep_dir: Path | None = None) -> TaskResult:
+    t0 = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix=f"pp-ws-{task.id}-") as tmp:
+        workspace = Path(tmp) / "workspace"
+        if task.inputs_dir.is_dir():
+            shutil.copytree(task.inputs_dir, workspace)
+        else:
+            workspace.mkdir()
+        error = agent.produce(task, attempt, workspace)
+        if keep_dir is not None:
+            dest = keep_dir / task.id / str(attempt) / "files"
+            shutil.copytree(workspace, dest, dirs_exist_ok=True)
+        result = score(task, workspace, agent=agent.name, attempt=attempt)
+    if error:
+        result.error = error
+    result.wall_s = round(time.monotonic() - t0, 3)
+    return result
+
+
+def run_suite(
+    tasks: list[Task],
+    agent: Agent,
+    *,
+    attempts: int = 1,
+    jobs: int | None = None,
+    keep_dir: Path | None = None,
+    on_result: Callable[[TaskResult], None] | None = None,
+) -> list[TaskResult]:
+    """Every (task, attempt) in parallel on all cores; results in task order."""
+    jobs = jobs or os.cpu_count() or 1
+    work = [(t, a) for t in tasks for a in range(attempts)]
+    results: list[TaskResult] = []
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        futures = [pool.submit(run_one, t, agent, a, keep_dir) for t, a in work]
+        for fut in futures:
+            r = fut.result()
+            results.append(r)
+            if on_result:
+                on_result(r)
+    return results
+
+
+class Calibration(BaseModel):
+    task: str
+    ok: bool
+    oracle_score: float
+    empty_score: float
+    mutants: dict[str, list[str]]  # mutant -> failed checks
+    problems: list[str]
+
+
+def calibrate_task(task: Task) -> Calibration:
+    """The oracle scores 1.0, an empty submission 0, and each mutant fails exactly its named check."""
+    problems: list[str] = []
+    oracle = run_one(task, OracleAgent(), 0)
+    if oracle.score != 1.0:
+        failed = [f"{c.name} ({c.detail})" for c in oracle.checks if not c.passed]
+        problems.append(f"oracle scores {oracle.score}: failed {failed}")
+    empty = run_one(task, EmptyAgent(), 0)
+    if empty.score != 0.0:
+        problems.append(f"empty submission scores {empty.score}")
+    mutants: dict[str, list[str]] = {}
+    for m in task.mutants:
+        res = run_one(task, DirectoryMutant(task, m.name), 0)
+        failed = [c.name for c in res.checks if c.passed is False]
+        mutants[m.name] = failed
+        expected = {m.fails, *m.also_fails}
+        if set(failed) != expected or res.score >= 1.0:
+            details = {c.name: c.detail for c in res.checks if c.passed is False}
+            problems.append(f"mutant {m.name} should fail exactly {sorted(expected)} but failed {failed} {details}")
+    return Calibration(task=task.id, ok=not problems, oracle_score=oracle.score, empty_score=empty.score, mutants=mutants, problems=problems)
+
+
+class DirectoryMutant(Agent):
+    """A task's oracle with the mutant's files laid over it."""
+
+    def __init__(self, task: Task, name: str) -> None:
+        self.task, self.mutant = task, name
+        self.name = f"mutant:{name}"
+
+    def produce(self, task, attempt, workspace):
+        shutil.copytree(task.oracle_dir, workspace, dirs_exist_ok=True)
+        shutil.copytree(task.mutant_dir(self.mutant), workspace, dirs_exist_ok=True)
+        return None
+
+
+def calibrate(tasks: list[Task], jobs: int | None = None, on_done: Callable[[Calibration], None] | None = None) -> list[Calibration]:
+    jobs = jobs or os.cpu_count() or 1
+    out: list[Calibration] = []
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        for cal in pool.map(calibrate_task, tasks):
+            out.append(cal)
+            if on_done:
+                on_done(cal)
+    return out

@@ -1,0 +1,1 @@
+"""Example candidates (`ModelNew`) for the shipped KernelBench-style references."""

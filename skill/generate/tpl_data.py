@@ -1,0 +1,433 @@
+"""Template of the data section (shared by the dataset generator and the train-loop generator).
+
+Flags: in_memory_real (the real source is loaded into memory), src_<source>, task_<task>, variable_length,
+bucketing, standardize, hflip, ddp, batch_norm, has_val, has_test, lm, seqcls, image_input, tabular_input,
+seg.
+"""
+
+DATA_TEMPLATE = '''
+# ----------------------------------------------------------------------------- data
+@@tokens@@ PAD_ID = 0  # token id 0 is padding; byte b is token b + 1
+
+
+class InMemoryDataset(Dataset):
+    """Tensors already in memory. A batch is one indexing op, not a Python loop over items."""
+
+    in_memory = True  # no per-item I/O: load in the main process, no workers
+
+    def __init__(self, inputs: torch.Tensor, targets: torch.Tensor):
+        if len(inputs) != len(targets):
+            raise ValueError(f"{len(inputs)} inputs but {len(targets)} targets")
+        self.inputs = inputs
+        self.targets = targets
+
+    def __len__(self) -> int:
+        return len(self.inputs)
+
+    def __getitem__(self, index: int):
+        return self.inputs[index], self.targets[index]
+
+    def __getitems__(self, indices: list[int]):
+        # DataLoader hands the whole index batch here (batched fetching, ~6x faster per item).
+        index = torch.tensor(indices)
+        return self.inputs[index], self.targets[index]
+
+    def subset(self, indices: torch.Tensor) -> InMemoryDataset:
+        return InMemoryDataset(self.inputs[indices], self.targets[indices])
+
+
+def collate_prebatched(batch):
+    # InMemoryDataset.__getitems__ already returns (inputs, targets) for the whole batch.
+    return batch
+
+
+@@if variable_length@@
+class SequenceDataset(Dataset):
+    """Token sequences of different lengths, one label each."""
+
+    in_memory = True
+
+    def __init__(self, sequences: list[torch.Tensor], labels: torch.Tensor):
+        self.sequences = sequences
+        self.labels = labels
+        self.lengths = [len(sequence) for sequence in sequences]
+
+    def __len__(self) -> int:
+        return len(self.sequences)
+
+    def __getitem__(self, index: int):
+        return self.sequences[index], self.labels[index]
+
+    def subset(self, indices: torch.Tensor) -> SequenceDataset:
+        return SequenceDataset([self.sequences[i] for i in indices.tolist()], self.labels[indices])
+
+
+def pad_collate(batch):
+    """Pad [(tokens (T_i,), label ())] to tokens (B, T_max) filled with PAD_ID, labels (B,)."""
+    sequences, labels = zip(*batch)
+    tokens = nn.utils.rnn.pad_sequence(list(sequences), batch_first=True, padding_value=PAD_ID)
+    return tokens, torch.stack(labels)  # (B, T_max), (B,)
+
+
+@@end@@
+@@if src_file_list@@
+class FileListDataset(Dataset):
+    """Samples stored one per file (tensors saved with torch.save), listed in a CSV index."""
+
+    def __init__(self, rows: list[tuple[str, str]], root: Path, augment: bool):
+        self.rows = rows
+        self.root = root
+        self.augment = augment
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, index: int):
+        input_name, target = self.rows[index]
+        inputs = torch.load(self.root / input_name, map_location="cpu", weights_only=True)
+@@if seg@@
+        # inputs: (C, H, W) float image, target: (H, W) class-id mask file
+        mask = torch.load(self.root / target, map_location="cpu", weights_only=True).long()
+@@if hflip@@
+        if self.augment and torch.rand(()) < 0.5:
+            inputs, mask = inputs.flip(-1), mask.flip(-1)  # flip image and mask together
+@@end@@
+        return inputs.float(), mask
+@@else@@
+@@if hflip@@
+        if self.augment and torch.rand(()) < 0.5:
+            inputs = inputs.flip(-1)
+@@end@@
+@@task_classification@@         return inputs.float(), torch.tensor(int(target))
+@@task_regression@@         return inputs.float(), torch.tensor([float(v) for v in target.split(";")])
+@@end@@
+
+
+@@end@@
+class EpochBatchSampler(Sampler[list[int]]):
+    """Index batches in an order fixed by (seed, epoch), sharded across DDP ranks.
+
+    The order is a pure function of (seed, epoch), so resuming is exact: skip the batches already
+    consumed in the current epoch instead of replaying them.
+    """
+
+    def __init__(
+        self,
+        num_samples: int,
+        batch_size: int,
+        *,
+        shuffle: bool,
+        drop_last: bool,
+        seed: int = 0,
+        rank: int = 0,
+        world_size: int = 1,
+@@bucketing@@         lengths: list[int] | None = None,
+        batches_multiple_of: int = 1,
+    ):
+        self.num_samples = num_samples
+        self.batch_size = batch_size
+        self.shuffle = shuffle
+        self.drop_last = drop_last
+        self.seed = seed
+        self.rank = rank
+        self.world_size = world_size
+@@bucketing@@         self.lengths = lengths
+        self.batches_multiple_of = batches_multiple_of
+        self.epoch = 0
+        self.start_batch = 0
+
+    def set_epoch(self, epoch: int, start_batch: int = 0) -> None:
+        self.epoch = epoch
+        self.start_batch = start_batch
+
+    def _shard_size(self) -> int:
+        if self.shuffle:  # training: equal shards, or DDP ranks would run different step counts
+            return self.num_samples // self.world_size
+        return len(range(self.rank, self.num_samples, self.world_size))
+
+    def __len__(self) -> int:
+        size = self._shard_size()
+        batches = size // self.batch_size if self.drop_last else math.ceil(size / self.batch_size)
+        return batches - batches % self.batches_multiple_of
+
+    def __iter__(self):
+        generator = torch.Generator().manual_seed(self.seed + self.epoch)
+        if self.shuffle:
+            order = torch.randperm(self.num_samples, generator=generator).tolist()
+        else:
+            order = list(range(self.num_samples))
+        order = order[self.rank :: self.world_size][: self._shard_size()]  # this rank's shard
+@@if bucketing@@
+        if self.lengths is not None:
+            # Sort within windows of 50 batches so each batch holds similar lengths (less padding).
+            window = 50 * self.batch_size
+            order = [
+                index
+                for start in range(0, len(order), window)
+                for index in sorted(order[start : start + window], key=self.lengths.__getitem__)
+            ]
+@@end@@
+        batches = [order[i : i + self.batch_size] for i in range(0, len(order), self.batch_size)]
+        batches = batches[: len(self)]  # drops the partial batch if drop_last, keeps whole steps
+@@if bucketing@@
+        if self.lengths is not None and self.shuffle:
+            # Shuffle batch order so lengths do not trend through the epoch.
+            batches = [batches[i] for i in torch.randperm(len(batches), generator=generator).tolist()]
+@@end@@
+        yield from batches[self.start_batch :]
+
+
+def split_indices(num_samples: int, fractions: list[float], seed: int) -> list[torch.Tensor]:
+    """Seeded random split into [train, *fractions] index tensors."""
+    order = torch.randperm(num_samples, generator=torch.Generator().manual_seed(seed))
+    sizes = [int(num_samples * fraction) for fraction in fractions]
+    parts, start = [], num_samples - sum(sizes)
+    parts.append(order[:start])
+    for size in sizes:
+        parts.append(order[start : start + size])
+        start += size
+    return parts
+
+
+def make_synthetic_data(num_samples: int, seed: int):
+    """Random data of the real shapes with a learnable signal, so any run can be smoke-tested."""
+    generator = torch.Generator().manual_seed(seed)
+@@if tabular_input@@
+    inputs = torch.randn(num_samples, INPUT_DIM, generator=generator)  # (N, D)
+@@if task_classification@@
+    targets = torch.randint(0, NUM_CLASSES, (num_samples,), generator=generator)  # (N,)
+    prototypes = torch.randn(NUM_CLASSES, INPUT_DIM, generator=generator)  # (C, D)
+    inputs += prototypes[targets]  # each class is a shifted Gaussian
+@@else@@
+    weight = torch.randn(INPUT_DIM, NUM_TARGETS, generator=generator) / math.sqrt(INPUT_DIM)
+    noise = 0.1 * torch.randn(num_samples, NUM_TARGETS, generator=generator)
+    targets = inputs @ weight + noise  # (N, T)
+@@end@@
+    return InMemoryDataset(inputs, targets)
+@@end@@
+@@if image_input@@
+    shape = (num_samples, IN_CHANNELS, IMAGE_SIZE, IMAGE_SIZE)
+    inputs = torch.randn(shape, generator=generator)  # (N, C, H, W)
+    targets = torch.randint(0, NUM_CLASSES, (num_samples,), generator=generator)  # (N,)
+    prototypes = torch.randn((NUM_CLASSES, *shape[1:]), generator=generator)  # (K, C, H, W)
+    inputs += prototypes[targets]
+    return InMemoryDataset(inputs, targets)
+@@end@@
+@@if seg@@
+    shape = (num_samples, IN_CHANNELS, IMAGE_SIZE, IMAGE_SIZE)
+    inputs = torch.randn(shape, generator=generator)  # (N, C, H, W)
+    # The mask is the first channel's value bucketed into NUM_CLASSES bands: (N, H, W).
+    boundaries = torch.linspace(-1.0, 1.0, NUM_CLASSES - 1)
+    targets = torch.bucketize(inputs[:, 0], boundaries)
+    return InMemoryDataset(inputs, targets)
+@@end@@
+@@if lm@@
+    # Each block counts up with a random start and stride, so the next token is predictable.
+    starts = torch.randint(0, VOCAB_SIZE - 1, (num_samples, 1), generator=generator)
+    strides = torch.randint(1, 4, (num_samples, 1), generator=generator)
+    blocks = (starts + strides * torch.arange(SEQ_LEN + 1)) % (VOCAB_SIZE - 1) + 1  # (N, T+1)
+    return InMemoryDataset(blocks[:, :-1], blocks[:, 1:])  # inputs, next tokens: (N, T) each
+@@end@@
+@@if seqcls@@
+    labels = torch.randint(0, NUM_CLASSES, (num_samples,), generator=generator)  # (N,)
+@@if variable_length@@
+    lengths = torch.randint(SEQ_LEN // 4, SEQ_LEN + 1, (num_samples,), generator=generator)
+@@else@@
+    lengths = torch.full((num_samples,), SEQ_LEN)
+@@end@@
+    sequences = []
+    for label, length in zip(labels.tolist(), lengths.tolist()):
+        # Filler tokens above NUM_CLASSES; a fifth of positions carry the class keyword token.
+        tokens = torch.randint(NUM_CLASSES + 1, VOCAB_SIZE, (length,), generator=generator)
+        keyword = torch.rand(length, generator=generator) < 0.2
+        tokens[keyword] = label + 1
+        sequences.append(tokens)
+@@if variable_length@@
+    return SequenceDataset(sequences, labels)
+@@else@@
+    return InMemoryDataset(torch.stack(sequences), labels)  # (N, T), (N,)
+@@end@@
+@@end@@
+
+
+@@if src_csv@@
+def load_csv(path: Path) -> InMemoryDataset:
+    """A headered CSV: feature columns first, target column(s) last; loaded into memory once."""
+    with open(path, newline="") as handle:
+        rows = list(csv.reader(handle))[1:]
+    values = torch.tensor([[float(v) for v in row] for row in rows])  # (N, columns)
+@@task_classification@@     num_target_columns = 1
+@@task_regression@@     num_target_columns = NUM_TARGETS
+    if values.shape[1] != INPUT_DIM + num_target_columns:
+        raise ValueError(f"{path}: expected {INPUT_DIM} features + targets, got {values.shape[1]} columns")
+@@task_classification@@     return InMemoryDataset(values[:, :INPUT_DIM], values[:, INPUT_DIM].long())
+@@task_regression@@     return InMemoryDataset(values[:, :INPUT_DIM], values[:, INPUT_DIM:])
+
+
+@@end@@
+@@if src_tensors@@
+def load_tensors(path: Path) -> InMemoryDataset:
+    """A file saved with torch.save({"inputs": ..., "targets": ...})."""
+    data = torch.load(path, map_location="cpu", weights_only=True)
+    return InMemoryDataset(data["inputs"], data["targets"])
+
+
+@@end@@
+@@if src_token_sequences@@
+@@if lm@@
+def load_token_sequences(path: Path) -> InMemoryDataset:
+    """A text file, byte-level tokens, cut into non-overlapping blocks of SEQ_LEN + 1."""
+    tokens = torch.frombuffer(bytearray(path.read_bytes()), dtype=torch.uint8).long() + 1  # (L,)
+    num_blocks = (len(tokens) - 1) // SEQ_LEN
+    if num_blocks < 2:
+        raise ValueError(f"{path}: need at least {2 * SEQ_LEN + 1} bytes, got {len(tokens)}")
+    starts = torch.arange(num_blocks) * SEQ_LEN
+    blocks = tokens[starts[:, None] + torch.arange(SEQ_LEN + 1)]  # (N, T+1)
+    return InMemoryDataset(blocks[:, :-1], blocks[:, 1:])  # (N, T) inputs, (N, T) next tokens
+
+
+@@else@@
+def load_token_sequences(path: Path):
+    """Lines of "label<TAB>text"; byte-level tokens, truncated to SEQ_LEN."""
+    sequences, labels = [], []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        label, text = line.split("\\t", 1)
+        encoded = bytearray(text.encode("utf-8")[:SEQ_LEN]) or bytearray(b" ")
+        sequences.append(torch.frombuffer(encoded, dtype=torch.uint8).long() + 1)
+        labels.append(int(label))
+@@if variable_length@@
+    return SequenceDataset(sequences, torch.tensor(labels))
+@@else@@
+    padded = torch.full((len(sequences), SEQ_LEN), PAD_ID)  # (N, T): fixed length, right-padded
+    for row, sequence in enumerate(sequences):
+        padded[row, : len(sequence)] = sequence
+    return InMemoryDataset(padded, torch.tensor(labels))
+@@end@@
+
+
+@@end@@
+@@end@@
+@@if src_file_list@@
+def read_file_list(path: Path) -> list[tuple[str, str]]:
+    """Index CSV with a header and two columns: input file, target (label or mask file)."""
+    with open(path, newline="") as handle:
+        return [(row[0], row[1]) for row in list(csv.reader(handle))[1:]]
+
+
+@@end@@
+def build_datasets(args) -> tuple[Dataset, Dataset | None, Dataset | None]:
+    """Train / validation / test datasets, real or synthetic (same shapes either way)."""
+    fractions = [args.val_fraction, args.test_fraction]
+    if args.synthetic_data:
+        full = make_synthetic_data(args.synthetic_size, args.seed)
+        train_idx, val_idx, test_idx = split_indices(len(full), fractions, args.seed)
+        datasets = [full.subset(train_idx), full.subset(val_idx), full.subset(test_idx)]
+@@if in_memory_real@@
+    else:
+@@src_csv@@         full = load_csv(Path(args.data_path))
+@@src_tensors@@         full = load_tensors(Path(args.data_path))
+@@src_token_sequences@@         full = load_token_sequences(Path(args.data_path))
+        train_idx, val_idx, test_idx = split_indices(len(full), fractions, args.seed)
+        datasets = [full.subset(train_idx), full.subset(val_idx), full.subset(test_idx)]
+@@end@@
+@@if src_file_list@@
+    else:
+        rows = read_file_list(Path(args.data_path))
+        root = Path(args.data_path).parent
+        train_idx, val_idx, test_idx = split_indices(len(rows), fractions, args.seed)
+        datasets = [
+            FileListDataset([rows[i] for i in idx.tolist()], root, augment=(idx is train_idx))
+            for idx in (train_idx, val_idx, test_idx)
+        ]
+@@end@@
+@@if src_image_folder@@
+    else:
+        # torchvision is needed only for real image folders (root/class_name/image.jpg).
+        from torchvision import datasets as tv_datasets
+        from torchvision import transforms as T
+
+        train_transform = T.Compose(
+            [
+@@resize@@                 T.Resize((IMAGE_SIZE, IMAGE_SIZE)),
+@@random_resized_crop@@                 T.RandomResizedCrop(IMAGE_SIZE),
+@@hflip@@                 T.RandomHorizontalFlip(),
+                T.ToTensor(),
+@@normalize@@                 T.Normalize(mean=[0.485, 0.456, 0.406], std=[0.229, 0.224, 0.225]),
+            ]
+        )
+        eval_transform = T.Compose(
+            [
+                T.Resize((IMAGE_SIZE, IMAGE_SIZE)),
+                T.ToTensor(),
+@@normalize@@                 T.Normalize(mean=[0.485, 0.456, 0.406], std=[0.229, 0.224, 0.225]),
+            ]
+        )
+        train_full = tv_datasets.ImageFolder(args.data_path, transform=train_transform)
+        eval_full = tv_datasets.ImageFolder(args.data_path, transform=eval_transform)
+        train_idx, val_idx, test_idx = split_indices(len(train_full), fractions, args.seed)
+        datasets = [
+            Subset(train_full, train_idx.tolist()),
+            Subset(eval_full, val_idx.tolist()),
+            Subset(eval_full, test_idx.tolist()),
+        ]
+@@end@@
+@@if standardize@@
+    # Standardise features with training-split statistics only (no leakage from val/test).
+    mean = datasets[0].inputs.mean(0, keepdim=True)  # (1, D)
+    std = datasets[0].inputs.std(0, keepdim=True).clamp(min=1e-6)
+    for dataset in datasets:
+        dataset.inputs = (dataset.inputs - mean) / std
+@@end@@
+    train_set, val_set, test_set = (d if len(d) > 0 else None for d in datasets)
+    return train_set, val_set, test_set
+
+
+def seed_worker(worker_id: int) -> None:
+    # DataLoader seeds torch per worker; seed python's RNG from it too (used by some transforms).
+    random.seed(torch.initial_seed() % 2**32)
+
+
+def build_loader(
+    dataset: Dataset,
+    args,
+    device: torch.device,
+    *,
+    train: bool,
+    rank: int = 0,
+    world_size: int = 1,
+    batches_multiple_of: int = 1,
+) -> DataLoader:
+    in_memory = getattr(dataset, "in_memory", False)
+    if args.num_workers is not None:
+        num_workers = args.num_workers
+    else:  # workers only pay off for per-item I/O/decoding; in-memory data is fastest in-process
+        num_workers = 0 if in_memory else min(8, os.cpu_count() or 1)
+    batch_sampler = EpochBatchSampler(
+        len(dataset),
+        args.batch_size,
+        shuffle=train,
+        drop_last=train and DROP_LAST,
+        seed=args.seed,
+        rank=rank,
+        world_size=world_size,
+@@bucketing@@         lengths=getattr(dataset, "lengths", None),
+        batches_multiple_of=batches_multiple_of,
+    )
+@@if variable_length@@
+    collate_fn = collate_prebatched if isinstance(dataset, InMemoryDataset) else pad_collate
+@@else@@
+    collate_fn = collate_prebatched if isinstance(dataset, InMemoryDataset) else None
+@@end@@
+    return DataLoader(
+        dataset,
+        batch_sampler=batch_sampler,
+        collate_fn=collate_fn,
+        num_workers=num_workers,
+        pin_memory=$pin_memory_expr,
+        persistent_workers=$persistent_expr,
+@@prefetch@@         prefetch_factor=$prefetch_factor if num_workers > 0 else None,
+        worker_init_fn=seed_worker if num_workers > 0 else None,
+        # A private generator: creating an iterator must not consume the global RNG (exact resume).
+        generator=torch.Generator().manual_seed(args.seed),
+    )
+'''

@@ -1,0 +1,129 @@
+"""PT-DEV001 hard-coded-cuda."""
+
+from __future__ import annotations
+
+import ast
+import re
+
+from ..analysis import Context, callee_name, dotted, keyword
+from ..models import Severity
+from ..rule import Rule
+from ..semantics import gpu_only_by_design, is_cuda_availability_test, is_cuda_string, is_device_guard_test, is_device_guarded
+
+# Calls whose `device`/first argument names a device *type* for autocasting or scaling, not a placement.
+NOT_PLACEMENT = {
+    "autocast", "GradScaler", "ShardedGradScaler", "add_argument", "set_defaults", "get", "getenv", "setdefault",
+    "dict", "update", "SimpleNamespace", "Namespace", "EasyDict", "create", "format", "partial",
+}
+CONFIG_CALL_RE = re.compile(r"(Config|Args|Arguments|Options|Settings|Params)$")
+DEVICE_VAR_RE = re.compile(r"(^|_)(device|dev)$", re.I)
+
+
+class HardCodedCuda(Rule):
+    code = "PT-DEV001"
+    name = "hard-coded-cuda"
+    severity = Severity.medium
+    summary = "Tensor/module placed on CUDA unconditionally (no `torch.cuda.is_available()` fallback)"
+    why = (
+        "`.cuda()`, `.to('cuda')`, `torch.device('cuda')` or `device = 'cuda'` with no availability check "
+        "crashes with 'Torch not compiled with CUDA enabled' / 'no CUDA GPUs are available' on CPU or MPS "
+        "hosts and in CPU-only CI, although the code would otherwise run there."
+    )
+    fix_text = (
+        "Pick the device once, `device = torch.device('cuda' if torch.cuda.is_available() else 'cpu')`, "
+        "and place everything with `.to(device)`."
+    )
+    bad = 'device = torch.device("cuda")\nx = x.cuda()\n'
+    good = 'device = torch.device("cuda" if torch.cuda.is_available() else "cpu")\nx = x.to(device)\n'
+
+    def check(self, ctx: Context):
+        if gpu_only_by_design(ctx):
+            return
+        for call in ctx.calls("cuda"):
+            if not isinstance(call.func, ast.Attribute):
+                continue
+            recv = dotted(call.func.value) or ""
+            if recv == "torch" or recv.endswith(".cuda"):
+                continue
+            if call.args and not isinstance(call.args[0], ast.Constant):
+                continue  # `.cuda(local_rank)` / `.cuda(args.gpu)`: per-rank placement in GPU-only DDP code
+            if not self._guarded(ctx, call):
+                yield self.report(ctx, call, "`.cuda()` with no CUDA-availability fallback")
+        for call in ctx.calls("to"):
+            if not isinstance(call.func, ast.Attribute):
+                continue
+            target = call.args[0] if call.args else None
+            kw = keyword(call, "device")
+            if kw is not None:
+                target = kw.value
+            if is_cuda_string(target) and not self._guarded(ctx, call):
+                yield self.report(ctx, call, "`.to('cuda')` with no CUDA-availability fallback")
+        for call in ctx.calls("device"):
+            if ctx.call_qualname(call) != "torch.device" or not call.args:
+                continue
+            if len(call.args) > 1 and not isinstance(call.args[1], ast.Constant):
+                continue  # torch.device("cuda", local_rank)
+            if is_cuda_string(call.args[0]) and not self._guarded(ctx, call):
+                yield self.report(ctx, call, "`torch.device('cuda')` with no CUDA-availability fallback")
+        # device='cuda' given to factories and other placing calls
+        for call in ctx.nodes(ast.Call):
+            if not call.keywords:  # type: ignore[attr-defined]
+                continue
+            kw = keyword(call, "device")  # type: ignore[arg-type]
+            if kw is None or not is_cuda_string(kw.value):
+                continue
+            name = callee_name(call)  # type: ignore[arg-type]
+            q = ctx.call_qualname(call) or ""  # type: ignore[arg-type]
+            if name in NOT_PLACEMENT or name == "to" or q.startswith("torch.cuda.") or "amp." in q:
+                continue
+            if name and CONFIG_CALL_RE.search(name):  # a config object's default, like an argparse default
+                continue
+            if not self._guarded(ctx, call):
+                yield self.report(ctx, call, "`device='cuda'` with no CUDA-availability fallback")
+        # device = "cuda" placement variable
+        for stmt in ctx.nodes(ast.Assign, ast.AnnAssign):
+            value = stmt.value  # type: ignore[attr-defined]
+            if not is_cuda_string(value):
+                continue
+            targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]  # type: ignore[attr-defined]
+            names = [dotted(t) for t in targets if isinstance(t, (ast.Name, ast.Attribute))]
+            names = [n for n in names if n and DEVICE_VAR_RE.search(n.rsplit(".", 1)[-1])]
+            if not names:
+                continue
+            if isinstance(ctx.parent(stmt), ast.ClassDef):
+                continue  # a config class field default, like an argparse default
+            if not self._guarded(ctx, stmt, names[0]):
+                yield self.report(ctx, stmt, "`device = 'cuda'` with no CUDA-availability fallback", whole=True)
+
+    def _guarded(self, ctx: Context, node: ast.AST, var: str | None = None) -> bool:
+        if is_device_guarded(ctx, node):
+            return True
+        if var is None:
+            # `device = torch.device("cuda")` assigned to a variable that is re-chosen under a check
+            stmt = ctx.statement_of(node)
+            if isinstance(stmt, (ast.Assign, ast.AnnAssign)):
+                targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
+                for t in targets:
+                    name = dotted(t) if isinstance(t, (ast.Name, ast.Attribute)) else None
+                    if name and stmt.value is not None and ctx.is_inside(node, stmt.value) and self._var_checked(ctx, name, stmt):
+                        return True
+            return False
+        return self._var_checked(ctx, var, ctx.statement_of(node))
+
+    def _var_checked(self, ctx: Context, var: str, stmt: ast.AST | None) -> bool:
+        """Is the variable re-assigned under a device check, or tested together with availability?"""
+        from ..semantics import name_bindings
+
+        for other, value in name_bindings(ctx).get(var, ()):
+            if other is stmt:
+                continue
+            if is_device_guarded(ctx, other) or (value is not None and is_cuda_availability_test(ctx, value)):
+                return True
+        head = var.split(".")[0]
+        for node in ctx.nodes(ast.If, ast.IfExp, ast.Assert):
+            test = node.test  # type: ignore[attr-defined]
+            if is_cuda_availability_test(ctx, test) and any(
+                (dotted(n) or "") in {var, head} for n in ast.walk(test) if isinstance(n, (ast.Name, ast.Attribute))
+            ):
+                return True
+        return False

@@ -1,0 +1,124 @@
+"""PT-DEV002 model-to-device-in-loop."""
+
+from __future__ import annotations
+
+import ast
+
+from ..analysis import Context, callee_name, dotted, kwarg_value, target_names
+from ..models import Severity
+from ..rule import Rule
+from ..semantics import backward_calls, is_model_expr, is_training_loop
+
+DTYPE_NAMES = {
+    "float", "float16", "float32", "float64", "half", "double", "bfloat16", "int8", "uint8", "long", "int", "bool",
+    "channels_last", "contiguous_format",
+}
+
+
+def _is_cpu_target(node: ast.AST | None) -> bool:
+    return isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value.startswith("cpu")
+
+
+class ModelToDeviceInLoop(Rule):
+    code = "PT-DEV002"
+    name = "model-to-device-in-loop"
+    severity = Severity.low
+    summary = "The trained model is moved to the device inside the training loop"
+    why = (
+        "`model.to(device)` walks every parameter and buffer; doing it each batch or epoch is wasted work, and "
+        "it signals a confused lifecycle: the optimizer must be built over parameters that already live on the "
+        "device (moving afterwards is only safe because .to() moves in place for modules)."
+    )
+    fix_text = "Move the model once, before creating the optimizer, and only move the batch inside the loop."
+    bad = "for x, y in loader:\n    model.to(device)\n    loss = criterion(model(x), y)\n    loss.backward()\n"
+    good = (
+        "model.to(device)  # once\noptimizer = SGD(model.parameters())\nfor x, y in loader:\n"
+        "    loss = criterion(model(x.to(device)), y.to(device))\n    loss.backward()\n"
+    )
+
+    def check(self, ctx: Context):
+        calls = ctx.calls("to", "cuda")
+        if not calls:
+            return
+        for call in calls:
+            if not isinstance(call.func, ast.Attribute):
+                continue
+            recv = call.func.value
+            if not isinstance(recv, (ast.Name, ast.Attribute)) or not is_model_expr(ctx, recv):
+                continue
+            if callee_name(call) == "to" and not self._moves_to_device(call):
+                continue
+            name = dotted(recv)
+            loops = ctx.loops_around(call)
+            train_loops = [lp for lp in loops if is_training_loop(ctx, lp)]
+            if train_loops:
+                outer = train_loops[-1]
+                if self._rebuilt_in(ctx, name, outer) or self._offloaded_in(ctx, name, outer):
+                    continue
+                yield self.report(ctx, call, f"`{name}` is moved to the device on every iteration of the training loop")
+            elif not loops and self._in_per_epoch_helper(ctx, call, name):
+                yield self.report(
+                    ctx, call, f"`{name}` is moved to the device by a training function that runs once per epoch"
+                )
+
+    @staticmethod
+    def _in_per_epoch_helper(ctx: Context, call: ast.Call, name: str) -> bool:
+        """`def train_epoch(model, ...): model.to(device); for batch ...: backward()` called inside a loop."""
+        fn = ctx.enclosing_function(call)
+        if fn is None or name not in {a.arg for a in fn.args.args + fn.args.kwonlyargs}:
+            return False
+        if not any(ctx.is_inside(b, fn) for b in backward_calls(ctx)):
+            return False
+        is_method = isinstance(ctx.parent(fn), ast.ClassDef)
+        sites = [
+            c
+            for c in ctx.calls(fn.name)
+            if not ctx.is_inside(c, fn)
+            and (
+                (isinstance(c.func, ast.Attribute) and dotted(c.func.value) == "self")
+                if is_method
+                else isinstance(c.func, ast.Name)
+            )
+        ]
+        return bool(sites) and all(ctx.loops_around(c) for c in sites)
+
+    @staticmethod
+    def _moves_to_device(call: ast.Call) -> bool:
+        target = call.args[0] if call.args else kwarg_value(call, "device")
+        if target is None or _is_cpu_target(target):
+            return False
+        last = (dotted(target) or "").rsplit(".", 1)[-1]
+        return last not in DTYPE_NAMES
+
+    @staticmethod
+    def _rebuilt_in(ctx: Context, name: str, loop: ast.AST) -> bool:
+        """A new model per fold/trial: the name is (re)bound inside the loop."""
+        for node in ast.walk(loop):
+            if isinstance(node, (ast.Assign, ast.AnnAssign, ast.For)):
+                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+                value = getattr(node, "value", None)
+                if (
+                    isinstance(value, ast.Call)
+                    and isinstance(value.func, ast.Attribute)
+                    and value.func.attr in {"to", "cuda"}
+                    and dotted(value.func.value) == name
+                ):
+                    continue  # `model = model.to(device)` moves it, it does not build a new one
+                for t in targets:
+                    if isinstance(t, ast.Attribute) and dotted(t) == name:
+                        return True
+                    if name in target_names(t):
+                        return True
+        return False
+
+    @staticmethod
+    def _offloaded_in(ctx: Context, name: str, loop: ast.AST) -> bool:
+        """Deliberate CPU<->GPU offloading: the same loop also moves the model back to the CPU."""
+        for call in ctx.calls("cpu", "to"):
+            if not isinstance(call.func, ast.Attribute) or dotted(call.func.value) != name:
+                continue
+            if not ctx.is_inside(call, loop):
+                continue
+            if callee_name(call) == "cpu" or _is_cpu_target(call.args[0] if call.args else kwarg_value(call, "device")):
+                return True
+        return False

@@ -1,0 +1,130 @@
+"""PT-GRAD002 missing-zero-grad."""
+
+from __future__ import annotations
+
+import ast
+
+from ..analysis import Context, dotted
+from ..models import Severity
+from ..rule import Rule
+from ..semantics import backward_calls, call_sites, is_optimizer_name, local_function, walk_no_defs
+
+# in-place ops on `.grad` that clear it
+GRAD_CLEARING_METHODS = {"zero_", "fill_", "detach_", "mul_", "requires_grad_"}
+
+
+class MissingZeroGrad(Rule):
+    code = "PT-GRAD002"
+    name = "missing-zero-grad"
+    severity = Severity.high
+    summary = "backward() and optimizer.step() run every iteration but the gradients are never cleared"
+    why = (
+        "backward() adds into `.grad`. Without `optimizer.zero_grad()` (or setting the grads to None) "
+        "inside the loop, each step applies the sum of all gradients seen so far: the effective learning "
+        "rate grows every step and training diverges or stalls."
+    )
+    fix_text = "Call `optimizer.zero_grad(set_to_none=True)` once per optimizer step (before backward or after step)."
+    bad = (
+        "for x, y in loader:\n"
+        "    loss = criterion(model(x), y)\n"
+        "    loss.backward()\n"
+        "    optimizer.step()\n"
+    )
+    good = (
+        "for x, y in loader:\n"
+        "    optimizer.zero_grad(set_to_none=True)\n"
+        "    loss = criterion(model(x), y)\n"
+        "    loss.backward()\n"
+        "    optimizer.step()\n"
+    )
+
+    def check(self, ctx: Context):
+        backwards = backward_calls(ctx)
+        if not backwards or not ctx.calls("step"):
+            return
+        for bw in backwards:
+            loops = ctx.loops_around(bw)
+            if loops:
+                loop = next((lp for lp in loops if _optimizer_steps(ctx, lp)), None)
+                if loop is None:
+                    continue
+                steps = _optimizer_steps(ctx, loop)
+                if not _missing_clear(ctx, loop, steps, bw):
+                    continue
+                yield self.report(ctx, bw)
+                continue
+            # a step function called once per batch from a loop elsewhere in the file
+            fn = ctx.enclosing_function(bw)
+            if fn is None:
+                continue
+            steps = _optimizer_steps(ctx, fn)
+            if not steps or _clears(ctx, fn):
+                continue
+            sites = [s for s in call_sites(ctx, fn) if ctx.loops_around(s)]
+            if sites and all(not _clears(ctx, ctx.loops_around(s)[-1]) for s in sites):
+                yield self.report(ctx, bw)
+
+
+def _optimizer_steps(ctx: Context, node: ast.AST) -> list[tuple[str, ast.Call]]:
+    """(optimizer name, call) for `opt.step()` / `scaler.step(opt)` under `node`."""
+    out = []
+    for n in walk_no_defs(node):
+        if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr == "step":
+            recv = dotted(n.func.value) or ""
+            if "scaler" in recv.lower() and n.args:
+                out.append((dotted(n.args[0]) or "", n))
+            elif is_optimizer_name(recv):
+                out.append((recv, n))
+    out.sort(key=lambda e: (e[1].lineno, e[1].col_offset))
+    return out
+
+
+def _clear_receivers(ctx: Context, node: ast.AST, depth: int = 0) -> list[str] | None:
+    """Receivers of zero_grad calls under `node`; None when gradients are cleared some other way
+    (`p.grad = None`, `p.grad.zero_()`, a local helper that does it)."""
+    receivers: list[str] = []
+    for n in walk_no_defs(node):
+        if isinstance(n, ast.Call):
+            func = n.func
+            if isinstance(func, ast.Attribute):
+                if "zero_grad" in func.attr:
+                    continue  # counted through its Attribute node below
+                if func.attr in GRAD_CLEARING_METHODS and isinstance(func.value, ast.Attribute) and func.value.attr in {"grad", "data"}:
+                    return None
+            elif isinstance(func, ast.Name) and "zero_grad" in func.id:
+                return None
+            if depth < 2:
+                target = local_function(ctx, n)
+                if target is not None and not ctx.is_inside(n, target):
+                    inner = _clear_receivers(ctx, target, depth + 1)
+                    if inner is None:
+                        return None
+                    if inner:
+                        return None  # a helper that zeroes something: trust it
+        elif isinstance(n, (ast.Assign, ast.Delete)):
+            targets = n.targets
+            if any(isinstance(t, ast.Attribute) and t.attr == "grad" for t in targets):
+                return None
+        elif isinstance(n, ast.Attribute) and "zero_grad" in n.attr and isinstance(n.ctx, ast.Load):
+            receivers.append(dotted(n.value) or "?")  # `opt.zero_grad` passed as a callable
+    return receivers
+
+
+def _clears(ctx: Context, node: ast.AST) -> bool:
+    rec = _clear_receivers(ctx, node)
+    return rec is None or bool(rec)
+
+
+def _missing_clear(ctx: Context, loop: ast.AST, steps: list[tuple[str, ast.Call]], bw: ast.Call) -> bool:
+    receivers = _clear_receivers(ctx, loop)
+    if receivers is None:
+        return False
+    if not receivers:
+        return True
+    stepped = {name for name, _ in steps}
+    # only other optimizers are zeroed (GAN: optD.zero_grad() but optG.step()): this backward's optimizer
+    if not set(receivers) <= stepped:
+        return False  # a module.zero_grad() clears every parameter it owns
+    after = [name for name, call in steps if (call.lineno, call.col_offset) > (bw.lineno, bw.col_offset)]
+    mine = after[0] if after else steps[-1][0]
+    return mine not in receivers

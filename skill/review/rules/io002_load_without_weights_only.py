@@ -1,0 +1,66 @@
+"""PT-IO002 load-without-weights-only."""
+
+from __future__ import annotations
+
+import ast
+import re
+
+from ..analysis import Context, has_star_kwargs, keyword
+from ..models import Severity
+from ..rule import Rule
+from ..semantics import append_keyword_argument, is_torch_load
+
+# What may sit between the last argument and the call's `)`: spaces, a trailing comma, comments.
+CALL_TAIL_RE = re.compile(r"^(\s|,|#[^\n]*)*\)$")
+
+
+class LoadWithoutWeightsOnly(Rule):
+    code = "PT-IO002"
+    name = "load-without-weights-only"
+    severity = Severity.high
+    summary = "`torch.load` without `weights_only=True`"
+    why = (
+        "torch.load unpickles, and unpickling an untrusted file runs arbitrary code. Since PyTorch 2.6 the "
+        "default is weights_only=True, so code that silently relied on full unpickling (whole models, custom "
+        "classes) breaks on upgrade; saying it explicitly documents intent and is safe on every version."
+    )
+    fix_text = (
+        "Pass `weights_only=True` (checkpoints of tensors, dicts, lists and primitives load fine); use "
+        "`weights_only=False` only for trusted files that need full pickling."
+    )
+    bad = "state = torch.load(path)\n"
+    good = "state = torch.load(path, map_location=device, weights_only=True)\n"
+    fix_applicability = "unsafe"  # a file that pickles custom objects stops loading
+
+    def check(self, ctx: Context):
+        for call in ctx.calls("load"):
+            if not is_torch_load(ctx, call) or keyword(call, "weights_only") is not None or has_star_kwargs(call):
+                continue
+            yield self.report(ctx, call, fix=self._fix(ctx, call))
+
+    def _fix(self, ctx: Context, call: ast.Call):
+        last = max([*call.args, *call.keywords], key=lambda n: (n.end_lineno, n.end_col_offset), default=None)
+        if last is None:
+            return None
+        tail = _text_between(ctx, last, call)
+        if tail is None or not CALL_TAIL_RE.match(tail):
+            return None  # e.g. a parenthesised argument: appending inside its parentheses would change it
+        edit = append_keyword_argument(ctx, call, "weights_only=True")
+        if edit is None:
+            return None
+        return self.make_fix("add `weights_only=True`", [edit])
+
+
+def _text_between(ctx: Context, last: ast.AST, call: ast.Call) -> str | None:
+    """Source text from the end of `last` to the end of `call` (UTF-8 byte offsets from ast)."""
+    lines = ctx.lines
+    l1, c1 = last.end_lineno, last.end_col_offset  # type: ignore[attr-defined]
+    l2, c2 = call.end_lineno, call.end_col_offset
+    if l1 is None or l2 is None or c1 is None or c2 is None or l2 > len(lines):
+        return None
+    if l1 == l2:
+        return lines[l1 - 1].encode()[c1:c2].decode(errors="replace")
+    parts = [lines[l1 - 1].encode()[c1:].decode(errors="replace")]
+    parts.extend(lines[l1: l2 - 1])
+    parts.append(lines[l2 - 1].encode()[:c2].decode(errors="replace"))
+    return "\n".join(parts)

@@ -1,0 +1,60 @@
+"""PT-IO003 load-without-map-location."""
+
+from __future__ import annotations
+
+import ast
+
+from ..analysis import Context, callee_name, has_star_kwargs, keyword
+from ..models import Severity
+from ..rule import Rule
+from ..semantics import gpu_only_by_design, is_device_guarded, is_torch_load
+
+
+class LoadWithoutMapLocation(Rule):
+    code = "PT-IO003"
+    name = "load-without-map-location"
+    severity = Severity.low
+    summary = "`torch.load` without `map_location` in device-agnostic code"
+    why = (
+        "torch.load restores tensors onto the device they were saved from. A checkpoint written on a GPU then "
+        "fails to load on a CPU-only host ('Attempting to deserialize object on a CUDA device') or lands on "
+        "GPU 0 for every rank."
+    )
+    fix_text = "Pass `map_location=device` (or 'cpu' and move the model afterwards)."
+    bad = (
+        "device = torch.device('cuda' if torch.cuda.is_available() else 'cpu')\n"
+        "state = torch.load(path, weights_only=True)\n"
+    )
+    good = (
+        "device = torch.device('cuda' if torch.cuda.is_available() else 'cpu')\n"
+        "state = torch.load(path, map_location=device, weights_only=True)\n"
+    )
+
+    def check(self, ctx: Context):
+        loads = [c for c in ctx.calls("load") if is_torch_load(ctx, c)]
+        if not loads or not self._device_agnostic(ctx):
+            return
+        for call in loads:
+            if len(call.args) >= 2 or keyword(call, "map_location") is not None or has_star_kwargs(call):
+                continue
+            if is_device_guarded(ctx, call):
+                continue  # a GPU-only (or CPU-only) branch
+            yield self.report(ctx, call)
+
+    @staticmethod
+    def _device_agnostic(ctx: Context) -> bool:
+        """The file chooses its device at run time (availability checks, a `device` variable)."""
+        if gpu_only_by_design(ctx):
+            return False
+        for call in ctx.calls("is_available", "device_count"):
+            if "cuda" in (ctx.call_qualname(call) or ""):
+                return True
+        for call in ctx.calls("device"):
+            if ctx.call_qualname(call) == "torch.device" and call.args and not isinstance(call.args[0], ast.Constant):
+                return True
+        for call in ctx.calls("to"):
+            if call.args and isinstance(call.args[0], (ast.Name, ast.Attribute)) and callee_name(call) == "to":
+                name = ast.unparse(call.args[0])
+                if name.rsplit(".", 1)[-1] in {"device", "dev"}:
+                    return True
+        return False

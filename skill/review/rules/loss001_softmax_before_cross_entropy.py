@@ -1,0 +1,247 @@
+"""PT-LOSS001 softmax-before-cross-entropy (plus the activation dataflow shared with PT-LOSS002)."""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass, field
+
+from ..analysis import Context, callee_name, dotted, kwarg_value
+from ..models import Severity
+from ..rule import Rule
+from ..semantics import last_assignment
+
+# Ops that keep "this tensor holds probabilities": reshapes, casts, moves, clamping.
+PASSTHROUGH_METHODS = {
+    "view", "reshape", "squeeze", "unsqueeze", "flatten", "float", "double", "half", "to", "type", "contiguous",
+    "permute", "transpose", "clamp", "clip", "clamp_", "cuda", "cpu", "view_as", "reshape_as", "type_as",
+    "squeeze_", "unsqueeze_",
+}
+PASSTHROUGH_FUNCS = {"squeeze", "unsqueeze", "flatten", "reshape", "clamp", "clip", "transpose", "permute"}
+MODULE_WRAPPERS = {"to", "cuda", "cpu", "float", "double", "half", "train", "eval", "requires_grad_"}
+WRAPPER_CALLS = {"DataParallel", "DistributedDataParallel", "compile"}
+LAYER_OF = {"softmax": "Softmax", "sigmoid": "Sigmoid"}
+MAX_DEPTH = 24
+
+
+@dataclass
+class Origin:
+    """Where probabilities come from: the activation node, and the args of the model call on the way."""
+
+    node: ast.AST
+    model_args: list[ast.AST] = field(default_factory=list)
+
+
+def activation_origin(ctx: Context, expr: ast.AST | None, kind: str, depth: int = 0) -> Origin | None:
+    """Memoised `_activation_origin` (each node is resolved once per file; cycles resolve to None)."""
+    if expr is None or depth > MAX_DEPTH:
+        return None
+    memo = ctx.__dict__.setdefault("_pp_activation_origin", {})
+    key = (id(expr), kind)
+    if key not in memo:
+        memo[key] = None  # in progress: a cycle back here finds nothing
+        memo[key] = _activation_origin(ctx, expr, kind, depth)
+    return memo[key]
+
+
+def _activation_origin(ctx: Context, expr: ast.AST | None, kind: str, depth: int = 0) -> Origin | None:
+    """If `expr` is the output of `kind` ('softmax' / 'sigmoid'), the activation call or layer that made it.
+
+    Follows plain-name assignments within the function, shape/cast ops, modules called by name (an
+    `nn.Softmax`/`nn.Sigmoid` layer, an `nn.Sequential` ending in one, a model class of this file
+    whose forward returns one).
+    """
+    if expr is None or depth > MAX_DEPTH:
+        return None
+    if isinstance(expr, ast.Name):
+        value = last_assignment(ctx, expr.id, expr)
+        return activation_origin(ctx, value, kind, depth + 1)
+    if not isinstance(expr, ast.Call):
+        return None
+    name = callee_name(expr)
+    func = expr.func
+    if name == kind and not (isinstance(func, ast.Attribute) and _is_self_attr(func)):
+        return Origin(expr)
+    if name in PASSTHROUGH_METHODS and isinstance(func, ast.Attribute):
+        q = ctx.call_qualname(expr) or ""
+        if q.startswith("torch.") and name in PASSTHROUGH_FUNCS:
+            return activation_origin(ctx, expr.args[0] if expr.args else None, kind, depth + 1)
+        return activation_origin(ctx, func.value, kind, depth + 1)
+    if name in PASSTHROUGH_FUNCS and isinstance(func, ast.Name):
+        return activation_origin(ctx, expr.args[0] if expr.args else None, kind, depth + 1)
+    # a module called on the inputs: model(x), self.classifier(h), nn.Sigmoid()(x)
+    layer = module_output_origin(ctx, func, kind, depth + 1)
+    if layer is not None:
+        return Origin(layer.node, [*expr.args, *(k.value for k in expr.keywords), *layer.model_args])
+    return None
+
+
+def module_output_origin(ctx: Context, func: ast.AST, kind: str, depth: int) -> Origin | None:
+    """The activation at the end of the module `func` refers to, if any (memoised like activation_origin)."""
+    if depth > MAX_DEPTH:
+        return None
+    memo = ctx.__dict__.setdefault("_pp_module_origin", {})
+    key = (id(func), kind)
+    if key not in memo:
+        memo[key] = None
+        memo[key] = _module_output_origin(ctx, func, kind, depth)
+    return memo[key]
+
+
+def _module_output_origin(ctx: Context, func: ast.AST, kind: str, depth: int) -> Origin | None:
+    if isinstance(func, ast.Call):
+        return constructed_module_origin(ctx, func, kind, depth + 1)
+    name = dotted(func)
+    if not name:
+        return None
+    values = _assigned_values(ctx, func, name)
+    origins = [constructed_module_origin(ctx, v, kind, depth + 1) for v in values]
+    if origins and all(o is not None for o in origins):
+        return origins[-1]
+    return None
+
+
+def constructed_module_origin(ctx: Context, value: ast.AST, kind: str, depth: int) -> Origin | None:
+    """`nn.Softmax(1)`, `nn.Sequential(..., nn.Sigmoid())`, `Net().to(device)`, `nn.DataParallel(Net())`."""
+    if depth > MAX_DEPTH:
+        return None
+    if isinstance(value, (ast.Name, ast.Attribute)):
+        return module_output_origin(ctx, value, kind, depth + 1)  # self.model = model
+    if not isinstance(value, ast.Call):
+        return None
+    name = callee_name(value)
+    if name == LAYER_OF[kind]:
+        return Origin(value)
+    if name in MODULE_WRAPPERS and isinstance(value.func, ast.Attribute):
+        return constructed_module_origin(ctx, value.func.value, kind, depth + 1)
+    if name in WRAPPER_CALLS and value.args:
+        return constructed_module_origin(ctx, value.args[0], kind, depth + 1)
+    if name == "Sequential" and value.args and not isinstance(value.args[-1], ast.Starred):
+        return constructed_module_origin(ctx, value.args[-1], kind, depth + 1)
+    if isinstance(value.func, ast.Name) and value.func.id in ctx.module_class_names:
+        return forward_origin(ctx, ctx.classes_by_name[value.func.id], kind, depth + 1)
+    return None
+
+
+def forward_origin(ctx: Context, cls: ast.ClassDef, kind: str, depth: int) -> Origin | None:
+    """Every return of `cls.forward` gives `kind` output (returns under an `if` make it ambiguous)."""
+    forward = next((f for f in cls.body if isinstance(f, ast.FunctionDef) and f.name == "forward"), None)
+    if forward is None:
+        return None
+    returns = [r for r in ast.walk(forward) if isinstance(r, ast.Return) and ctx.enclosing_function(r) is forward]
+    if not returns:
+        return None
+    found = None
+    for ret in returns:
+        if any(isinstance(a, (ast.If, ast.Try)) for a in ctx.ancestors(ret) if ctx.is_inside(a, forward)):
+            return None
+        origin = activation_origin(ctx, ret.value, kind, depth + 1)
+        if origin is None:
+            return None
+        found = origin
+    return found
+
+
+def _is_self_attr(func: ast.Attribute) -> bool:
+    return isinstance(func.value, ast.Name) and func.value.id == "self"
+
+
+def _assigned_values(ctx: Context, use: ast.AST, name: str) -> list[ast.AST]:
+    """Values assigned to `name`: `self.x` within the use's class; a plain name in the use's function,
+    else anywhere in the file (a model built in main() and passed to train())."""
+    if name.startswith("self."):
+        cls = ctx.enclosing_class(use)
+        out = []
+        for node in ctx.nodes(ast.Assign):
+            if cls is not None and not ctx.is_inside(node, cls):
+                continue
+            if any(dotted(t) == name for t in node.targets):  # type: ignore[union-attr]
+                out.append(node.value)  # type: ignore[union-attr]
+        return out
+    if "." not in name:
+        local = last_assignment(ctx, name, use)
+        if local is not None:
+            return [local]
+    return [
+        node.value  # type: ignore[union-attr]
+        for node in ctx.nodes(ast.Assign)
+        if any(dotted(t) == name for t in node.targets)  # type: ignore[union-attr]
+    ]
+
+
+def loss_calls(ctx: Context, function_name: str, class_name: str) -> list[tuple[ast.Call, ast.Call]]:
+    """(call computing the loss, node to anchor BCE-style findings on) for `F.<function_name>(...)` and
+    for instances of `nn.<class_name>` (named, attributes or inline `nn.X()(a, b)`)."""
+    out = [(c, c) for c in ctx.calls(function_name)]
+    constructions = ctx.calls(class_name)
+    if not constructions:
+        return out
+    built: dict[str, ast.Call] = {}
+    for ctor in constructions:
+        parent = ctx.parent(ctor)
+        if isinstance(parent, ast.Call) and parent.func is ctor:
+            out.append((parent, ctor))
+        stmt = ctx.statement_of(ctor)
+        if isinstance(stmt, ast.Assign) and stmt.value is ctor:
+            for t in stmt.targets:
+                if dotted(t):
+                    built[dotted(t)] = ctor  # type: ignore[index]
+    if built:
+        for call in ctx.nodes(ast.Call):
+            name = dotted(call.func)  # type: ignore[union-attr]
+            if name in built:
+                out.append((call, built[name]))  # type: ignore[arg-type]
+            elif name and name.startswith("self.") and name[5:] in built:
+                out.append((call, built[name[5:]]))  # type: ignore[arg-type]
+    return out
+
+
+def loss_input(call: ast.Call) -> ast.AST | None:
+    return call.args[0] if call.args else kwarg_value(call, "input")
+
+
+def loss_target(call: ast.Call) -> ast.AST | None:
+    return call.args[1] if len(call.args) > 1 else kwarg_value(call, "target")
+
+
+class SoftmaxBeforeCrossEntropy(Rule):
+    code = "PT-LOSS001"
+    name = "softmax-before-cross-entropy"
+    severity = Severity.high
+    summary = "Probabilities (softmax output) fed to cross-entropy, which applies log_softmax itself"
+    why = (
+        "`F.cross_entropy` / `nn.CrossEntropyLoss` expect raw logits and apply log_softmax internally. "
+        "Feeding softmax probabilities applies softmax twice: the loss can never reach zero, its "
+        "gradients shrink as the model gets confident, and training stalls at poor accuracy."
+    )
+    fix_text = "Pass the logits to the loss; apply softmax only where probabilities are reported."
+    bad = (
+        "import torch.nn.functional as F\n\n"
+        "logits = model(x)\n"
+        "probs = F.softmax(logits, dim=1)\n"
+        "loss = F.cross_entropy(probs, y)\n"
+        "loss.backward()\n"
+    )
+    good = (
+        "import torch.nn.functional as F\n\n"
+        "logits = model(x)\n"
+        "probs = F.softmax(logits, dim=1)  # reporting only\n"
+        "loss = F.cross_entropy(logits, y)\n"
+        "loss.backward()\n"
+    )
+
+    def check(self, ctx: Context):
+        if not (ctx.calls("cross_entropy") or ctx.calls("CrossEntropyLoss")):
+            return
+        if not (ctx.calls("softmax") or ctx.calls("Softmax")):
+            return
+        reported: set[int] = set()
+        for call, _ctor in loss_calls(ctx, "cross_entropy", "CrossEntropyLoss"):
+            origin = activation_origin(ctx, loss_input(call), "softmax")
+            if origin is None or id(origin.node) in reported:
+                continue
+            reported.add(id(origin.node))
+            yield self.report(
+                ctx,
+                origin.node,
+                f"Softmax output reaches the cross-entropy loss on line {call.lineno}, which applies log_softmax itself",
+            )

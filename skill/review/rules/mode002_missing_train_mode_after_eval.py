@@ -1,0 +1,118 @@
+"""PT-MODE002 missing-train-mode-after-eval."""
+
+from __future__ import annotations
+
+import ast
+
+from ..analysis import Context, callee_name, dotted
+from ..models import Severity
+from ..rule import Rule
+from ..semantics import (
+    backward_calls,
+    call_sites,
+    is_eval_function_name,
+    local_function,
+    mode_calls,
+    model_call_key,
+    walk_no_defs,
+)
+
+
+class MissingTrainModeAfterEval(Rule):
+    code = "PT-MODE002"
+    name = "missing-train-mode-after-eval"
+    severity = Severity.high
+    summary = "the model is switched to eval mode inside the epoch loop and never back to train mode"
+    why = (
+        "`model.eval()` is sticky. If the loop validates (directly or through a helper that calls eval()) "
+        "but only calls `model.train()` once before the loop, every epoch after the first trains with "
+        "Dropout off and BatchNorm frozen on its running statistics: training silently degrades."
+    )
+    fix_text = "Call `model.train()` at the start of every epoch (or at the top of the training function)."
+    bad = (
+        "def validate(model, loader):\n"
+        "    model.eval()\n"
+        "    with torch.no_grad():\n"
+        "        return sum(criterion(model(x), y).item() for x, y in loader)\n"
+        "\n"
+        "model.train()\n"
+        "for epoch in range(10):\n"
+        "    for x, y in train_loader:\n"
+        "        optimizer.zero_grad()\n"
+        "        criterion(model(x), y).backward()\n"
+        "        optimizer.step()\n"
+        "    validate(model, val_loader)\n"
+    )
+    good = (
+        "def validate(model, loader):\n"
+        "    model.eval()\n"
+        "    with torch.no_grad():\n"
+        "        return sum(criterion(model(x), y).item() for x, y in loader)\n"
+        "\n"
+        "for epoch in range(10):\n"
+        "    model.train()\n"
+        "    for x, y in train_loader:\n"
+        "        optimizer.zero_grad()\n"
+        "        criterion(model(x), y).backward()\n"
+        "        optimizer.step()\n"
+        "    validate(model, val_loader)\n"
+    )
+
+    def check(self, ctx: Context):
+        backwards = backward_calls(ctx)
+        if not backwards or not (ctx.calls("eval") or ctx.calls("train") or _has_eval_named_calls(ctx)):
+            return
+        done: set[int] = set()
+        for bw in backwards:
+            loops = ctx.loops_around(bw)
+            if not loops or id(loops[0]) in done:
+                continue
+            train_loop = loops[0]
+            done.add(id(train_loop))
+            trained = {k.rsplit(".", 1)[-1] for n in walk_no_defs(train_loop) if isinstance(n, ast.Call)
+                       for k in [model_call_key(ctx, n)] if k}
+            fn = ctx.enclosing_function(train_loop)
+            candidates = list(loops)
+            if fn is not None:
+                for site in call_sites(ctx, fn):
+                    candidates.extend(ctx.loops_around(site))
+            for loop in candidates:
+                if _leaves_eval(ctx, loop, trained):
+                    yield self.report_at(ctx, train_loop.lineno, train_loop.col_offset)
+                    break
+
+
+def _has_eval_named_calls(ctx: Context) -> bool:
+    return any(is_eval_function_name(name) for name in ctx.calls_by_name)
+
+
+def _matches(recv: str, trained: set[str]) -> bool:
+    if not trained or not recv:
+        return True
+    return recv.rsplit(".", 1)[-1] in trained or recv in {"self"}
+
+
+def _leaves_eval(ctx: Context, loop: ast.AST, trained: set[str]) -> bool:
+    """Does one pass of `loop` put the trained model in eval mode with no train() anywhere in it?"""
+    switches = mode_calls(ctx, loop)
+    if any(flag for _, flag, _ in switches):
+        return False
+    if any(not flag and _matches(recv, trained) for _, flag, recv in switches):
+        return True
+    # helpers from other files: `evaluate(model, ...)` switches to eval, `train_one_epoch(model, ...)` to train
+    evals = False
+    for n in walk_no_defs(loop):
+        if not isinstance(n, ast.Call) or local_function(ctx, n) is not None:
+            continue
+        name = callee_name(n) or ""
+        if not isinstance(n.func, ast.Name):
+            continue
+        args = {(dotted(a) or "").rsplit(".", 1)[-1] for a in n.args}
+        model_args = args & trained if trained else {a for a in args if a in {"model", "net"}}
+        if not model_args:
+            continue
+        if "train" in name.lower() or name.lower() in {"fit", "run_epoch", "one_epoch"}:
+            return False
+        if is_eval_function_name(name):
+            evals = True
+    return evals

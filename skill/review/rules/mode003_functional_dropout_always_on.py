@@ -1,0 +1,59 @@
+"""PT-MODE003 functional-dropout-always-on."""
+
+from __future__ import annotations
+
+import ast
+import re
+
+from ..analysis import Context, has_star_kwargs, keyword
+from ..models import Severity
+from ..rule import Rule
+
+# functional dropouts and the position of their `training` argument
+FUNCTIONAL_DROPOUTS = {
+    "torch.nn.functional.dropout": 2,
+    "torch.nn.functional.dropout1d": 2,
+    "torch.nn.functional.dropout2d": 2,
+    "torch.nn.functional.dropout3d": 2,
+    "torch.nn.functional.alpha_dropout": 2,
+    "torch.nn.functional.feature_alpha_dropout": 2,
+}
+MC_NAME_RE = re.compile(r"(mc|monte|bayes|uncertain|stochastic)", re.I)
+
+
+class FunctionalDropoutAlwaysOn(Rule):
+    code = "PT-MODE003"
+    name = "functional-dropout-always-on"
+    severity = Severity.high
+    summary = "`F.dropout` inside an nn.Module without `training=self.training` stays active after `model.eval()`"
+    why = (
+        "`torch.nn.functional.dropout` defaults to `training=True` and knows nothing about the module's "
+        "mode: `model.eval()` does not turn it off, so evaluation and inference keep dropping about p of "
+        "the activations and predictions become random."
+    )
+    fix_text = "Pass `training=self.training`, or use an `nn.Dropout` submodule (it follows train()/eval())."
+    bad = (
+        "class Net(nn.Module):\n"
+        "    def forward(self, x):\n"
+        "        return F.dropout(self.fc(x), p=0.5)\n"
+    )
+    good = (
+        "class Net(nn.Module):\n"
+        "    def forward(self, x):\n"
+        "        return F.dropout(self.fc(x), p=0.5, training=self.training)\n"
+    )
+
+    def check(self, ctx: Context):
+        calls = ctx.calls("dropout", "dropout1d", "dropout2d", "dropout3d", "alpha_dropout", "feature_alpha_dropout")
+        for call in calls:
+            q = ctx.call_qualname(call)
+            pos = FUNCTIONAL_DROPOUTS.get(q or "")
+            if pos is None or len(call.args) > pos or keyword(call, "training") is not None or has_star_kwargs(call):
+                continue
+            cls = ctx.enclosing_class(call)
+            if cls is None or not ctx.is_module_class(cls) or MC_NAME_RE.search(cls.name):
+                continue
+            fn = ctx.enclosing_function(call)
+            if fn is not None and MC_NAME_RE.search(fn.name):
+                continue
+            yield self.report(ctx, call)

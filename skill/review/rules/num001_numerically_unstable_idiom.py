@@ -1,0 +1,109 @@
+"""PT-NUM001 numerically-unstable-idiom."""
+
+from __future__ import annotations
+
+import ast
+
+from ..analysis import Context, const_value
+from ..models import Severity
+from ..rule import Rule
+
+
+def _is_one(node: ast.AST) -> bool:
+    v = const_value(node)
+    return not isinstance(v, bool) and isinstance(v, (int, float)) and v == 1
+
+
+def _torch_call(ctx: Context, node: ast.AST, *names: str) -> ast.Call | None:
+    """`node` if it is `torch.<name>(x, ...)` or the tensor-method form `<expr>.<name>(...)`."""
+    if not isinstance(node, ast.Call) or not isinstance(node.func, ast.Attribute) or node.func.attr not in names:
+        return None
+    q = ctx.call_qualname(node) or ""
+    if q in {f"torch.{n}" for n in names}:
+        return node if node.args else None
+    if _method_operand(ctx, node) is not None:
+        return node
+    return None
+
+
+def _method_operand(ctx: Context, call: ast.Call) -> ast.expr | None:
+    """For a tensor method call `t.exp()` / `t.sum(1)`, the tensor `t`; None for `torch.exp`, `math.log`..."""
+    recv = call.func.value  # type: ignore[union-attr]
+    q = ctx.qualname(recv) or ""
+    if q in {"torch", "math", "numpy", "np", "cmath", "jax.numpy", "jnp"} or q.startswith(("numpy.", "math.")):
+        return None
+    return recv
+
+
+def _operand(ctx: Context, call: ast.Call) -> ast.expr | None:
+    """The tensor a unary torch function/method applies to: `torch.log(x)` or `x.log()`."""
+    q = ctx.call_qualname(call) or ""
+    if q.startswith("torch.") and q.count(".") == 1:
+        return call.args[0] if len(call.args) == 1 and not call.keywords else None
+    if call.args or call.keywords:
+        return None
+    recv = _method_operand(ctx, call)
+    # `x.log()` on a plain name is usually fine to read, but `logger.log()` has arguments; a bare
+    # receiver must be an expression (BinOp/Call) to count, which is where the idioms occur
+    return recv if isinstance(recv, (ast.BinOp, ast.Call)) else None
+
+
+def _one_plus(node: ast.AST) -> ast.expr | None:
+    """For `1 + x` / `x + 1`, the `x`; else None."""
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
+        if _is_one(node.left):
+            return node.right
+        if _is_one(node.right):
+            return node.left
+    return None
+
+
+class NumericallyUnstableIdiom(Rule):
+    code = "PT-NUM001"
+    name = "numerically-unstable-idiom"
+    severity = Severity.medium
+    summary = "Numerically unstable formula with a stable torch primitive"
+    why = (
+        "`log(1 + x)` loses all precision for small x and `exp(x) - 1` cancels catastrophically; "
+        "`log(sum(exp(x)))` and `log(1 + exp(x))` overflow to inf for x above ~88 (float32) or ~11 (fp16). "
+        "log1p, expm1, logsumexp and softplus compute the same values stably."
+    )
+    fix_text = (
+        "Use `torch.log1p(x)`, `torch.expm1(x)`, `torch.logsumexp(x, dim)` or `F.softplus(x)`."
+    )
+    bad = "import torch\n\nz = torch.randn(4, 5)\nlse = torch.log(torch.sum(torch.exp(z), dim=1))\n"
+    good = "import torch\n\nz = torch.randn(4, 5)\nlse = torch.logsumexp(z, dim=1)\n"
+
+    def check(self, ctx: Context):
+        for call in ctx.calls("log"):
+            if not isinstance(call.func, ast.Attribute):
+                continue
+            arg = _operand(ctx, call)
+            if arg is None:
+                continue
+            inner = _one_plus(arg)
+            if inner is not None:
+                if _torch_call(ctx, inner, "exp") is not None:
+                    yield self.report(ctx, call, "`torch.log(1 + torch.exp(x))` overflows; use `F.softplus(x)`")
+                else:
+                    yield self.report(ctx, call, "`torch.log(1 + x)` is imprecise for small x; use `torch.log1p(x)`")
+                continue
+            summed = _torch_call(ctx, arg, "sum")
+            q_sum = ctx.call_qualname(summed) if summed is not None else ""
+            if summed is not None and q_sum == "torch.sum" and _torch_call(ctx, summed.args[0], "exp") is not None:
+                yield self.report(
+                    ctx, call, "`torch.log(torch.sum(torch.exp(x)))` overflows; use `torch.logsumexp(x, dim)`"
+                )
+            elif (
+                isinstance(arg, ast.Call)
+                and isinstance(arg.func, ast.Attribute)
+                and arg.func.attr == "sum"
+                and _torch_call(ctx, arg.func.value, "exp") is not None
+            ):
+                yield self.report(ctx, call, "`torch.log(torch.exp(x).sum(dim))` overflows; use `torch.logsumexp(x, dim)`")
+        for call in ctx.calls("exp"):
+            if _torch_call(ctx, call, "exp") is None or (ctx.call_qualname(call) != "torch.exp" and call.args):
+                continue
+            parent = ctx.parent(call)
+            if isinstance(parent, ast.BinOp) and isinstance(parent.op, ast.Sub) and parent.left is call and _is_one(parent.right):
+                yield self.report(ctx, call, "`torch.exp(x) - 1` cancels for small x; use `torch.expm1(x)`")
