@@ -35,6 +35,10 @@ ProgressCallback = Callable[[float, "float | None", str], None]
 class RunCancelled(Exception):
     """The caller cancelled the run; the child's process group has been killed."""
 
+    def __init__(self, message: str, pid: int | None = None) -> None:
+        super().__init__(message)
+        self.pid = pid  # the worker's process group id, for callers that want to verify the clean-up
+
 
 class RunOptions(BaseModel):
     device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
@@ -212,7 +216,7 @@ def run_reference(name: str, options: RunOptions, *, progress: ProgressCallback 
     if options.warm:
         pool.prepare(options.max_output_bytes)  # ready for the next run while the caller reads this report
     if result.killed_reason == "cancelled":
-        raise RunCancelled(f"run of {name} cancelled; process group killed")
+        raise RunCancelled(f"run of {name} cancelled; process group killed", pid=child.pid)
     return _report(name, options, result, events, warm, t_ref, t_done)
 
 

@@ -8,6 +8,7 @@ the client timing out, kills the child's whole process group. torch is never imp
 
 from __future__ import annotations
 
+import inspect
 import logging
 import os
 import sys
@@ -24,6 +25,9 @@ from mcp_types import ToolAnnotations
 from pydantic import BaseModel, Field, ValidationError
 
 from pytorch_patterns import __version__
+from reference_impls.compare import CompareOptions, CompareReport, compare
+from reference_impls.registry import ImplInfo, list_impls
+from reference_impls.runner import RunCancelled, RunOptions, RunReport, run_reference
 from skill import generate as gen
 from skill.generate import GeneratedCode
 from skill.generate.specs import CheckpointSpec, DatasetSpec, TrainLoopSpec
@@ -137,8 +141,17 @@ def build_server(root_dirs: list[Path] | None = None) -> MCPServer:
         log_level="WARNING",
     )
 
+    def tool(**kw):
+        """`mcp.tool` with the docstring dedented into the description the model reads."""
+
+        def deco(fn):
+            mcp.add_tool(fn, description=inspect.cleandoc(fn.__doc__ or ""), **kw)
+            return fn
+
+        return deco
+
     # ------------------------------------------------------------------ review
-    @mcp.tool(annotations=READ_ONLY, title="Review PyTorch code")
+    @tool(annotations=READ_ONLY, title="Review PyTorch code")
     async def review_code(
         ctx: Context,
         source: Annotated[str | None, Field(description="Python source to review (or give `path`).")] = None,
@@ -179,7 +192,7 @@ def build_server(root_dirs: list[Path] | None = None) -> MCPServer:
             raise ToolError(f"cannot review {name}: {err.message}{where}. Fix the syntax and call again.") from None
         return paginate_findings(findings, req.offset, req.limit)
 
-    @mcp.tool(annotations=READ_ONLY, title="Explain a rule")
+    @tool(annotations=READ_ONLY, title="Explain a rule")
     def explain_rule(
         code: Annotated[str, Field(max_length=100, description="Rule code (PT-GRAD002) or name (missing-zero-grad).")],
     ) -> RuleInfo:
@@ -198,7 +211,7 @@ def build_server(root_dirs: list[Path] | None = None) -> MCPServer:
             msg = _validation_message(exc) if isinstance(exc, ValidationError) else str(exc)
             raise ToolError(msg) from None
 
-    @mcp.tool(annotations=READ_ONLY, title="Generate a training script")
+    @tool(annotations=READ_ONLY, title="Generate a training script")
     def generate_training_loop(spec: TrainLoopSpec) -> GeneratedCode:
         """A complete, runnable, pattern-correct training script for the spec (task, optimizer, schedule, AMP,
         accumulation, clipping, compile, early stopping, checkpoint/resume, DDP, EMA), plus the rationale.
@@ -207,25 +220,23 @@ def build_server(root_dirs: list[Path] | None = None) -> MCPServer:
         """
         return _generate(gen.generate_train_loop, spec)
 
-    @mcp.tool(annotations=READ_ONLY, title="Generate a Dataset and DataLoaders")
+    @tool(annotations=READ_ONLY, title="Generate a Dataset and DataLoaders")
     def generate_dataset(spec: DatasetSpec) -> GeneratedCode:
         """Dataset, collate function and DataLoader settings that fit the data source and device, plus the rationale."""
         return _generate(gen.generate_dataset, spec)
 
-    @mcp.tool(annotations=READ_ONLY, title="Generate checkpoint save/resume code")
+    @tool(annotations=READ_ONLY, title="Generate checkpoint save/resume code")
     def generate_checkpointing(spec: CheckpointSpec) -> GeneratedCode:
         """Checkpoint save/load code: full training state, atomic writes, keep-last-N, weights_only loading."""
         return _generate(gen.generate_checkpoint, spec)
 
     # ------------------------------------------------------------------ reference implementations
-    @mcp.tool(annotations=READ_ONLY, title="List reference implementations")
-    def list_reference_impls() -> list[dict[str, Any]]:
+    @tool(annotations=READ_ONLY, title="List reference implementations")
+    def list_reference_impls() -> list[ImplInfo]:
         """The canonical implementations that run_reference_impl can run, one line each."""
-        from reference_impls.registry import list_impls
+        return list_impls()
 
-        return [i.model_dump(mode="json") for i in list_impls()]
-
-    @mcp.tool(
+    @tool(
         annotations=ToolAnnotations(read_only_hint=True, idempotent_hint=True, open_world_hint=False),
         title="Run a reference implementation",
     )
@@ -240,15 +251,12 @@ def build_server(root_dirs: list[Path] | None = None) -> MCPServer:
         check_determinism: bool = False,
         check_resume: bool = False,
         timeout_s: Annotated[float, Field(gt=0, le=3600)] = 600,
-    ) -> dict[str, Any]:
+    ) -> RunReport:
         """Train a reference implementation in a child process on this machine and measure it.
 
         Returns the RunReport: device, loss curve, eval metric, throughput, peak memory, time split, and the
         determinism / resume verdicts when asked. Reports progress; cancelling kills the run.
         """
-        from reference_impls.registry import list_impls
-        from reference_impls.runner import RunOptions, run_reference
-
         names = [i.name for i in list_impls()]
         if name not in names:
             raise ToolError(f"no reference implementation {name!r}; choose one of: {', '.join(names)}")
@@ -259,10 +267,9 @@ def build_server(root_dirs: list[Path] | None = None) -> MCPServer:
             options = RunOptions(**{k: v for k, v in fields.items() if k in RunOptions.model_fields})
         except ValidationError as exc:
             raise ToolError(_validation_message(exc)) from None
-        report = await _in_child_thread(ctx, lambda progress, cancel: run_reference(name, options, progress=progress, cancel=cancel))
-        return report.model_dump(mode="json")
+        return await _in_child_thread(ctx, lambda progress, cancel: run_reference(name, options, progress=progress, cancel=cancel))
 
-    @mcp.tool(
+    @tool(
         annotations=ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=True, open_world_hint=False),
         title="Compare a candidate implementation with a reference",
     )
@@ -275,12 +282,10 @@ def build_server(root_dirs: list[Path] | None = None) -> MCPServer:
         device: Literal["auto", "cpu", "cuda", "mps"] = "auto",
         trials: Annotated[int, Field(ge=1, le=50)] = 5,
         timeout_s: Annotated[float, Field(gt=0, le=3600)] = 300,
-    ) -> dict[str, Any]:
+    ) -> CompareReport:
         """KernelBench-style check: the candidate must match the reference over seeded trials (allclose), then both
         are timed after warm-up and the speed-up is reported. The candidate runs in a child process.
         """
-        from reference_impls.compare import CompareOptions, compare
-
         try:
             req = CompareInput(reference_source=reference_source, candidate_source=candidate_source,
                                reference_path=reference_path, candidate_path=candidate_path,
@@ -295,8 +300,7 @@ def build_server(root_dirs: list[Path] | None = None) -> MCPServer:
                 options = CompareOptions(**{k: v for k, v in fields.items() if k in CompareOptions.model_fields})
             except ValidationError as exc:
                 raise ToolError(_validation_message(exc)) from None
-            report = await _in_child_thread(ctx, lambda progress, cancel: compare(ref, cand, options, cancel=cancel))
-        return report.model_dump(mode="json")
+            return await _in_child_thread(ctx, lambda progress, cancel: compare(ref, cand, options, cancel=cancel))
 
     # ------------------------------------------------------------------ resources
     _register_resources(mcp)
@@ -316,8 +320,6 @@ async def _in_child_thread(ctx: Context, job):
     The runner does its torch work in a child process group; on cancellation (client cancel or
     timeout) the event is set and the runner kills that group before the thread returns.
     """
-    from reference_impls.runner import RunCancelled
-
     cancel = threading.Event()
     token = anyio.lowlevel.current_token()
 
@@ -352,10 +354,8 @@ def _register_resources(mcp: MCPServer) -> None:
     for rule in all_rules():
         mcp.add_resource(FunctionResource(uri=f"pytorch-patterns://rules/{rule.code}", name=f"{rule.code} {rule.name}", title=f"{rule.code} {rule.name}",
                                           description=rule.summary, mime_type="text/markdown", fn=(lambda r=rule: rule_doc_markdown(r))))
-    try:
-        from reference_impls.registry import list_impls, source_path
-    except ImportError:
-        return
+    from reference_impls.registry import source_path
+
     for impl in list_impls():
         mcp.add_resource(FunctionResource(uri=f"pytorch-patterns://reference/{impl.name}", name=f"reference/{impl.name}", title=impl.name,
                                           description=impl.summary, mime_type="text/x-python", fn=text_of(source_path(impl.name))))

@@ -169,6 +169,7 @@ def build_train_loop(spec: TrainLoopSpec) -> tuple[str, list[str]]:
     flags = data_flags(data, bn, spec.ddp)
     flags.update(
         mlp=kind == "tabular",
+        gelu=spec.model.activation == "gelu",
         cnn=kind == "image",
         accuracy=data.task in ("classification", "sequence_classification", "segmentation"),
         atomic=ck.atomic,

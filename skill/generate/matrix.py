@@ -20,7 +20,7 @@ BASES: list[dict] = [
     },
     {"task": "classification", "data": {"source": "image_folder", "image_size": 16}, "model": {"batch_norm": False}},
     {"task": "classification", "data": {"source": "file_list", "transforms": ["horizontal_flip"]}},
-    {"task": "regression", "data": {"source": "csv", "num_targets": 2}},
+    {"task": "regression", "data": {"source": "csv", "num_targets": 2}, "model": {"activation": "relu"}},
     {"task": "regression", "data": {"source": "tensors", "transforms": ["standardize"]}, "model": {"batch_norm": True}},
     {"task": "regression", "data": {"source": "file_list"}},
     {"task": "language_modelling", "data": {"source": "token_sequences", "seq_len": 32}, "model": {"hidden_dim": 64}},

@@ -204,6 +204,7 @@ class ModelSpec(_Spec):
     num_layers: int = Field(2, ge=1, le=24)
     num_heads: int = Field(4, ge=1)
     base_channels: int = Field(32, ge=1, description="CNN width of the first block.")
+    activation: Literal["gelu", "relu"] = Field("gelu", description="MLP activation.")
     dropout: float = Field(0.1, ge=0.0, lt=1.0)
     batch_norm: bool | None = Field(
         None, description="None: on for CNNs (images, segmentation), off for MLPs/transformers."

@@ -11,7 +11,8 @@ class MLP(nn.Module):
         for _ in range(num_layers):
             layers.append(nn.Linear(dim, hidden_dim))
 @@batch_norm@@             layers.append(nn.BatchNorm1d(hidden_dim))
-            layers.append(nn.GELU())
+@@gelu@@             layers.append(nn.GELU())
+@@!gelu@@             layers.append(nn.ReLU())
             layers.append(nn.Dropout(dropout))
             dim = hidden_dim
         layers.append(nn.Linear(dim, out_dim))
@@ -427,6 +428,11 @@ def main(argv: list[str] | None = None) -> dict:
         if len(rng_states) == world_size:
             restore_rng_state(rng_states[rank])
         print(f"resumed from step {step} (epoch {epoch}, batch {batch_in_epoch})")
+    else:
+        if args.resume:
+            print(f"no checkpoint in {output_dir}: starting from scratch")
+        if is_main:
+            metrics_path.unlink(missing_ok=True)  # a fresh run starts a fresh log; a resumed one appends
 
     def checkpoint_state() -> dict:
         rng_states = [capture_rng_state()]

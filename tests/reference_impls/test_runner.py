@@ -56,21 +56,22 @@ def test_warm_worker_skips_start_up_and_a_crash_comes_back_as_a_report(pool):
 
 
 def test_timeout_kills_the_run_and_leaves_nothing_behind(pool):
-    report = run_reference("char_lm", RunOptions(steps=100_000, threads=1, timeout_s=4, warm=False), pool=pool)
+    report = run_reference("char_lm", RunOptions(steps=100_000, threads=1, timeout_s=4), pool=pool)
     assert not report.ok and report.killed_reason == "timeout" and "timed out after 4 s" in report.error
+    assert report.returncode is not None and report.returncode < 0
 
 
 def test_cancel_raises_and_kills_the_group(pool):
     cancel = threading.Event()
-    pids = []
+    messages = []
 
     def progress(done, total, msg):
-        cancel.set()
+        messages.append(msg)
+        cancel.set()  # cancel as soon as training has visibly started
 
-    with pytest.raises(RunCancelled):
-        run_reference("mlp_tabular", RunOptions(steps=100_000, threads=1, warm=False), progress=progress,
-                      cancel=cancel, pool=pool)
-    assert all(live_session_pids(p) == [] for p in pids)
+    with pytest.raises(RunCancelled) as info:
+        run_reference("mlp_tabular", RunOptions(steps=100_000, threads=1), progress=progress, cancel=cancel, pool=pool)
+    assert messages and info.value.pid and live_session_pids(info.value.pid) == []
 
 
 def test_bad_options_are_rejected_before_anything_starts():

@@ -145,7 +145,7 @@ async def test_run_and_compare(params):
         async def on_progress(p, total, message):
             progress.append(p)
 
-        name = "mlp" if "mlp" in names else names[0]
+        name = "mlp_tabular"
         run = await client.call_tool("run_reference_impl", {"name": name, "steps": 5, "device": "cpu"}, progress_callback=on_progress)
         assert not run.is_error, _text(run)
         report = run.structured_content
@@ -182,20 +182,26 @@ async def test_cancel_kills_the_child(params, marker):
             started.set()
 
         async def long_run():
-            await client.call_tool("run_reference_impl", {"name": "mlp", "steps": 100_000, "device": "cpu"}, progress_callback=on_progress)
+            await client.call_tool("run_reference_impl", {"name": "mlp_tabular", "steps": 100_000, "device": "cpu"}, progress_callback=on_progress)
 
         async with anyio.create_task_group() as tg:
             tg.start_soon(long_run)
             with anyio.fail_after(120):
                 await started.wait()
-            assert set(_processes_with_marker(marker)) - server_pids, "the run's child process is not running"
+            job = set(_processes_with_marker(marker)) - server_pids
+            assert job, "the run's child process is not running"
             tg.cancel_scope.cancel()
         deadline = time.monotonic() + 20
-        while set(_processes_with_marker(marker)) - server_pids and time.monotonic() < deadline:
+        while job & set(_processes_with_marker(marker)) and time.monotonic() < deadline:
             await anyio.sleep(0.2)
-        assert not set(_processes_with_marker(marker)) - server_pids, "child processes left after cancel"
+        # (a new idle warm worker may have been started for the next run: only the job's processes must be gone)
+        assert not job & set(_processes_with_marker(marker)), "the cancelled run's processes are still alive"
         ok = await client.call_tool("explain_rule", {"code": "PT-GRAD003"})  # still serving
         assert not ok.is_error
+    deadline = time.monotonic() + 20
+    while _processes_with_marker(marker) and time.monotonic() < deadline:
+        await anyio.sleep(0.2)
+    assert not _processes_with_marker(marker), "processes left after the server exited"
 
 
 async def test_200_hostile_requests_then_a_good_one(params):
@@ -213,7 +219,7 @@ async def test_200_hostile_requests_then_a_good_one(params):
         ("generate_training_loop", {"spec": "not a dict"}),
         ("generate_training_loop", {"spec": {"task": "time-travel"}}),
         ("run_reference_impl", {"name": "../../etc/passwd"}),
-        ("run_reference_impl", {"name": "mlp", "steps": -5}),
+        ("run_reference_impl", {"name": "mlp_tabular", "steps": -5}),
         ("compare_implementations", {"reference_path": "/etc/passwd", "candidate_source": "x"}),
         ("review_code", {"source": "x", "select": "PT-GRAD"}),
         ("review_code", {"source": "x", "offset": "many"}),

@@ -110,7 +110,7 @@ class TensorCreatedWithoutDevice(Rule):
         None for CPU-only code (the function sends things to the host itself).
         """
         for node in ast.walk(fn):
-            if isinstance(node, ast.Call) and callee_name(node) in {"cpu", "numpy"} and isinstance(node.func, ast.Attribute):
+            if isinstance(node, ast.Call) and callee_name(node) == "numpy" and isinstance(node.func, ast.Attribute):
                 return None
             if isinstance(node, ast.Constant) and node.value == "cpu":
                 return None
@@ -130,12 +130,21 @@ class TensorCreatedWithoutDevice(Rule):
             names.add(a.arg)
         stmts = [n for n in ast.walk(fn) if isinstance(n, (ast.Assign, ast.AnnAssign, ast.AugAssign))]
         stmts.sort(key=lambda n: (n.lineno, n.col_offset))
+        hosted: set[str] = set()
         for stmt in stmts:
-            if stmt.value is not None and self._is_device_expr(stmt.value, names):
-                t = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
+            t = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
+            value = stmt.value
+            if (
+                isinstance(value, ast.Call)
+                and isinstance(value.func, ast.Attribute)
+                and value.func.attr in {"cpu", "tolist", "item"}
+            ):
+                for target in t:
+                    hosted.update(target_names(target))  # `x = x.cpu()`: a host tensor from here on
+            elif value is not None and self._is_device_expr(value, names):
                 for target in t:
                     names.update(target_names(target))
-        return names
+        return names - hosted
 
     def _is_device_expr(self, expr: ast.AST, names: set[str]) -> bool:
         if isinstance(expr, ast.Name):

@@ -68,15 +68,30 @@ class MissingZeroGrad(Rule):
 def _optimizer_steps(ctx: Context, node: ast.AST) -> list[tuple[str, ast.Call]]:
     """(optimizer name, call) for `opt.step()` / `scaler.step(opt)` under `node`."""
     out = []
+    known = _optimizer_variables(ctx)
     for n in walk_no_defs(node):
         if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr == "step":
             recv = dotted(n.func.value) or ""
             if "scaler" in recv.lower() and n.args:
                 out.append((dotted(n.args[0]) or "", n))
-            elif is_optimizer_name(recv):
+            elif is_optimizer_name(recv) or recv in known:
                 out.append((recv, n))
     out.sort(key=lambda e: (e[1].lineno, e[1].col_offset))
     return out
+
+
+def _optimizer_variables(ctx: Context) -> set[str]:
+    """Names bound to `torch.optim.X(...)` (any name: `sgd = torch.optim.SGD(...)`)."""
+    cache = ctx.__dict__.get("_pp_grad002_opts")
+    if cache is None:
+        cache = set()
+        for node in ctx.nodes(ast.Assign):
+            value = node.value  # type: ignore[union-attr]
+            if isinstance(value, ast.Call) and (ctx.call_qualname(value) or "").startswith("torch.optim.") \
+                    and "lr_scheduler" not in (ctx.call_qualname(value) or ""):
+                cache.update(d for t in node.targets for d in [dotted(t)] if d)  # type: ignore[union-attr]
+        ctx.__dict__["_pp_grad002_opts"] = cache
+    return cache
 
 
 def _clear_receivers(ctx: Context, node: ast.AST, depth: int = 0) -> list[str] | None:

@@ -8,7 +8,7 @@ import re
 from ..analysis import Context, callee_name, dotted
 from ..models import Severity
 from ..rule import Rule
-from ..semantics import in_no_grad, is_training_loop
+from ..semantics import LOSS_NAME_RE, backward_receiver_names, in_no_grad, is_training_loop
 
 # Weight initialisation, checkpoint loading/conversion, weight tying: `.data` there is harmless.
 INIT_FUNC_RE = re.compile(
@@ -107,6 +107,13 @@ def _risky_use(ctx: Context, attr: ast.Attribute, stmt: ast.stmt) -> str | None:
         alias = stmt.targets[0].id
         if _update_context(ctx, stmt) and _modified_in_place_later(ctx, stmt, alias):
             return "in-place update through an alias"
+    # reads feeding the loss in a training loop: `loss = Variable(loss.data, requires_grad=True)`
+    if isinstance(stmt, ast.Assign) and isinstance(attr.ctx, ast.Load) and _in_loop_with_backward(ctx, stmt):
+        scope = ctx.enclosing_function(stmt) or ctx.tree
+        backwarded = backward_receiver_names(ctx, scope)
+        if any(isinstance(t, ast.Name) and (t.id in backwarded or LOSS_NAME_RE.search(t.id)) for t in stmt.targets):
+            if not _logging_use(ctx, attr):
+                return "read feeding the loss: cuts the graph"
     # reads feeding the forward computation: inside nn.Module.forward
     fn = ctx.enclosing_function(attr)
     if fn is not None and fn.name == "forward" and isinstance(attr.ctx, ast.Load):

@@ -47,6 +47,14 @@ def execution_points(ctx: Context, node: ast.AST, depth: int = 3) -> list[ast.AS
     return out
 
 
+def _point_pairs(ctx: Context, a: ast.AST, b: ast.AST) -> list[tuple[ast.AST, ast.AST]]:
+    """Pairs of places where `a` and `b` run, compared in one function: the nodes themselves when
+    they share a function, else the call sites of their functions."""
+    if ctx.enclosing_function(a) is ctx.enclosing_function(b):
+        return [(a, b)]
+    return [(pa, pb) for pa in execution_points(ctx, a) for pb in execution_points(ctx, b)]
+
+
 def same_path(ctx: Context, a: ast.AST, b: ast.AST) -> bool:
     """Can `a` and `b` both run in one execution? (same function or module; not on exclusive branches;
     two different uncalled functions are not known to run together)."""
@@ -95,23 +103,18 @@ class BenchmarkWithDeterminism(Rule):
                 yield self.report(ctx, on)
 
     def _conflict(self, ctx: Context, on: ast.AST, req: ast.AST, turned_off: list[ast.AST]) -> bool:
-        for p_on in execution_points(ctx, on):
-            for p_req in execution_points(ctx, req):
-                if not same_path(ctx, p_on, p_req):
-                    continue
-                if not self._switched_off_after(ctx, on, p_on, p_req, turned_off):
-                    return True
-        return False
+        if not any(same_path(ctx, p_on, p_req) for p_on, p_req in _point_pairs(ctx, on, req)):
+            return False
+        return not any(self._switched_off_after(ctx, on, off, req) for off in turned_off)
 
     @staticmethod
-    def _switched_off_after(ctx: Context, on: ast.AST, p_on: ast.AST, p_req: ast.AST, turned_off: list[ast.AST]) -> bool:
-        """Is benchmark set back to False after `on`, on the path that requests determinism?"""
-        for off in turned_off:
-            for p_off in execution_points(ctx, off):
-                later = before(on, off) if p_off is p_on else before(p_on, p_off)
-                if later and same_path(ctx, p_off, p_on) and same_path(ctx, p_off, p_req):
-                    return True
-        return False
+    def _switched_off_after(ctx: Context, on: ast.AST, off: ast.AST, req: ast.AST) -> bool:
+        """Is benchmark set back to False by `off`, after `on`, on the path that requests determinism?"""
+        after_on = any(
+            (before(on, off) if p_off is p_on else before(p_on, p_off)) and same_path(ctx, p_off, p_on)
+            for p_off, p_on in _point_pairs(ctx, off, on)
+        )
+        return after_on and any(same_path(ctx, p_off, p_req) for p_off, p_req in _point_pairs(ctx, off, req))
 
     def _trainer_kwargs(self, ctx: Context):
         """Lightning `Trainer(deterministic=True, benchmark=True)`."""
