@@ -48,8 +48,13 @@ def matching_spec(ref_cfg, steps: int) -> dict:
             "val_fraction": ref_cfg.n_val / (ref_cfg.n_train + ref_cfg.n_val),
             "loader": {"batch_size": ref_cfg.batch_size},
         },
-        "model": {"hidden_dim": ref_cfg.hidden, "num_layers": 2, "dropout": ref_cfg.dropout,
-                  "batch_norm": False, "activation": "relu"},
+        "model": {
+            "hidden_dim": ref_cfg.hidden,
+            "num_layers": 2,
+            "dropout": ref_cfg.dropout,
+            "batch_norm": False,
+            "activation": "relu",
+        },
         "optimizer": {"name": "adamw", "lr": ref_cfg.lr, "weight_decay": ref_cfg.weight_decay},
         "scheduler": {"name": "cosine", "warmup_ratio": 0.0, "min_lr_ratio": 0.0},
         "clip_grad_norm": None,  # the reference does not clip
@@ -94,7 +99,17 @@ def time_pair(steps: int, repeats: int, threads: int) -> None:
         out = workdir / f"run{repeat}"
         start = time.perf_counter()
         program.main(
-            ["--synthetic-data", "--device", "cpu", "--num-threads", str(threads), "--output-dir", str(out), "--seed", "0"]
+            [
+                "--synthetic-data",
+                "--device",
+                "cpu",
+                "--num-threads",
+                str(threads),
+                "--output-dir",
+                str(out),
+                "--seed",
+                "0",
+            ]
         )
         gen_seconds = time.perf_counter() - start
         records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
@@ -131,8 +146,21 @@ def run_matrix() -> None:
             out = Path(tmp) / f"{name}_out"
             start = time.perf_counter()
             proc = subprocess.run(
-                [sys.executable, str(path), "--synthetic-data", "--max-steps", "20", "--device", "cpu",
-                 "--log-interval", "1", "--num-threads", "1", "--output-dir", str(out)],
+                [
+                    sys.executable,
+                    str(path),
+                    "--synthetic-data",
+                    "--max-steps",
+                    "20",
+                    "--device",
+                    "cpu",
+                    "--log-interval",
+                    "1",
+                    "--num-threads",
+                    "1",
+                    "--output-dir",
+                    str(out),
+                ],
                 capture_output=True,
                 text=True,
             )

@@ -136,7 +136,9 @@ def _review_matches(task: Task, submission: Path, cache: dict) -> tuple[int, int
         except (ValueError, KeyError, TypeError) as exc:
             cache["review"] = (0, len(task.expected), 0, f"findings.json is malformed: {exc}")
             return cache["review"]  # type: ignore[return-value]
-        unmatched = list(items)
+        # Opt-in rules (off by default, e.g. PT-REP005) are never labelled: reporting one is neither a hit nor a false alarm.
+        unscored = _opt_in_rules()
+        unmatched = [it for it in items if it[0] not in unscored]
         hits = 0
         for exp in task.expected:
             for i, (rule, line, file) in enumerate(unmatched):
@@ -146,6 +148,12 @@ def _review_matches(task: Task, submission: Path, cache: dict) -> tuple[int, int
                     break
         cache["review"] = (hits, len(task.expected), len(unmatched), f"{hits}/{len(task.expected)} planted findings found, {len(unmatched)} false alarm(s)")
     return cache["review"]  # type: ignore[return-value]
+
+
+def _opt_in_rules() -> frozenset[str]:
+    from skill.review import all_rules
+
+    return frozenset(r.code for r in all_rules() if not r.default_enabled)
 
 
 def check_review_recall(task, submission, scratch, cache, params):
@@ -268,7 +276,8 @@ def _compare(task, submission, cache):
             cache["compare"] = None
         else:
             assert task.root is not None and task.reference is not None
-            options = CompareOptions(**{k: v for k, v in {"device": "cpu", "timeout_s": task.timeout_s}.items() if k in CompareOptions.model_fields})
+            # One thread: timings stay comparable while other tasks run in parallel on the other cores.
+            options = CompareOptions(device="cpu", timeout_s=task.timeout_s, memory_mb=task.memory_mb, threads=1)
             cache["compare"] = compare(task.root / task.reference, cand, options)
     return cache["compare"]
 
@@ -277,16 +286,16 @@ def check_matches_reference(task, submission, scratch, cache, params):
     report = _compare(task, submission, cache)
     if report is None:
         return False, f"{task.entry} not found in the submission"
-    data = report.model_dump()
-    ok = bool(data.get("correct"))
-    return ok, str(data.get("message") or data.get("error") or ("outputs match" if ok else "outputs differ"))[:300]
+    if report.correct:
+        return True, f"outputs match in {report.trials_passed}/{report.trials} trials (max |diff| {report.max_abs_diff:.2g})"
+    return False, "; ".join(report.problems or [report.error or "outputs differ"])[:300]
 
 
 def check_faster_than_reference(task, submission, scratch, cache, params):
     report = _compare(task, submission, cache)
     if report is None:
         return False, f"{task.entry} not found in the submission"
-    speedup = report.model_dump().get("speedup")
+    speedup = report.speedup
     if speedup is None:
         return False, "no timing (the candidate failed correctness)"
     need = params.get("min_speedup", 0.8)

@@ -17,6 +17,9 @@ from reference_impls import common
 from reference_impls.common import TrainConfig, TrainHooks, TrainResult
 
 
+MEMORY_FORMAT = torch.channels_last
+
+
 class Config(TrainConfig):
     n_train: int = 2048
     n_val: int = 512
@@ -113,7 +116,7 @@ def train(cfg: Config, hooks: TrainHooks | None = None) -> TrainResult:
     batches = common.InMemoryBatches((data.x_train.to(device), data.y_train.to(device)), cfg.batch_size,
                                      seed=cfg.seed, drop_last=True)
 
-    model = build_model(cfg).to(device).to(memory_format=torch.channels_last)
+    model = build_model(cfg).to(device).to(memory_format=MEMORY_FORMAT)
     step_model = common.maybe_compile(model, cfg.compile)
     # No weight decay on BatchNorm and bias parameters (1-D tensors).
     decay = [p for p in model.parameters() if p.ndim > 1]
@@ -137,7 +140,7 @@ def train(cfg: Config, hooks: TrainHooks | None = None) -> TrainResult:
     clock.start()
     for step in range(start_step, end_step):
         xb, yb = batches.next_batch()  # (B, C, H, W), (B,)
-        xb = augment(xb, cfg.crop_padding).contiguous(memory_format=torch.channels_last)
+        xb = augment(xb, cfg.crop_padding).contiguous(memory_format=MEMORY_FORMAT)
         with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
             logits = step_model(xb)  # (B, K)
             loss = F.cross_entropy(logits, yb)

@@ -127,8 +127,19 @@ def header(title: str, usage: list[str]) -> str:
     return "\n".join(lines)
 
 
-def imports(*, csv: bool, subset: bool, ddp: bool, contextlib_: bool, warnings_: bool, ema: bool, json_: bool,
-            time_: bool, argparse_: bool = True, functional: bool = True) -> str:
+def imports(
+    *,
+    csv: bool,
+    subset: bool,
+    ddp: bool,
+    contextlib_: bool,
+    warnings_: bool,
+    ema: bool,
+    json_: bool,
+    time_: bool,
+    argparse_: bool = True,
+    functional: bool = True,
+) -> str:
     std = ["from __future__ import annotations", ""]
     mods = ["argparse"] if argparse_ else []
     if contextlib_:
@@ -192,6 +203,11 @@ def build_train_loop(spec: TrainLoopSpec) -> tuple[str, list[str]]:
         early_stopping=spec.early_stopping_patience is not None,
         save_best=ck.save_best,
         checkpoint_every=ck.every_steps is not None,
+        ck_optimizer=ck.save_optimizer,
+        ck_scheduler=ck.save_scheduler and sched != "none",
+        ck_scaler=ck.save_scaler and spec.use_scaler,
+        ck_rng=ck.save_rng,
+        ddp_rng=ck.save_rng and spec.ddp,
     )
     key = "tabular_regression" if (kind == "tabular" and data.task == "regression") else kind
     input_shape, target_shape, output_shape = SHAPES[key]
@@ -315,10 +331,23 @@ def train_rationale(spec: TrainLoopSpec) -> list[str]:
         "model.eval() + torch.no_grad() for evaluation, model.train() right after; loss is kept on device and "
         "synced with .item() only at log steps."
     )
+    ck = spec.checkpoint
+    saved = [
+        name
+        for name, on in (
+            ("optimizer", ck.save_optimizer),
+            ("scheduler", ck.save_scheduler and spec.scheduler.name != "none"),
+            ("GradScaler", ck.save_scaler and spec.use_scaler),
+            ("EMA", spec.ema_decay is not None),
+            ("every RNG state", ck.save_rng),
+        )
+        if on
+    ]
     notes.append(
-        "Checkpoints hold model, optimizer, scheduler, scaler, EMA, step/epoch/batch position, best metric and "
-        "every RNG state; written atomically (temp file + os.replace), newest "
-        f"{spec.checkpoint.keep_last_n} kept, loaded with weights_only=True and map_location='cpu'."
+        f"Checkpoints hold the model, {', '.join(saved)}, step/epoch/batch position and best metric; "
+        + ("written atomically (temp file + os.replace), " if ck.atomic else "written in place (atomic=false), ")
+        + f"newest {ck.keep_last_n} kept, loaded with weights_only=True and map_location='cpu'."
+        + ("" if ck.resumable else " Not resumable exactly (resumable=false): --resume is a warm start.")
     )
     if spec.checkpoint.save_best:
         notes.append("best.pt keeps the best weights by validation loss (weights only: an export, not a resume point).")
@@ -406,7 +435,10 @@ def build_dataset(spec: DatasetSpec) -> tuple[str, list[str]]:
         "from dataset import build_datasets, build_loader   # in a training script",
     ]
     parts = [
-        header(f"Datasets and loaders for {spec.task.replace('_', ' ')} on {spec.resolved_source.replace('_', ' ')} data.", usage),
+        header(
+            f"Datasets and loaders for {spec.task.replace('_', ' ')} on {spec.resolved_source.replace('_', ' ')} data.",
+            usage,
+        ),
         imports(
             csv=spec.resolved_source in ("csv", "file_list"),
             subset=spec.resolved_source == "image_folder",

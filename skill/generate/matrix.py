@@ -53,7 +53,12 @@ BASES: list[dict] = [
 VARIANTS: list[dict] = [
     {},
     {"amp": "bf16", "optimizer": {"name": "adam"}, "scheduler": {"name": "linear"}, "ema_decay": 0.99},
-    {"amp": "fp16", "grad_accum_steps": 2, "clip_grad_norm": None, "scheduler": {"name": "onecycle", "warmup_ratio": 0.3}},
+    {
+        "amp": "fp16",
+        "grad_accum_steps": 2,
+        "clip_grad_norm": None,
+        "scheduler": {"name": "onecycle", "warmup_ratio": 0.3},
+    },
     {
         "optimizer": {"name": "sgd", "lr": 0.05},
         "scheduler": {"name": "constant"},

@@ -57,14 +57,10 @@ class LoaderSpec(_Spec):
     """DataLoader settings. `None` means: choose for the device and the source at run time."""
 
     batch_size: int = Field(64, ge=1)
-    num_workers: int | None = Field(
-        None, ge=0, description="None: 0 for in-memory data, else min(8, cpu count)."
-    )
+    num_workers: int | None = Field(None, ge=0, description="None: 0 for in-memory data, else min(8, cpu count).")
     pin_memory: bool | None = Field(None, description="None: True when training on CUDA.")
     persistent_workers: bool | None = Field(None, description="None: True when num_workers > 0.")
-    drop_last: bool | None = Field(
-        None, description="Training loader only. None: True when the model has BatchNorm."
-    )
+    drop_last: bool | None = Field(None, description="Training loader only. None: True when the model has BatchNorm.")
     prefetch_factor: int | None = Field(None, ge=1)
 
 
@@ -117,8 +113,7 @@ class DatasetSpec(_Spec):
         if self.variable_length and not (self.task == "sequence_classification"):
             raise SpecError(
                 "variable_length",
-                "variable-length batches only apply to sequence_classification "
-                "(language modelling uses fixed blocks).",
+                "variable-length batches only apply to sequence_classification (language modelling uses fixed blocks).",
                 "set variable_length=false or task=sequence_classification.",
             )
         if self.bucketing and not self.variable_length:
@@ -171,9 +166,7 @@ class CheckpointSpec(_Spec):
     save_scaler: bool = True
     save_rng: bool = True
     resumable: bool = Field(True, description="Checkpoints are meant to resume training exactly.")
-    every_steps: int | None = Field(
-        None, ge=1, description="Save every N optimizer steps; None: at each epoch end."
-    )
+    every_steps: int | None = Field(None, ge=1, description="Save every N optimizer steps; None: at each epoch end.")
     keep_last_n: int = Field(3, ge=1)
     atomic: bool = Field(True, description="Write to a temp file, then os.replace.")
     weights_only_load: bool = Field(True, description="torch.load(weights_only=True).")
@@ -186,8 +179,7 @@ class CheckpointSpec(_Spec):
                 if not getattr(self, name):
                     raise SpecError(
                         name,
-                        "resumable checkpoints need it: a resumed run would differ from an "
-                        "uninterrupted one.",
+                        "resumable checkpoints need it: a resumed run would differ from an uninterrupted one.",
                         f"set {name}=true or resumable=false.",
                     )
         if not self.weights_only_load:
@@ -311,6 +303,12 @@ class TrainLoopSpec(_Spec):
                 "early_stopping_patience",
                 "early stopping watches the validation loss, but data.val_fraction=0.",
                 "set data.val_fraction>0 (e.g. 0.1) or early_stopping_patience=null.",
+            )
+        if self.eval_interval is not None and not has_val:
+            raise SpecError(
+                "eval_interval",
+                "evaluation needs a validation split, but data.val_fraction=0.",
+                "set data.val_fraction>0 or eval_interval=null.",
             )
         if self.checkpoint.save_best and not has_val:
             raise SpecError(

@@ -278,7 +278,7 @@ def log_metrics(path: Path, record: dict) -> None:
     print(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in record.items()))
 '''
 
-MAIN_TEMPLATE = '''
+MAIN_TEMPLATE = """
 # ----------------------------------------------------------------------------- main
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -417,16 +417,18 @@ def main(argv: list[str] | None = None) -> dict:
     if args.resume and latest_checkpoint(output_dir) is not None:
         checkpoint = load_checkpoint(latest_checkpoint(output_dir))
         model.load_state_dict(checkpoint["model"])
-        optimizer.load_state_dict(checkpoint["optimizer"])
-@@scheduler@@         scheduler.load_state_dict(checkpoint["scheduler"])
-@@scaler@@         scaler.load_state_dict(checkpoint["scaler"])
+@@ck_optimizer@@         optimizer.load_state_dict(checkpoint["optimizer"])
+@@ck_scheduler@@         scheduler.load_state_dict(checkpoint["scheduler"])
+@@ck_scaler@@         scaler.load_state_dict(checkpoint["scaler"])
 @@ema@@         ema_model.load_state_dict(checkpoint["ema"])
         step, epoch, batch_in_epoch = checkpoint["step"], checkpoint["epoch"], checkpoint["batch_in_epoch"]
         best_val_loss = checkpoint["best_val_loss"]
 @@early_stopping@@         evals_without_improvement = checkpoint["evals_without_improvement"]
+@@if ck_rng@@
         rng_states = checkpoint["rng"]
         if len(rng_states) == world_size:
             restore_rng_state(rng_states[rank])
+@@end@@
         print(f"resumed from step {step} (epoch {epoch}, batch {batch_in_epoch})")
     else:
         if args.resume:
@@ -435,24 +437,26 @@ def main(argv: list[str] | None = None) -> dict:
             metrics_path.unlink(missing_ok=True)  # a fresh run starts a fresh log; a resumed one appends
 
     def checkpoint_state() -> dict:
+@@if ck_rng@@
         rng_states = [capture_rng_state()]
-@@if ddp@@
+@@end@@
+@@if ddp_rng@@
         if world_size > 1:  # each rank has its own dropout stream
             rng_states = [None] * world_size
             dist.all_gather_object(rng_states, capture_rng_state())
 @@end@@
         return {
             "model": model.state_dict(),
-            "optimizer": optimizer.state_dict(),
-@@scheduler@@             "scheduler": scheduler.state_dict(),
-@@scaler@@             "scaler": scaler.state_dict(),
+@@ck_optimizer@@             "optimizer": optimizer.state_dict(),
+@@ck_scheduler@@             "scheduler": scheduler.state_dict(),
+@@ck_scaler@@             "scaler": scaler.state_dict(),
 @@ema@@             "ema": ema_model.state_dict(),
             "step": step,
             "epoch": epoch,
             "batch_in_epoch": batch_in_epoch,
             "best_val_loss": best_val_loss,
 @@early_stopping@@             "evals_without_improvement": evals_without_improvement,
-            "rng": rng_states,
+@@ck_rng@@             "rng": rng_states,
             "args": vars(args),
         }
 
@@ -575,4 +579,4 @@ def main(argv: list[str] | None = None) -> dict:
 
 if __name__ == "__main__":
     main()
-'''
+"""

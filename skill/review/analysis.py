@@ -9,6 +9,7 @@ runs the code under review, and nothing imports torch.
 from __future__ import annotations
 
 import ast
+import operator
 import re
 from collections import defaultdict
 from collections.abc import Iterator
@@ -136,18 +137,29 @@ class Context:
     def _index(self) -> None:
         by_type = self.by_type
         calls_by_name = self.calls_by_name
+        # Pre-order walk with children pushed in reverse: nodes come out (almost) in source order, so
+        # the sort below is nearly free. Operator and context nodes are shared singletons in CPython's
+        # AST: they get no parent link and no bucket.
         stack: list[ast.AST] = [self.tree]
         setattr(self.tree, PARENT, None)
-        iter_children = ast.iter_child_nodes
+        pop, push, AST, singletons = stack.pop, stack.append, ast.AST, _SINGLETONS
         while stack:
-            node = stack.pop()
+            node = pop()
             by_type[type(node)].append(node)
-            for child in iter_children(node):
+            children = []
+            for name in node._fields:
+                value = getattr(node, name, None)
+                if isinstance(value, list):
+                    children.extend(c for c in value if isinstance(c, AST) and not isinstance(c, singletons))
+                elif isinstance(value, AST) and not isinstance(value, singletons):
+                    children.append(value)
+            for child in reversed(children):
                 setattr(child, PARENT, node)
-                stack.append(child)
-        # A stack visit yields nodes in reverse source order within siblings; rules want source order.
-        for nodes in by_type.values():
-            nodes.sort(key=_pos)
+                push(child)
+        # decorators and a few other fields come after the body in _fields order: restore source order
+        for t, nodes in by_type.items():
+            if "lineno" in t._attributes:
+                nodes.sort(key=_POS)
         for call in by_type.get(ast.Call, ()):
             name = callee_name(call)  # type: ignore[arg-type]
             if name:
@@ -384,6 +396,8 @@ MODULE_BASE_NAMES = {
 }
 
 
+_SINGLETONS = (ast.expr_context, ast.boolop, ast.operator, ast.unaryop, ast.cmpop)
+_POS = operator.attrgetter("lineno", "col_offset")
 _LINE_SPLIT = re.compile(r"\r\n|\r|\n")
 
 

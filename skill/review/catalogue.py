@@ -60,8 +60,8 @@ def rule_doc_markdown(rule: type[Rule], level: int = 1) -> str:
         f"**What it flags.** {rule.summary}.\n\n"
         f"**Why it is wrong.** {rule.why}\n\n"
         f"**The fix.** {rule.fix_text}\n\n"
-        f"Bad:\n\n```python\n{rule.bad.rstrip()}\n```\n\n"
-        f"Good:\n\n```python\n{rule.good.rstrip()}\n```\n"
+        f"Bad:\n\n<!-- bad: {rule.code} -->\n```python\n{rule.bad.rstrip()}\n```\n\n"
+        f"Good:\n\n<!-- good -->\n```python\n{rule.good.rstrip()}\n```\n"
     )
 
 

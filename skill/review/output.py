@@ -73,7 +73,7 @@ def render_sarif(report: ReviewReport, version: str) -> str:
                     "text": f"{r.why}\n\nFix: {r.fix_text}",
                     "markdown": f"{r.why}\n\n**Fix:** {r.fix_text}\n\nBad:\n```python\n{r.bad}```\n\nGood:\n```python\n{r.good}```",
                 },
-                "helpUri": f"{TOOL_URI}/blob/main/skill/docs/rules.md#{r.code.lower()}",
+                "helpUri": f"{TOOL_URI}/blob/main/skill/docs/rules.md#{r.code.lower()}-{r.name}",
                 "defaultConfiguration": {"level": SARIF_LEVEL[r.severity], "enabled": r.default_enabled},
                 "properties": {
                     "tags": ["pytorch", r.family()],

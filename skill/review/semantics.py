@@ -406,6 +406,12 @@ def is_device_guarded(ctx: Context, node: ast.AST) -> bool:
     return False
 
 
+CUDA_RUNTIME_CALLS = (
+    "synchronize", "max_memory_allocated", "memory_allocated", "reset_peak_memory_stats", "Stream",
+    "current_stream", "get_device_name", "get_device_properties", "CUDAGraph", "graph",
+)
+
+
 def _catches_device_errors(handler: ast.ExceptHandler) -> bool:
     """`except:`, `except Exception`, `except (RuntimeError, AssertionError)`... (not KeyboardInterrupt)."""
     if handler.type is None:
@@ -438,6 +444,14 @@ def gpu_only_by_design(ctx: Context) -> bool:
             if q.startswith("torch.cuda.") or q.endswith("load_inline"):
                 result = True
                 break
+    if not result and not ctx.calls("backward"):
+        # benchmarks and kernel tests: unguarded CUDA-runtime calls and no training
+        for call in ctx.calls(*CUDA_RUNTIME_CALLS):
+            if (ctx.call_qualname(call) or "").startswith("torch.cuda.") and not is_device_guarded(ctx, call):
+                result = True
+                break
+        if any(q.startswith("torch.utils.benchmark") for q in ctx.imports.values()):
+            result = True
     if not result:
         for a in ctx.nodes(ast.Assert):
             if is_cuda_availability_test(ctx, a.test) and not isinstance(a.test, ast.UnaryOp):  # type: ignore[attr-defined]
@@ -606,9 +620,10 @@ def is_model_expr(ctx: Context, expr: ast.AST) -> bool:
 
 
 def dataloader_calls(ctx: Context) -> list[ast.Call]:
-    """`DataLoader(...)` calls (torch.utils.data.DataLoader however imported)."""
+    """`DataLoader(...)` calls (torch.utils.data.DataLoader however imported, `DataLoader as DL` too)."""
     out = []
-    for call in ctx.calls("DataLoader"):
+    names = {"DataLoader"} | {local for local, q in ctx.imports.items() if q.endswith(".DataLoader")}
+    for call in ctx.calls(*names):
         q = ctx.call_qualname(call) or ""
         if q == "DataLoader" or q.endswith(".DataLoader"):
             out.append(call)
@@ -622,11 +637,11 @@ def loader_dataset(call: ast.Call) -> ast.expr | None:
 
 
 def is_torch_load(ctx: Context, call: ast.Call) -> bool:
-    return ctx.call_qualname(call) == "torch.load"
+    return ctx.call_qualname(call) in {"torch.load", "torch.serialization.load"}
 
 
 def is_torch_save(ctx: Context, call: ast.Call) -> bool:
-    return ctx.call_qualname(call) == "torch.save"
+    return ctx.call_qualname(call) in {"torch.save", "torch.serialization.save"}
 
 
 # ---------------------------------------------------------------------- models, losses, graph-carrying values
@@ -665,6 +680,7 @@ KEEP_FUNCS = {
 }
 MODEL_FACTORY_RE = re.compile(r"(from_pretrained|create_model|build_model|get_model|load_model)$")
 FRAMEWORK_BASE_RE = re.compile(r"(Lightning|Trainer|LightningModule)")
+TEST_CLASS_RE = re.compile(r"(^Test|Tests?$|TestCase|TestBase|TestMixin|TestFixture)")
 TEST_FILE_RE = re.compile(r"(^|[\\/])(test_[^\\/]*|[^\\/]*_test|conftest)\.py$")
 
 
@@ -733,6 +749,8 @@ def model_call_key(ctx: Context, call: ast.Call) -> str | None:
     """The dotted callee if `call` looks like a forward pass of a model (`model(x)`, `self.net(x)`,
     `model.forward(x)`, `self(x)` inside an nn.Module), else None."""
     func = call.func
+    if not call.args and not call.keywords:
+        return None  # a forward pass takes inputs; `solver.model()` / `get_model()` do not
     if isinstance(func, ast.Name):
         name = func.id
         if name == "self":
@@ -757,7 +775,11 @@ def model_call_key(ctx: Context, call: ast.Call) -> str | None:
         last = func.attr
         if LOSS_NAME_RE.search(last):
             return None
-        if MODEL_NAME_RE.search(last) or name in module_names(ctx):
+        if name in module_names(ctx):
+            return name
+        # `self.model(x)`, `model.module(x)`, `trainer.model(x)`: not `solver.model(...)`-style APIs
+        if MODEL_NAME_RE.search(last) and (head == "self" or MODEL_NAME_RE.search(head) or head in module_names(ctx)
+                                           or re.search(r"(trainer|engine|runner|learner|agent|wrapper)", head, re.I)):
             return name
     return None
 
@@ -993,12 +1015,17 @@ def is_test_function(ctx: Context, fn: ast.AST | None) -> bool:
     """A unit test (pytest/unittest) rather than model testing: `test_*` in a test file or a TestCase."""
     if fn is None or not isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
         return False
-    if not fn.name.startswith("test_"):
+    for anc in ctx.ancestors(fn):
+        if isinstance(anc, ast.ClassDef) and (TEST_CLASS_RE.search(anc.name) or any("TestCase" in (dotted(b) or "") for b in anc.bases)):
+            return True  # any method of a unit-test class (helpers such as `_test_sync` included)
+        if isinstance(anc, (ast.FunctionDef, ast.AsyncFunctionDef)) and anc.name.startswith(("test_", "_test")):
+            fn = anc
+    if not fn.name.startswith(("test_", "_test")):
         return False
-    if TEST_FILE_RE.search(ctx.filename):
+    if TEST_FILE_RE.search(ctx.filename) or re.search(r"[\\/](tests?|testing)[\\/]", ctx.filename):
         return True
     cls = ctx.enclosing_class(fn)
-    return cls is not None and (cls.name.startswith("Test") or any("TestCase" in (dotted(b) or "") for b in cls.bases))
+    return cls is not None and (bool(TEST_CLASS_RE.search(cls.name)) or any("TestCase" in (dotted(b) or "") for b in cls.bases))
 
 
 class EvalSite:
@@ -1038,7 +1065,7 @@ def evaluation_sites(ctx: Context) -> list[EvalSite]:
     backward/optimizer steps), framework hooks and unit tests are excluded."""
 
     def make() -> list[EvalSite]:
-        if is_other_framework_file(ctx):
+        if not is_torch_code(ctx):
             return []
         has_eval_fn = any(is_eval_function_name(n) for n in ctx.functions_by_name)
         has_eval_loop = any(is_eval_data_loop(lp) for lp in ctx.nodes(ast.For, ast.AsyncFor))
@@ -1094,7 +1121,9 @@ def evaluation_sites(ctx: Context) -> list[EvalSite]:
                 if data_loops:
                     how, anchor = "loader", data_loops[0]
             if how is None and not in_module_class and _has_eval_call_before(ctx, scope, model, call):
-                how, anchor = "after-eval", _pick_anchor(eval_loops) or call
+                anchor = _pick_anchor(eval_loops)
+                if anchor is not None or isinstance(ctx.statement_of(call), (ast.Assign, ast.Return, ast.AnnAssign)):
+                    how, anchor = "after-eval", anchor or call  # (a bare `f(*inputs)` is a warm-up call)
             if how is None or id(anchor) in seen:
                 continue
             seen.add(id(anchor))
@@ -1123,6 +1152,24 @@ LOADER_RE = re.compile(r"(loader|dataset|(^|_)dl($|_)|(^|_)ds($|_))", re.I)
 
 
 OTHER_FRAMEWORK_RE = re.compile(r"^(tensorflow|keras|jax|flax|sklearn|paddle|mxnet|mindspore|oneflow)(\.|$)")
+
+
+TORCH_ECOSYSTEM_RE = re.compile(
+    r"^(torch|torchvision|torchaudio|torchtext|lightning|pytorch_lightning|transformers|timm|accelerate|"
+    r"diffusers|peft|deepspeed|fairseq|detectron2|mmcv|mmengine|ignite|skorch|torch_geometric|dgl|monai)(\.|$)"
+)
+
+
+def is_torch_code(ctx: Context) -> bool:
+    """Does the file use PyTorch (or is it an import-less snippet)? Other code has other `model`s."""
+    def make() -> bool:
+        if not ctx.imports:
+            return True
+        return any(TORCH_ECOSYSTEM_RE.match(q) for q in ctx.imports.values()) or any(
+            TORCH_ECOSYSTEM_RE.match(q.lstrip(".")) for q in ctx.imports.values()
+        ) or any(imp.level for imp in ctx.nodes(ast.ImportFrom))  # type: ignore[union-attr]
+
+    return _cache(ctx, "is_torch_code", make)
 
 
 def is_other_framework_file(ctx: Context) -> bool:
@@ -1267,3 +1314,7 @@ def calls_of(ctx: Context, qualnames: set[str] | frozenset[str]) -> list[ast.Cal
     names = {q.rsplit(".", 1)[-1] for q in qualnames}
     names.update(local for local, q in ctx.imports.items() if q in qualnames)
     return [c for c in ctx.calls(*names) if ctx.call_qualname(c) in qualnames]
+
+
+TORCH_LOAD = frozenset({"torch.load", "torch.serialization.load"})
+TORCH_SAVE = frozenset({"torch.save", "torch.serialization.save"})

@@ -24,7 +24,7 @@ def test_stdout_and_set_with_json_values():
         "--set",
         "clip_grad_norm=null",
         "--set",
-        "data.transforms=[\"standardize\"]",
+        'data.transforms=["standardize"]',
         "--set",
         "ddp=true",
     )

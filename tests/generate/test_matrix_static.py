@@ -38,7 +38,13 @@ def test_matrix_is_large_and_exercises_every_option():
         "sequence_classification",
         "segmentation",
     }
-    assert seen(lambda s: s.dataset.resolved_source) == {"image_folder", "csv", "token_sequences", "tensors", "file_list"}
+    assert seen(lambda s: s.dataset.resolved_source) == {
+        "image_folder",
+        "csv",
+        "token_sequences",
+        "tensors",
+        "file_list",
+    }
     assert seen(lambda s: s.amp) == {"none", "bf16", "fp16"}
     assert seen(lambda s: s.optimizer.name) == {"adamw", "adam", "sgd"}
     assert seen(lambda s: s.scheduler.name) == {"cosine", "linear", "onecycle", "constant", "none"}
@@ -93,7 +99,9 @@ def _imported(code: str) -> set[str]:
     return names
 
 
-@pytest.mark.skipif(shutil.which("ruff") is None and not shutil.which("ruff", path=sys.prefix + "/bin"), reason="ruff not installed")
+@pytest.mark.skipif(
+    shutil.which("ruff") is None and not shutil.which("ruff", path=sys.prefix + "/bin"), reason="ruff not installed"
+)
 def test_generated_code_is_formatted(tmp_path):
     for name, code in _all_generated():
         (tmp_path / f"{name}.py").write_text(code)

@@ -125,3 +125,53 @@ def test_full_matrix_program(tmp_path, name):
 @pytest.mark.parametrize("name", sorted(n for n, s in MATRIX.items() if s.get("ddp")))
 def test_full_matrix_ddp_resume(tmp_path, name):
     check_ddp(tmp_path, name, resume=True)
+
+
+def test_dataset_programs_read_real_files(tmp_path):
+    """The non-synthetic paths: a CSV table, a label<TAB>text file and a file list of saved tensors."""
+    import torch
+
+    rows = [",".join([f"f{i}" for i in range(4)] + ["label"])]
+    rows += [",".join([f"{0.1 * (i + j):.2f}" for j in range(4)] + [str(i % 3)]) for i in range(50)]
+    (tmp_path / "table.csv").write_text("\n".join(rows) + "\n")
+    (tmp_path / "text.tsv").write_text("\n".join(f"{i % 2}\t{'ab' * (1 + i % 9)}" for i in range(40)) + "\n")
+    (tmp_path / "items").mkdir()
+    index = ["image,mask"]
+    for i in range(12):
+        torch.save(torch.randn(3, 8, 8), tmp_path / "items" / f"x{i}.pt")
+        torch.save(torch.randint(0, 2, (8, 8)), tmp_path / "items" / f"m{i}.pt")
+        index.append(f"items/x{i}.pt,items/m{i}.pt")
+    (tmp_path / "index.csv").write_text("\n".join(index) + "\n")
+    cases = [
+        ({"input_dim": 4, "num_classes": 3, "transforms": ["standardize"]}, "table.csv", "inputs (45, 4)"),
+        (
+            {"task": "sequence_classification", "variable_length": True, "seq_len": 16, "num_classes": 2},
+            "text.tsv",
+            "targets (36,)",
+        ),
+        (
+            {"task": "segmentation", "image_size": 8, "num_classes": 2, "transforms": ["horizontal_flip"]},
+            "index.csv",
+            "inputs (4, 3, 8, 8)",
+        ),  # drop_last (BatchNorm model): 11 samples -> 2 batches of 4
+    ]
+    for i, (spec, data_file, expected) in enumerate(cases):
+        program = tmp_path / f"dataset{i}.py"
+        program.write_text(generate_dataset(spec).code)
+        proc = subprocess.run(
+            [
+                sys.executable,
+                str(program),
+                "--data-path",
+                str(tmp_path / data_file),
+                "--batch-size",
+                str(64 if i < 2 else 4),
+                "--num-workers",
+                str(2 if i == 2 else 0),
+            ],  # file list: real worker processes
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert proc.returncode == 0, proc.stderr
+        assert expected in proc.stdout, proc.stdout

@@ -52,6 +52,11 @@ def test_defaults_are_valid_and_practical():
         ({"optimizer": {"nam": "sgd"}}, "optimizer.nam", "remove it"),
         ({"amp": "fp32"}, "amp", "'bf16'"),
         ({"task": "regression", "data": {"task": "segmentation"}}, "data.task", "make them equal"),
+        (
+            {"eval_interval": 5, "data": {"val_fraction": 0.0}, "checkpoint": {"save_best": False}},
+            "eval_interval",
+            "null",
+        ),
     ],
 )
 def test_contradictions_name_field_and_fix(data, field, fix_word):
@@ -80,3 +85,12 @@ def test_generated_code_carries_spec_and_rationale():
     # Tailored, not a kitchen sink: no GradScaler without fp16, no DDP without ddp.
     assert "GradScaler" not in result.code and "DistributedDataParallel" not in result.code
     assert "torch.autocast" in result.code and "AveragedModel" in result.code
+
+
+def test_checkpoint_spec_decides_what_the_train_loop_saves():
+    full = generate_train_loop({"amp": "fp16"}).code
+    assert '"scaler": scaler.state_dict()' in full and '"rng": rng_states' in full
+    partial = generate_train_loop({"checkpoint": {"resumable": False, "save_rng": False, "save_optimizer": False}})
+    assert "capture_rng_state()" not in partial.code.split("def main", 1)[1]
+    assert '"optimizer": optimizer.state_dict()' not in partial.code
+    assert "warm start" in " ".join(partial.rationale)

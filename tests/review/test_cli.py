@@ -160,3 +160,12 @@ def test_rules_command():
     by_name = run("rules", "require-grad-typo", "--format", "json")
     assert json.loads(by_name.stdout)["code"] == "PT-GRAD006"
     assert run("rules", "PT-NOPE999").returncode == 2
+
+
+def test_generated_rule_catalogue_doc_is_current():
+    """skill/docs/rules.md is generated from the rule classes; regenerate with
+    `pytorch-patterns rules --format markdown > skill/docs/rules.md`."""
+    from skill.review.catalogue import rules_markdown
+
+    doc = Path(__file__).resolve().parents[2] / "skill" / "docs" / "rules.md"
+    assert doc.read_text(encoding="utf-8") == rules_markdown() + "\n"

@@ -77,10 +77,27 @@ class ClipBeforeUnscale(Rule):
                 if ctx.enclosing_function(b) is fn and before(b, clip) and not mutually_exclusive(ctx, b, clip)
             ]
             if not feeding:
+                if fn is None or self._unscaled_before(ctx, fn, clip) or not self._helper_after_scaled_backward(ctx, fn, backs):
+                    continue
+                yield self.report(ctx, clip)  # a clipping helper called on scaled gradients
                 continue
             if self._unscaled_before(ctx, fn, clip):
                 continue
             yield self.report(ctx, clip)
+
+    def _helper_after_scaled_backward(self, ctx: Context, helper: ast.AST, backs: list[ast.Call]) -> bool:
+        """Is `helper` called right after `scaler.scale(loss).backward()`, with no unscale_ in between?"""
+        for site in ctx.calls(helper.name):  # type: ignore[attr-defined]
+            caller = ctx.enclosing_function(site)
+            if caller is helper:
+                continue
+            feeds = any(
+                ctx.enclosing_function(b) is caller and before(b, site) and not mutually_exclusive(ctx, b, site)
+                for b in backs
+            )
+            if feeds and not self._unscaled_before(ctx, caller, site):
+                return True
+        return False
 
     @staticmethod
     def _unscaled_before(ctx: Context, fn: ast.AST | None, clip: ast.Call) -> bool:

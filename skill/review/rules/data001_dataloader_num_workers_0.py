@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import ast
-
 from ..analysis import Context, const_value, has_star_kwargs, kwarg_value
 from ..models import Severity
 from ..rule import Rule

@@ -7,7 +7,12 @@ import ast
 from ..analysis import Context, callee_name, has_star_kwargs, kwarg_value
 from ..models import Severity
 from ..rule import Rule
-from ..semantics import dataloader_calls, file_may_use_cuda, loader_dataset, resolve_value
+from ..semantics import (
+    dataloader_calls,
+    file_may_use_cuda,
+    loader_dataset,
+    resolve_value,
+)
 
 
 class NoPinMemoryWithCuda(Rule):

@@ -5,14 +5,21 @@ from __future__ import annotations
 import ast
 import re
 
-from ..analysis import Context, callee_name, const_value, dotted, has_star_kwargs, kwarg_value
+from ..analysis import (
+    Context,
+    callee_name,
+    const_value,
+    dotted,
+    has_star_kwargs,
+    kwarg_value,
+)
 from ..models import Severity
 from ..rule import Rule
 from ..semantics import dataloader_calls, loader_dataset, resolve_value
 
 # BatchNorm over (N, C) / (N, C, L) inputs: a batch of one raises; 2d/3d BN with spatial extent does not.
 BN1D = {"BatchNorm1d", "LazyBatchNorm1d"}
-EVAL_NAME_RE = re.compile(r"(val|valid|test|eval|dev|holdout|predict|infer)", re.I)
+EVAL_NAME_RE = re.compile(r"(val|valid|test|eval|dev|holdout|predict|infer)", re.IGNORECASE)
 SHUFFLING_SAMPLERS = {"RandomSampler", "DistributedSampler", "WeightedRandomSampler", "SubsetRandomSampler"}
 
 
@@ -77,9 +84,11 @@ class BatchNormWithoutDropLast(Rule):
         if sampler is None:
             return False
         value = resolve_value(ctx, sampler)
-        if isinstance(value, ast.Call) and callee_name(value) in SHUFFLING_SAMPLERS:
+        if isinstance(value, ast.Call):
+            if callee_name(value) not in SHUFFLING_SAMPLERS:
+                return False  # SequentialSampler, a custom sampler: order fixed or unknown
             return const_value(kwarg_value(value, "shuffle"), True) is not False
-        return bool(re.search(r"train", dotted(sampler) or "", re.I))
+        return bool(re.search(r"train", dotted(sampler) or "", re.IGNORECASE))
 
     @staticmethod
     def _divisible(ctx: Context, call: ast.Call) -> bool:

@@ -8,7 +8,12 @@ import re
 from ..analysis import Context, callee_name, dotted, keyword
 from ..models import Severity
 from ..rule import Rule
-from ..semantics import gpu_only_by_design, is_cuda_availability_test, is_cuda_string, is_device_guard_test, is_device_guarded
+from ..semantics import (
+    gpu_only_by_design,
+    is_cuda_availability_test,
+    is_cuda_string,
+    is_device_guarded,
+)
 
 # Calls whose `device`/first argument names a device *type* for autocasting or scaling, not a placement.
 NOT_PLACEMENT = {
@@ -16,7 +21,7 @@ NOT_PLACEMENT = {
     "dict", "update", "SimpleNamespace", "Namespace", "EasyDict", "create", "format", "partial",
 }
 CONFIG_CALL_RE = re.compile(r"(Config|Args|Arguments|Options|Settings|Params)$")
-DEVICE_VAR_RE = re.compile(r"(^|_)(device|dev)$", re.I)
+DEVICE_VAR_RE = re.compile(r"(^|_)(device|dev)$", re.IGNORECASE)
 
 
 class HardCodedCuda(Rule):
@@ -39,6 +44,13 @@ class HardCodedCuda(Rule):
     def check(self, ctx: Context):
         if gpu_only_by_design(ctx):
             return
+        lines: set[int] = set()
+        for d in self._placements(ctx):
+            if d.line not in lines:  # `x, y = x.cuda(), y.cuda()` is one finding
+                lines.add(d.line)
+                yield d
+
+    def _placements(self, ctx: Context):
         for call in ctx.calls("cuda"):
             if not isinstance(call.func, ast.Attribute):
                 continue
@@ -65,6 +77,9 @@ class HardCodedCuda(Rule):
                 continue  # torch.device("cuda", local_rank)
             if is_cuda_string(call.args[0]) and not self._guarded(ctx, call):
                 yield self.report(ctx, call, "`torch.device('cuda')` with no CUDA-availability fallback")
+        for call in ctx.calls("set_default_device"):
+            if call.args and is_cuda_string(call.args[0]) and not self._guarded(ctx, call):
+                yield self.report(ctx, call, "`torch.set_default_device('cuda')` with no CUDA-availability fallback")
         # device='cuda' given to factories and other placing calls
         for call in ctx.nodes(ast.Call):
             if not call.keywords:  # type: ignore[attr-defined]

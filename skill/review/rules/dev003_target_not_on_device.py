@@ -11,7 +11,7 @@ from ..rule import Rule
 
 LOSS_NAME_RE = re.compile(
     r"(loss|criterion|cross_entropy|nll|mse|l1|bce|kl_div|huber|ctc|margin|hinge|focal|dice|accuracy|metric|f1|iou|ssim)",
-    re.I,
+    re.IGNORECASE,
 )
 TO_HOST = {"cpu", "numpy", "item", "tolist"}
 # Tensor methods that keep a tensor where it is (rebinding `y = y.long()` does not move it).
@@ -42,9 +42,7 @@ def _root(expr: ast.AST) -> str | None:
     while True:
         if isinstance(expr, ast.Name):
             return expr.id
-        if isinstance(expr, ast.Attribute):
-            expr = expr.value
-        elif isinstance(expr, ast.Subscript):
+        if isinstance(expr, ast.Attribute) or isinstance(expr, ast.Subscript):
             expr = expr.value
         elif isinstance(expr, ast.Call) and isinstance(expr.func, ast.Attribute):
             expr = expr.func.value
@@ -199,7 +197,7 @@ class TargetNotOnDevice(Rule):
         while isinstance(it, ast.Call) and callee_name(it) in ITER_WRAPPERS and it.args:
             it = it.args[0]
         text = ctx.segment(it)
-        if re.search(r"(device|cuda|gpu|prefetch)", text, re.I):
+        if re.search(r"(device|cuda|gpu|prefetch)", text, re.IGNORECASE):
             return True
         if isinstance(it, ast.Name):
             from ..semantics import latest_binding
@@ -207,13 +205,13 @@ class TargetNotOnDevice(Rule):
             b = latest_binding(ctx, it.id, loop)
             if b is not None and b[1] is not None:
                 is_loader = isinstance(b[1], ast.Call) and (callee_name(b[1]) or "").endswith("DataLoader")
-                if not is_loader and re.search(r"(device|cuda|gpu|prefetch)", ctx.segment(b[1]), re.I):
+                if not is_loader and re.search(r"(device|cuda|gpu|prefetch)", ctx.segment(b[1]), re.IGNORECASE):
                     return True  # DeviceDataLoader(dl, device), prefetcher(...)
                 if isinstance(b[1], ast.Call):
                     collate = kwarg_value(b[1], "collate_fn")
                     if collate is not None:
                         fn = ctx.functions_by_name.get(dotted(collate) or "", [])
-                        if any(_moves(c) for f in fn for c in ast.walk(f)) or re.search(r"(device|cuda)", ctx.segment(collate), re.I):
+                        if any(_moves(c) for f in fn for c in ast.walk(f)) or re.search(r"(device|cuda)", ctx.segment(collate), re.IGNORECASE):
                             return True
         return False
 

@@ -18,7 +18,7 @@ MOVES = {"to", "cuda", "type_as", "to_device", "register_buffer"}
 NOT_TENSOR_ATTRS = {"shape", "device", "dtype", "ndim", "is_cuda", "requires_grad"}
 NOT_TENSOR_METHODS = {"size", "dim", "numel", "item", "tolist", "cpu", "numpy", "get_device", "stride", "data_ptr", "nelement", "element_size"}
 SKIP_FUNCS = re.compile(r"^(__init__|reset_parameters|_?init_?weights|_reset_parameters|extra_repr|__repr__|build.*|init.*|_init.*)$")
-STEP_FUNC_RE = re.compile(r"(^forward$|loss|(^|_)step$)", re.I)
+STEP_FUNC_RE = re.compile(r"(^forward$|loss|(^|_)step$)", re.IGNORECASE)
 
 
 class TensorCreatedWithoutDevice(Rule):

@@ -116,7 +116,8 @@ def _risky_use(ctx: Context, attr: ast.Attribute, stmt: ast.stmt) -> str | None:
                 return "read feeding the loss: cuts the graph"
     # reads feeding the forward computation: inside nn.Module.forward
     fn = ctx.enclosing_function(attr)
-    if fn is not None and fn.name == "forward" and isinstance(attr.ctx, ast.Load):
+    if fn is not None and fn.name == "forward" and isinstance(attr.ctx, ast.Load) and not isinstance(parent, ast.Attribute):
+        # (`self.buf.data.mul_(m)`: an in-place buffer update in forward, e.g. EMA codebooks, is not a read)
         cls = ctx.enclosing_class(fn)
         if cls is not None and ctx.is_module_class(cls) and not _logging_use(ctx, attr):
             return "read in forward(): cuts the graph"

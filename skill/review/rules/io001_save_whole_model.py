@@ -4,10 +4,16 @@ from __future__ import annotations
 
 import ast
 
-from ..analysis import Context
+from ..analysis import Context, callee_name
 from ..models import Severity
 from ..rule import Rule
-from ..semantics import is_model_expr, is_torch_save, latest_binding
+from ..semantics import (
+    TORCH_SAVE,
+    calls_of,
+    is_model_expr,
+    is_torch_save,
+    latest_binding,
+)
 
 SERIALIZED_MODEL_CALLS = {"script", "trace", "export", "compile", "freeze", "optimize_for_inference", "quantize_dynamic"}
 
@@ -27,7 +33,7 @@ class SaveWholeModel(Rule):
     good = "torch.save(model.state_dict(), 'best.pt')\n"
 
     def check(self, ctx: Context):
-        for call in ctx.calls("save"):
+        for call in calls_of(ctx, TORCH_SAVE):
             if not call.args or not is_torch_save(ctx, call):
                 continue
             obj = call.args[0]
@@ -50,7 +56,7 @@ class SaveWholeModel(Rule):
             return True  # `model = {...}`: a plain dict
         if b is None or not isinstance(b[1], ast.Call):
             return False
-        if isinstance(b[1].func, ast.Attribute) and b[1].func.attr in {"state_dict", "to_dict"}:
-            return True  # `model = model.state_dict()`: a state dict under a module's name
+        if any(isinstance(n, ast.Call) and callee_name(n) in {"state_dict", "to_dict"} for n in ast.walk(b[1])):
+            return True  # `best_model = copy.deepcopy(model.state_dict())`: a state dict under a module's name
         q = ctx.call_qualname(b[1]) or ""
         return q.rsplit(".", 1)[-1] in SERIALIZED_MODEL_CALLS and (q.startswith("torch.") or "." not in q)

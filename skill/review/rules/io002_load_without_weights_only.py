@@ -8,7 +8,7 @@ import re
 from ..analysis import Context, has_star_kwargs, keyword
 from ..models import Severity
 from ..rule import Rule
-from ..semantics import append_keyword_argument, is_torch_load
+from ..semantics import TORCH_LOAD, append_keyword_argument, calls_of, is_torch_load
 
 # What may sit between the last argument and the call's `)`: spaces, a trailing comma, comments.
 CALL_TAIL_RE = re.compile(r"^(\s|,|#[^\n]*)*\)$")
@@ -33,7 +33,7 @@ class LoadWithoutWeightsOnly(Rule):
     fix_applicability = "unsafe"  # a file that pickles custom objects stops loading
 
     def check(self, ctx: Context):
-        for call in ctx.calls("load"):
+        for call in calls_of(ctx, TORCH_LOAD):
             if not is_torch_load(ctx, call) or keyword(call, "weights_only") is not None or has_star_kwargs(call):
                 continue
             yield self.report(ctx, call, fix=self._fix(ctx, call))

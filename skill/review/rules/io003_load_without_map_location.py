@@ -7,7 +7,13 @@ import ast
 from ..analysis import Context, callee_name, has_star_kwargs, keyword
 from ..models import Severity
 from ..rule import Rule
-from ..semantics import gpu_only_by_design, is_device_guarded, is_torch_load
+from ..semantics import (
+    TORCH_LOAD,
+    calls_of,
+    gpu_only_by_design,
+    is_device_guarded,
+    is_torch_load,
+)
 
 
 class LoadWithoutMapLocation(Rule):
@@ -31,7 +37,7 @@ class LoadWithoutMapLocation(Rule):
     )
 
     def check(self, ctx: Context):
-        loads = [c for c in ctx.calls("load") if is_torch_load(ctx, c)]
+        loads = [c for c in calls_of(ctx, TORCH_LOAD) if is_torch_load(ctx, c)]
         if not loads or not self._device_agnostic(ctx):
             return
         for call in loads:
@@ -39,6 +45,8 @@ class LoadWithoutMapLocation(Rule):
                 continue
             if is_device_guarded(ctx, call):
                 continue  # a GPU-only (or CPU-only) branch
+            if call.args and isinstance(call.args[0], ast.Call) and callee_name(call.args[0]) == "BytesIO":
+                continue  # bytes serialised in this process, not a checkpoint from another host
             yield self.report(ctx, call)
 
     @staticmethod

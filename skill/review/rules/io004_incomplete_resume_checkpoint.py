@@ -8,13 +8,21 @@ import re
 from ..analysis import Context, callee_name, dotted
 from ..models import Severity
 from ..rule import Rule
-from ..semantics import is_torch_load, is_torch_save, latest_binding
+from ..semantics import (
+    TORCH_LOAD,
+    TORCH_SAVE,
+    calls_of,
+    is_torch_load,
+    is_torch_save,
+    latest_binding,
+)
 
-RESUME_RE = re.compile(r"(resume|start_epoch|start_step|start_iter|initial_epoch|begin_epoch|restore_checkpoint|load_checkpoint)", re.I)
-EXPORT_RE = re.compile(r"(best|final|export|deploy|inference|pretrain|release)", re.I)
-TRAIN_STATE_RE = re.compile(r"(optim|opt$|^opt|sched|scaler|lr_)", re.I)
-CKPT_FUNC_RE = re.compile(r"(save|checkpoint|ckpt)", re.I)
-FRAMEWORK_RE = re.compile(r"(trainer|accelerator|fabric|engine|deepspeed|strategy)", re.I)
+RESUME_RE = re.compile(r"(resume|start_epoch|start_step|start_iter|initial_epoch|begin_epoch|restore_checkpoint|load_checkpoint)", re.IGNORECASE)
+EXPORT_RE = re.compile(r"(best|final|export|deploy|inference|pretrain|release)", re.IGNORECASE)
+TRAIN_STATE_RE = re.compile(r"(optim|opt$|^opt|sched|scaler|lr_)", re.IGNORECASE)
+CKPT_FUNC_RE = re.compile(r"(save|checkpoint|ckpt)", re.IGNORECASE)
+PROGRESS_KEY_RE = re.compile(r"(epoch|step|iter)", re.IGNORECASE)
+FRAMEWORK_RE = re.compile(r"(trainer|accelerator|fabric|engine|deepspeed|strategy)", re.IGNORECASE)
 OPTIMIZER_CLASSES = {"SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adadelta", "Adamax", "NAdam", "RAdam", "LBFGS", "Lion", "Adafactor"}
 
 
@@ -45,14 +53,14 @@ class IncompleteResumeCheckpoint(Rule):
     )
 
     def check(self, ctx: Context):
-        saves = [c for c in ctx.calls("save") if is_torch_save(ctx, c) and c.args]
+        saves = [c for c in calls_of(ctx, TORCH_SAVE) if is_torch_save(ctx, c) and c.args]
         if not saves or not self._has_optimizer(ctx):
             return
         resume_tokens = self._resume_tokens(ctx)
         for call in saves:
             if not self._weights_only(ctx, call.args[0], call):
                 continue
-            if not (resume_tokens or self._reloaded(ctx, call)):
+            if not (resume_tokens or self._reloaded(ctx, call) or self._saves_progress(ctx, call.args[0], call)):
                 continue
             if not self._periodic(ctx, call) or self._export(ctx, call) or self._train_state_saved_nearby(ctx, call):
                 continue
@@ -124,12 +132,26 @@ class IncompleteResumeCheckpoint(Rule):
 
     @staticmethod
     def _reloaded(ctx: Context, save: ast.Call) -> bool:
-        """The file loads the very path it saves to."""
+        """The file loads the very path it saves to (`self.ckpt_path` and `ckpt_path` count as the same)."""
         if len(save.args) < 2:
             return False
-        path = ctx.segment(save.args[1])
+        path = ctx.segment(save.args[1]).removeprefix("self.")
         return any(
-            is_torch_load(ctx, c) and c.args and ctx.segment(c.args[0]) == path for c in ctx.calls("load")
+            is_torch_load(ctx, c) and c.args and ctx.segment(c.args[0]).removeprefix("self.") == path
+            for c in calls_of(ctx, TORCH_LOAD)
+        )
+
+    @staticmethod
+    def _saves_progress(ctx: Context, obj: ast.AST, at: ast.AST) -> bool:
+        """A checkpoint dict that records the epoch/step is meant for resuming."""
+        if isinstance(obj, ast.Name):
+            b = latest_binding(ctx, obj.id, at)
+            obj = b[1] if b is not None and b[1] is not None else obj
+        if not isinstance(obj, ast.Dict):
+            return False
+        return any(
+            isinstance(k, ast.Constant) and isinstance(k.value, str) and PROGRESS_KEY_RE.search(k.value)
+            for k in obj.keys
         )
 
     @staticmethod
@@ -167,7 +189,7 @@ class IncompleteResumeCheckpoint(Rule):
             if FRAMEWORK_RE.search(recv.rsplit(".", 1)[-1]):
                 return True  # accelerator.save_state / trainer.save_checkpoint save the whole training state
         scope = ctx.enclosing_function(call) or ctx.tree
-        for other in ctx.calls("save"):
+        for other in calls_of(ctx, TORCH_SAVE):
             if other is call or not other.args or not ctx.is_inside(other, scope):
                 continue
             for n in ast.walk(other.args[0]):

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from ..analysis import Context, callee_name, dotted, kwarg_value
 from ..models import Severity
 from ..rule import Rule
-from ..semantics import last_assignment
+from ..semantics import before, last_assignment
 
 # Ops that keep "this tensor holds probabilities": reshapes, casts, moves, clamping.
 PASSTHROUGH_METHODS = {
@@ -54,6 +54,14 @@ def _activation_origin(ctx: Context, expr: ast.AST | None, kind: str, depth: int
         return None
     if isinstance(expr, ast.Name):
         value = last_assignment(ctx, expr.id, expr)
+        if value is None:
+            unpacked = _tuple_binding(ctx, expr)
+            if unpacked is not None:  # ref_logit, grade_probs = model(images)
+                call, element = unpacked
+                layer = module_output_origin(ctx, call.func, kind, depth + 1, element)
+                if layer is not None:
+                    return Origin(layer.node, [*call.args, *(k.value for k in call.keywords), *layer.model_args])
+            return None
         return activation_origin(ctx, value, kind, depth + 1)
     if not isinstance(expr, ast.Call):
         return None
@@ -75,55 +83,60 @@ def _activation_origin(ctx: Context, expr: ast.AST | None, kind: str, depth: int
     return None
 
 
-def module_output_origin(ctx: Context, func: ast.AST, kind: str, depth: int) -> Origin | None:
+def module_output_origin(ctx: Context, func: ast.AST, kind: str, depth: int, element: int | None = None) -> Origin | None:
     """The activation at the end of the module `func` refers to, if any (memoised like activation_origin)."""
     if depth > MAX_DEPTH:
         return None
     memo = ctx.__dict__.setdefault("_pp_module_origin", {})
-    key = (id(func), kind)
+    key = (id(func), kind, element)
     if key not in memo:
         memo[key] = None
-        memo[key] = _module_output_origin(ctx, func, kind, depth)
+        memo[key] = _module_output_origin(ctx, func, kind, depth, element)
     return memo[key]
 
 
-def _module_output_origin(ctx: Context, func: ast.AST, kind: str, depth: int) -> Origin | None:
+def _module_output_origin(ctx: Context, func: ast.AST, kind: str, depth: int, element: int | None) -> Origin | None:
     if isinstance(func, ast.Call):
-        return constructed_module_origin(ctx, func, kind, depth + 1)
+        return constructed_module_origin(ctx, func, kind, depth + 1, element)
     name = dotted(func)
     if not name:
         return None
     values = _assigned_values(ctx, func, name)
-    origins = [constructed_module_origin(ctx, v, kind, depth + 1) for v in values]
+    origins = [constructed_module_origin(ctx, v, kind, depth + 1, element) for v in values]
     if origins and all(o is not None for o in origins):
         return origins[-1]
     return None
 
 
-def constructed_module_origin(ctx: Context, value: ast.AST, kind: str, depth: int) -> Origin | None:
+def constructed_module_origin(
+    ctx: Context, value: ast.AST, kind: str, depth: int, element: int | None = None
+) -> Origin | None:
     """`nn.Softmax(1)`, `nn.Sequential(..., nn.Sigmoid())`, `Net().to(device)`, `nn.DataParallel(Net())`."""
     if depth > MAX_DEPTH:
         return None
     if isinstance(value, (ast.Name, ast.Attribute)):
-        return module_output_origin(ctx, value, kind, depth + 1)  # self.model = model
+        return module_output_origin(ctx, value, kind, depth + 1, element)  # self.model = model
     if not isinstance(value, ast.Call):
         return None
     name = callee_name(value)
+    if name in MODULE_WRAPPERS and isinstance(value.func, ast.Attribute):
+        return constructed_module_origin(ctx, value.func.value, kind, depth + 1, element)
+    if name in WRAPPER_CALLS and value.args:
+        return constructed_module_origin(ctx, value.args[0], kind, depth + 1, element)
+    if isinstance(value.func, ast.Name) and value.func.id in ctx.module_class_names:
+        return forward_origin(ctx, ctx.classes_by_name[value.func.id], kind, depth + 1, element)
+    if element is not None:
+        return None  # layers and Sequential return one tensor
     if name == LAYER_OF[kind]:
         return Origin(value)
-    if name in MODULE_WRAPPERS and isinstance(value.func, ast.Attribute):
-        return constructed_module_origin(ctx, value.func.value, kind, depth + 1)
-    if name in WRAPPER_CALLS and value.args:
-        return constructed_module_origin(ctx, value.args[0], kind, depth + 1)
     if name == "Sequential" and value.args and not isinstance(value.args[-1], ast.Starred):
         return constructed_module_origin(ctx, value.args[-1], kind, depth + 1)
-    if isinstance(value.func, ast.Name) and value.func.id in ctx.module_class_names:
-        return forward_origin(ctx, ctx.classes_by_name[value.func.id], kind, depth + 1)
     return None
 
 
-def forward_origin(ctx: Context, cls: ast.ClassDef, kind: str, depth: int) -> Origin | None:
-    """Every return of `cls.forward` gives `kind` output (returns under an `if` make it ambiguous)."""
+def forward_origin(ctx: Context, cls: ast.ClassDef, kind: str, depth: int, element: int | None = None) -> Origin | None:
+    """Every return of `cls.forward` gives `kind` output, or its `element`-th item when forward returns
+    a tuple (returns under an `if` make it ambiguous)."""
     forward = next((f for f in cls.body if isinstance(f, ast.FunctionDef) and f.name == "forward"), None)
     if forward is None:
         return None
@@ -134,11 +147,63 @@ def forward_origin(ctx: Context, cls: ast.ClassDef, kind: str, depth: int) -> Or
     for ret in returns:
         if any(isinstance(a, (ast.If, ast.Try)) for a in ctx.ancestors(ret) if ctx.is_inside(a, forward)):
             return None
-        origin = activation_origin(ctx, ret.value, kind, depth + 1)
+        value = ret.value
+        if element is not None:
+            if not isinstance(value, ast.Tuple) or len(value.elts) <= element:
+                return None
+            value = value.elts[element]
+        origin = activation_origin(ctx, value, kind, depth + 1)
         if origin is None:
             return None
         found = origin
     return found
+
+
+def _arguments_for_parameter(ctx: Context, use: ast.AST, name: str) -> list[ast.AST]:
+    """Arguments passed for parameter `name` of the function around `use`, at its call sites in this file
+    (`train(net, ...)` for `def train(model, ...)`)."""
+    fn = ctx.enclosing_function(use)
+    if fn is None:
+        return []
+    params = [a.arg for a in (*fn.args.posonlyargs, *fn.args.args)]
+    if name not in params and name not in [a.arg for a in fn.args.kwonlyargs]:
+        return []
+    out: list[ast.AST] = []
+    for call in ctx.calls(fn.name):
+        kw = kwarg_value(call, name)
+        if kw is not None:
+            out.append(kw)
+            continue
+        if name not in params or any(isinstance(a, ast.Starred) for a in call.args):
+            continue
+        index = params.index(name)
+        if params and params[0] in {"self", "cls"} and isinstance(call.func, ast.Attribute):
+            index -= 1
+        if 0 <= index < len(call.args):
+            out.append(call.args[index])
+    return out
+
+
+def _tuple_binding(ctx: Context, name: ast.Name) -> tuple[ast.Call, int] | None:
+    """(call, position) when `name` was last bound by `a, b = call(...)` in its function."""
+    scope = ctx.enclosing_scope(name)
+    best: tuple[ast.Assign, int] | None = None
+    for node in ctx.nodes(ast.Assign):
+        if ctx.enclosing_scope(node) is not scope or not before(node, name):  # type: ignore[arg-type]
+            continue
+        for target in node.targets:  # type: ignore[union-attr]
+            bound = [n.id for n in ast.walk(target) if isinstance(n, ast.Name)]
+            if name.id not in bound:
+                continue
+            position = None
+            if isinstance(target, (ast.Tuple, ast.List)) and not any(isinstance(e, ast.Starred) for e in target.elts):
+                ids = [e.id if isinstance(e, ast.Name) else None for e in target.elts]
+                position = ids.index(name.id) if name.id in ids else None
+            if best is None or before(best[0], node):
+                best = (node, -1 if position is None else position)  # type: ignore[assignment]
+    if best is None or best[1] < 0 or not isinstance(best[0].value, ast.Call):
+        return None
+    return best[0].value, best[1]
 
 
 def _is_self_attr(func: ast.Attribute) -> bool:
@@ -161,6 +226,9 @@ def _assigned_values(ctx: Context, use: ast.AST, name: str) -> list[ast.AST]:
         local = last_assignment(ctx, name, use)
         if local is not None:
             return [local]
+        passed = _arguments_for_parameter(ctx, use, name)
+        if passed:
+            return passed
     return [
         node.value  # type: ignore[union-attr]
         for node in ctx.nodes(ast.Assign)

@@ -28,7 +28,9 @@ def _root_name(node: ast.AST | None) -> str | None:
             node = node.func.value
         elif isinstance(node, ast.Subscript) and isinstance(node.slice, ast.Constant) and isinstance(node.slice.value, str):
             return None  # batch["label"]: a field of the batch, not the input itself
-        elif isinstance(node, (ast.Attribute, ast.Subscript)):
+        elif isinstance(node, ast.Attribute):
+            return None  # batch.y, data.label: a field of the batch, not the input itself
+        elif isinstance(node, ast.Subscript):
             node = node.value
         else:
             return None

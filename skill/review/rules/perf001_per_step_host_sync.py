@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import re
 
 from ..analysis import Context, callee_name, dotted, receiver
 from ..models import Severity
@@ -10,6 +11,9 @@ from ..rule import Rule
 from ..semantics import backward_calls
 
 SYNC_METHODS = {"item", "cpu", "numpy", "tolist"}
+MODULE_METHODS = {"parameters", "named_parameters", "state_dict", "buffers", "modules", "children", "eval", "train"}
+# Conditions that hold on every step once switched on: logging backends, the main process.
+PER_STEP_FLAG_RE = re.compile(r"wandb|tensorboard|writer|^tb$|_tb$|verbose|mlflow|neptune|^log$|^use_log|rank|main_process|master", re.IGNORECASE)
 FINITE_CHECKS = {"isfinite", "isnan", "isinf", "isnan_", "nan_to_num"}
 
 
@@ -56,7 +60,7 @@ class PerStepHostSync(Rule):
 
     def check(self, ctx: Context):
         backs = backward_calls(ctx)
-        if not backs or not ("cuda" in ctx.source or "device" in ctx.source):
+        if not backs:
             return
         # per-iteration bodies: loops that call backward, and step functions (backward, no loop of
         # their own) that are called inside a loop
@@ -95,8 +99,11 @@ class PerStepHostSync(Rule):
     def _is_sync(ctx: Context, call: ast.Call, loss_names: set[str]) -> bool:
         name = callee_name(call)
         if name in SYNC_METHODS:
-            if name == "cpu" and isinstance(ctx.parent(call), ast.Expr):
-                return False  # `ema_model.cpu()`: moving a module, the result is not read
+            parent = ctx.parent(call)
+            if name == "cpu" and (
+                isinstance(parent, ast.Expr) or (isinstance(parent, ast.Attribute) and parent.attr in MODULE_METHODS)
+            ):
+                return False  # `ema_model.cpu()`, `m.cpu().parameters()`: moving a module
             return isinstance(call.func, ast.Attribute) and not call.args and not call.keywords
         # print(loss) / print(f"{loss}") formats the tensor: a sync
         for arg in call.args:
@@ -107,13 +114,16 @@ class PerStepHostSync(Rule):
 
     @staticmethod
     def _conditional(ctx: Context, call: ast.Call, loop: ast.AST) -> bool:
-        """Inside an if/else branch, an except handler or a nested function within the loop body."""
+        """Inside an if/else branch (other than a per-step switch such as `if args.wandb:` or
+        `if rank == 0:`), an except handler or a nested function within the loop body."""
         child: ast.AST = call
         for anc in ctx.ancestors(call):
             if anc is loop:
                 return False
             if isinstance(anc, (ast.If, ast.IfExp)) and child is not anc.test:
-                return True
+                in_body = child in anc.body if isinstance(anc, ast.If) else child is anc.body
+                if not (in_body and _per_step_switch(anc.test)):
+                    return True
             if isinstance(anc, (ast.ExceptHandler, ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
                 return True
             child = anc
@@ -162,3 +172,24 @@ def _is_env_step(call: ast.Call) -> bool:
     """`env.step(action)` of a Gym-style environment."""
     recv = receiver(call)
     return callee_name(call) == "step" and recv is not None and "env" in (dotted(recv) or "").lower()
+
+
+def _per_step_switch(test: ast.AST) -> bool:
+    """`args.wandb`, `writer is not None`, `rank == 0`, `accelerator.is_main_process`: true on every step."""
+    while isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not):
+        test = test.operand
+    if isinstance(test, ast.BoolOp):
+        return all(_per_step_switch(v) for v in test.values)
+    if isinstance(test, ast.Compare):
+        if any(isinstance(n, ast.BinOp) and isinstance(n.op, ast.Mod) for n in ast.walk(test)):
+            return False  # step % log_every == 0
+        sides = [test.left, *test.comparators]
+        return any(_flag_name(x) for x in sides)
+    if isinstance(test, ast.Call):
+        return _flag_name(test.func)
+    return _flag_name(test)
+
+
+def _flag_name(node: ast.AST) -> bool:
+    name = dotted(node) if isinstance(node, (ast.Name, ast.Attribute)) else None
+    return bool(name) and bool(PER_STEP_FLAG_RE.search(name.rsplit(".", 1)[-1]))  # type: ignore[union-attr]

@@ -62,7 +62,11 @@ class NoSeed(Rule):
 
     def check(self, ctx: Context):
         anchor = ctx.first_torch_import
-        if anchor is None or seeds_somewhere(ctx):
+        if anchor is None:
+            return
+        if not ctx.calls("backward") and not any(is_main_guard(n) for n in ctx.tree.body):
+            return  # cheap gate: neither trains nor runs
+        if seeds_somewhere(ctx):
             return
         if ctx.calls("backward"):
             runnable = is_runnable_training_script(ctx) or _module_level_training_call(ctx)
