@@ -2,8 +2,9 @@
 
     .venv/bin/python bench/generator_speed.py [--steps 200] [--repeats 3] [--threads 1] [--matrix]
 
-Generates a classification loop shaped like `reference_impls`' `mlp_tabular` (same MLP widths, data
-size, batch size, optimizer, cosine schedule, steps), then times both in this process, alternating,
+Generates a classification loop shaped like `reference_impls`' `mlp_tabular` (same MLP widths, batch
+size, optimizer, cosine schedule, steps) and feeds it the reference's own data tensors (saved to a
+`.pt` file, read by the generated `--data-path` loader), then times both in this process, alternating,
 on the same device and thread count, and prints the ratio generated / reference (1.0 = as fast; lower
 is faster). Both wall times cover the whole call (data, training, final evaluation); the loop-only
 ratio uses the reference's `train_s` and the generated program's logged `ms_per_step`.
@@ -89,6 +90,16 @@ def time_pair(steps: int, repeats: int, threads: int) -> None:
     program_path = workdir / "train.py"
     program_path.write_text(result.code)
     program = load_program(program_path)
+    # Same data: the reference's own tensors, read by the generated program's real-data path (source=tensors).
+    ref_data = reference.build_data(ref_cfg)
+    data_path = workdir / "reference_data.pt"
+    torch.save(
+        {
+            "inputs": torch.cat([ref_data.x_train, ref_data.x_val]),  # (N, F)
+            "targets": torch.cat([ref_data.y_train, ref_data.y_val]),  # (N,)
+        },
+        data_path,
+    )
 
     gen_wall, ref_wall, gen_loop, ref_loop = [], [], [], []
     for repeat in range(repeats + 1):  # the first pair warms up allocators and caches
@@ -100,7 +111,8 @@ def time_pair(steps: int, repeats: int, threads: int) -> None:
         start = time.perf_counter()
         program.main(
             [
-                "--synthetic-data",
+                "--data-path",
+                str(data_path),
                 "--device",
                 "cpu",
                 "--num-threads",
@@ -134,13 +146,13 @@ def time_pair(steps: int, repeats: int, threads: int) -> None:
     console.print("The generated loop also writes metrics.jsonl and one full checkpoint (inside 'whole call').")
 
 
-def run_matrix() -> None:
+def run_matrix(limit: int | None = None) -> None:
     table = Table(title="generated program matrix: --synthetic-data --max-steps 20 on CPU")
     for column in ("program", "ok", "first loss", "last loss", "seconds"):
         table.add_column(column)
     failures = 0
     with tempfile.TemporaryDirectory() as tmp:
-        for name, spec in spec_matrix():
+        for name, spec in spec_matrix()[:limit]:
             path = Path(tmp) / f"{name}.py"
             path.write_text(generate_train_loop(spec).code)
             out = Path(tmp) / f"{name}_out"
@@ -186,10 +198,11 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--matrix", action="store_true", help="also run every program of the spec matrix")
+    parser.add_argument("--limit", type=int, default=None, help="run only the first N matrix programs")
     args = parser.parse_args()
     time_pair(args.steps, args.repeats, args.threads)
     if args.matrix:
-        run_matrix()
+        run_matrix(args.limit)
 
 
 if __name__ == "__main__":

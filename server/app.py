@@ -267,7 +267,8 @@ def build_server(root_dirs: list[Path] | None = None) -> MCPServer:
             options = RunOptions(**{k: v for k, v in fields.items() if k in RunOptions.model_fields})
         except ValidationError as exc:
             raise ToolError(_validation_message(exc)) from None
-        return await _in_child_thread(ctx, lambda progress, cancel: run_reference(name, options, progress=progress, cancel=cancel))
+        report = await _in_child_thread(ctx, lambda progress, cancel: run_reference(name, options, progress=progress, cancel=cancel))
+        return _fit_report(report)
 
     @tool(
         annotations=ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=True, open_world_hint=False),
@@ -306,6 +307,24 @@ def build_server(root_dirs: list[Path] | None = None) -> MCPServer:
     _register_resources(mcp)
     _register_prompts(mcp)
     return mcp
+
+
+MAX_CURVE_POINTS = 200
+MAX_TAIL_CHARS = 4000
+
+
+def _fit_report(report: RunReport) -> RunReport:
+    """Keep a run report small enough for a context window: the loss curve is thinned to at most
+    MAX_CURVE_POINTS evenly spaced points (first and last kept) and output tails are cut."""
+    update: dict[str, Any] = {}
+    losses = report.losses
+    if len(losses) > MAX_CURVE_POINTS:
+        idx = sorted({round(i * (len(losses) - 1) / (MAX_CURVE_POINTS - 1)) for i in range(MAX_CURVE_POINTS)})
+        update["losses"] = [losses[i] for i in idx]
+        update["warnings"] = [*report.warnings, f"loss curve thinned from {len(losses)} to {len(idx)} evenly spaced points"]
+    if report.output_tail and len(report.output_tail) > MAX_TAIL_CHARS:
+        update["output_tail"] = report.output_tail[-MAX_TAIL_CHARS:]
+    return report.model_copy(update=update) if update else report
 
 
 def _write(tmp: str, name: str, text: str | None) -> Path:

@@ -185,9 +185,9 @@ def train(cfg: Config, hooks: TrainHooks | None = None) -> TrainResult:
         raise ValueError("the DDP reference runs in fp32 without torch.compile (see mixed_precision, compiled_mlp)")
     hooks_state = {"checkpoint_path": hooks.checkpoint_path, "stop_at": hooks.stop_at, "resume": hooks.resume}
     # forkserver: a server process imports torch once and forks every rank from it, so repeated launches
-    # (determinism and resume checks) skip the multi-second import; no CUDA/OpenMP state is inherited via fork.
+    # (determinism and resume checks) skip the multi-second imports; no CUDA/OpenMP state is inherited via fork.
     mp_context = mp.get_context("forkserver")
-    mp_context.set_forkserver_preload(["torch", __name__])
+    mp_context.set_forkserver_preload(["torch", "torch._dynamo", __name__])  # optimizers import _dynamo
     log_queue = mp_context.Queue()
     result_json = None
     with tempfile.TemporaryDirectory(prefix="ddp-") as tmp:

@@ -32,7 +32,7 @@ SOURCES_FOR_TASK: dict[str, tuple[str, ...]] = {
 TRANSFORMS_FOR_SOURCE: dict[str, tuple[str, ...]] = {
     "image_folder": ("resize", "random_resized_crop", "horizontal_flip", "normalize"),
     "csv": ("standardize",),
-    "token_sequences": ("truncate",),
+    "token_sequences": (),  # byte-level tokens, truncated to seq_len
     "tensors": ("standardize",),
     "file_list": ("horizontal_flip",),
 }
@@ -136,6 +136,12 @@ class DatasetSpec(_Spec):
                     f"transform {name!r} does not apply to source {src!r}.",
                     f"choose from {', '.join(known) or '(none)'}.",
                 )
+        if "standardize" in self.transforms and self.task not in ("classification", "regression"):
+            raise SpecError(
+                "transforms",
+                f"standardize rescales float features; task {self.task!r} reads token ids or images per pixel.",
+                "drop standardize from transforms.",
+            )
         if self.val_fraction + self.test_fraction >= 0.9:
             raise SpecError(
                 "val_fraction",

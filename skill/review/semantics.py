@@ -680,6 +680,8 @@ KEEP_FUNCS = {
 }
 MODEL_FACTORY_RE = re.compile(r"(from_pretrained|create_model|build_model|get_model|load_model)$")
 FRAMEWORK_BASE_RE = re.compile(r"(Lightning|Trainer|LightningModule)")
+# Evaluation routines named by what they measure (`compute_accuracy(model, loader)`).
+EVAL_EXTRA_FUNC_RE = re.compile(r"(accuracy|(^|_)metrics?(_|$)|(^|_)score_model|(^|_)benchmark_model)", re.I)
 TEST_CLASS_RE = re.compile(r"(^Test|Tests?$|TestCase|TestBase|TestMixin|TestFixture)")
 TEST_FILE_RE = re.compile(r"(^|[\\/])(test_[^\\/]*|[^\\/]*_test|conftest)\.py$")
 
@@ -1067,14 +1069,14 @@ def evaluation_sites(ctx: Context) -> list[EvalSite]:
     def make() -> list[EvalSite]:
         if not is_torch_code(ctx):
             return []
-        has_eval_fn = any(is_eval_function_name(n) for n in ctx.functions_by_name)
+        has_eval_fn = any(is_eval_function_name(n) or EVAL_EXTRA_FUNC_RE.search(n) for n in ctx.functions_by_name)
         has_eval_loop = any(is_eval_data_loop(lp) for lp in ctx.nodes(ast.For, ast.AsyncFor))
         if not (has_eval_fn or has_eval_loop or ctx.calls("eval") or ctx.calls("train")):
             return []
         # Only scopes that can hold evaluation code: eval-named functions, scopes with eval-data loops or eval().
         scopes: dict[int, ast.AST] = {}
         for name, fns in ctx.functions_by_name.items():
-            if is_eval_function_name(name):
+            if is_eval_function_name(name) or EVAL_EXTRA_FUNC_RE.search(name):
                 for f in fns:
                     scopes[id(f)] = f
         for lp in ctx.nodes(ast.For, ast.AsyncFor):
@@ -1113,7 +1115,8 @@ def evaluation_sites(ctx: Context) -> list[EvalSite]:
             in_module_class = cls is not None and ctx.is_module_class(cls)
             how = None
             anchor = None
-            if (fn is not None and is_eval_function_name(fn.name) and not contains_training_step(ctx, fn)):
+            if (fn is not None and (is_eval_function_name(fn.name) or EVAL_EXTRA_FUNC_RE.search(fn.name))
+                    and not contains_training_step(ctx, fn)):
                 if not in_module_class or any(DATAISH_RE.search(loop_iter_text(lp)) for lp in eval_loops):
                     how, anchor = "function", _pick_anchor(eval_loops) or call
             if how is None:
@@ -1175,6 +1178,31 @@ def is_torch_code(ctx: Context) -> bool:
 def is_other_framework_file(ctx: Context) -> bool:
     """A file that imports another DL framework and not torch (Keras `model(x)` is not a torch module)."""
     return not ctx.imports_torch and any(OTHER_FRAMEWORK_RE.match(q) for q in ctx.imports.values())
+
+
+def is_module_like_class(ctx: Context, cls: ast.ClassDef | None) -> bool:
+    """An nn.Module subclass as far as this file shows, or a class with a forward() (base imported)."""
+    if cls is None:
+        return False
+    return ctx.is_module_class(cls) or any(
+        isinstance(f, (ast.FunctionDef, ast.AsyncFunctionDef)) and f.name == "forward" for f in cls.body
+    )
+
+
+def training_loop_of(ctx: Context, node: ast.AST, depth: int = 0) -> ast.AST | None:
+    """The innermost loop that runs `node` once per step: in its own function, or else around a call of
+    that (local) function, e.g. timm's nested `_backward()` called from the batch loop."""
+    loops = ctx.loops_around(node)
+    if loops:
+        return loops[0]
+    fn = ctx.enclosing_function(node)
+    if fn is None or depth >= 2:
+        return None
+    for site in call_sites(ctx, fn):
+        loop = training_loop_of(ctx, site, depth + 1)
+        if loop is not None:
+            return loop
+    return None
 
 
 def local_function(ctx: Context, call: ast.Call) -> ast.FunctionDef | ast.AsyncFunctionDef | None:

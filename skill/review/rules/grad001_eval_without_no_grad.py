@@ -8,10 +8,16 @@ import re
 from ..analysis import Context, callee_name, kwarg_value
 from ..models import Severity
 from ..rule import Rule
-from ..semantics import call_sites, evaluation_sites, has_grad_disabling_decorator, maybe_grad_disabled, walk_no_defs
+from ..semantics import (
+    call_sites,
+    evaluation_sites,
+    has_grad_disabling_decorator,
+    maybe_grad_disabled,
+    walk_no_defs,
+)
 
 # Evaluation that needs gradients on purpose (saliency maps, adversarial examples, influence functions).
-NEEDS_GRAD_NAME_RE = re.compile(r"(saliency|adversar|attack|fgsm|pgd|grad_?cam|integrated|influence|explain|attribution)", re.I)
+NEEDS_GRAD_NAME_RE = re.compile(r"(saliency|adversar|attack|fgsm|pgd|grad_?cam|integrated|influence|explain|attribution)", re.IGNORECASE)
 
 
 class EvalWithoutNoGrad(Rule):

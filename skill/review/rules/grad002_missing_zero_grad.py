@@ -7,7 +7,13 @@ import ast
 from ..analysis import Context, dotted
 from ..models import Severity
 from ..rule import Rule
-from ..semantics import backward_calls, call_sites, is_optimizer_name, local_function, walk_no_defs
+from ..semantics import (
+    backward_calls,
+    call_sites,
+    is_optimizer_name,
+    local_function,
+    walk_no_defs,
+)
 
 # in-place ops on `.grad` that clear it
 GRAD_CLEARING_METHODS = {"zero_", "fill_", "detach_", "mul_", "requires_grad_"}

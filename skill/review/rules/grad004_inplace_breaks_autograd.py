@@ -8,7 +8,7 @@ import re
 from ..analysis import Context, callee_name, dotted, is_true, kwarg_value
 from ..models import Severity
 from ..rule import Rule
-from ..semantics import in_no_grad, is_training_loop, walk_scope
+from ..semantics import in_no_grad, is_module_like_class, is_training_loop, walk_scope
 
 # Ops whose backward uses their *output* (derivatives.yaml: `result`): modifying that output in place
 # makes backward fail with "modified by an inplace operation".
@@ -17,10 +17,10 @@ OUTPUT_SAVING_INPLACE = {n + "_" for n in OUTPUT_SAVING}
 OUTPUT_SAVING_MODULES = {"ReLU", "Sigmoid", "Tanh", "Softmax", "LogSoftmax"}
 # Tensor methods ending in `_` that do not change the tensor's data.
 NON_MUTATING_UNDERSCORE = {"requires_grad_", "share_memory_", "retain_grad_", "detach_", "record_stream_"}
-INIT_FUNC_RE = re.compile(r"(__init__|init|reset_parameters)", re.I)
+INIT_FUNC_RE = re.compile(r"(__init__|init|reset_parameters)", re.IGNORECASE)
 # Module methods that run only at inference time (no backward through them).
 INFERENCE_FUNC_RE = re.compile(
-    r"(predict|infer|postprocess|post_process|decode|generate|sample|eval|test|visuali|plot|draw|metric|export)", re.I
+    r"(predict|infer|postprocess|post_process|decode|generate|sample|eval|test|visuali|plot|draw|metric|export)", re.IGNORECASE
 )
 
 
@@ -68,7 +68,7 @@ class InplaceBreaksAutograd(Rule):
             if INIT_FUNC_RE.search(scope.name):  # type: ignore[attr-defined]
                 continue
             cls = ctx.enclosing_class(scope)
-            in_module = cls is not None and ctx.is_module_class(cls) and not INFERENCE_FUNC_RE.search(scope.name)  # type: ignore[attr-defined]
+            in_module = is_module_like_class(ctx, cls) and not INFERENCE_FUNC_RE.search(scope.name)  # type: ignore[attr-defined]
             yield from self._check_scope(ctx, scope, in_module, saving_attrs)
 
     def _check_scope(self, ctx: Context, scope: ast.AST, in_module: bool, saving_attrs: set[str]):

@@ -7,7 +7,7 @@ import ast
 from ..analysis import Context, callee_name, dotted, is_true, kwarg_value, receiver
 from ..models import Severity
 from ..rule import Rule
-from ..semantics import walk_scope
+from ..semantics import binding_before, walk_scope
 
 TENSOR_BUILDERS = {"tensor", "Tensor", "as_tensor", "FloatTensor", "DoubleTensor", "Variable", "from_numpy", "scalar_tensor"}
 DETACHING_CALLS = {"item", "tolist", "numpy"}
@@ -58,7 +58,18 @@ def _rebuilds_detached(ctx: Context, call: ast.Call) -> bool:
         return False
     if name != "Variable" and not (ctx.call_qualname(call) or "").startswith("torch."):
         return False
-    return any(_detached_source(a) for a in call.args)
+    if any(_detached_source(a) for a in call.args):
+        return True
+    # loss_val = loss.item(); torch.tensor([loss_val], requires_grad=True)
+    scope = ctx.enclosing_function(call) or ctx.tree
+    for a in call.args:
+        for n in ast.walk(a):
+            if isinstance(n, ast.Name):
+                entry = binding_before(ctx, scope, n.id, call)
+                value = entry[2] if entry else None
+                if isinstance(value, ast.expr) and _detached_source(value):
+                    return True
+    return False
 
 
 def _detached_source(expr: ast.AST) -> bool:

@@ -8,17 +8,22 @@ import re
 from ..analysis import Context, callee_name, dotted
 from ..models import Severity
 from ..rule import Rule
-from ..semantics import LOSS_NAME_RE, backward_receiver_names, in_no_grad, is_training_loop
+from ..semantics import (
+    LOSS_NAME_RE,
+    backward_receiver_names,
+    in_no_grad,
+    is_training_loop,
+)
 
 # Weight initialisation, checkpoint loading/conversion, weight tying: `.data` there is harmless.
 INIT_FUNC_RE = re.compile(
     r"(init|reset|load|copy|convert|transfer|tie|freeze|prune|quantiz|fuse|from_|setup|build|create|restore|"
     r"sync|broadcast|average|ema|swa|polyak|momentum_update|update_target|soft_update|hard_update)",
-    re.I,
+    re.IGNORECASE,
 )
 # Receivers whose `.data` is a plain field, not Tensor.data (datasets, batches, PackedSequence, configs).
-NON_TENSOR_RE = re.compile(r"(^self$|data|dataset|loader|batch|packed|pack|args|config|cfg|df|frame|graph|record|item|sample|msg|request|response|json|tokeniz|encoding|field|node)", re.I)
-UPDATE_FUNC_RE = re.compile(r"(^|_)(step|update|train|fit|optimi[sz]e)", re.I)
+NON_TENSOR_RE = re.compile(r"(^self$|data|dataset|loader|batch|packed|pack|args|config|cfg|df|frame|graph|record|item|sample|msg|request|response|json|tokeniz|encoding|field|node)", re.IGNORECASE)
+UPDATE_FUNC_RE = re.compile(r"(^|_)(step|update|train|fit|optimi[sz]e)", re.IGNORECASE)
 NON_MUTATING_UNDERSCORE = {"requires_grad_", "share_memory_", "retain_grad_", "record_stream_"}
 
 

@@ -7,7 +7,13 @@ import ast
 from ..analysis import Context, dotted
 from ..models import Severity
 from ..rule import Rule
-from ..semantics import accumulation_loops, backward_receiver_names, is_graph_attached, maybe_grad_disabled, walk_scope
+from ..semantics import (
+    accumulation_loops,
+    backward_receiver_names,
+    is_graph_attached,
+    maybe_grad_disabled,
+    walk_scope,
+)
 
 
 class LossAccumulatedWithGraph(Rule):

@@ -55,7 +55,10 @@ class GraphAttachedTensorsRetained(Rule):
             return
         eval_scopes = None
         for call in calls:
-            lst = dotted(call.func.value)  # type: ignore[union-attr]
+            container = call.func.value  # type: ignore[union-attr]
+            while isinstance(container, ast.Subscript):  # history["loss"].append(loss)
+                container = container.value
+            lst = dotted(container)
             if lst is None:
                 continue
             loops = accumulation_loops(ctx, call)
@@ -95,9 +98,7 @@ def _reset_inside(loop: ast.AST, lst: str) -> bool:
             targets = n.targets if isinstance(n, ast.Assign) else [n.target]
             if any(dotted(t) == lst for t in targets):
                 return True
-        elif isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr == "clear" and dotted(n.func.value) == lst:
-            return True
-        elif isinstance(n, ast.Delete) and any(dotted(t) == lst or (isinstance(t, ast.Subscript) and dotted(t.value) == lst) for t in n.targets):
+        elif isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr == "clear" and dotted(n.func.value) == lst or isinstance(n, ast.Delete) and any(dotted(t) == lst or (isinstance(t, ast.Subscript) and dotted(t.value) == lst) for t in n.targets):
             return True
     return False
 

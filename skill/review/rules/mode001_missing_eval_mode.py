@@ -17,8 +17,7 @@ from ..semantics import (
     sets_training_flag,
 )
 
-
-SETUP_FUNC_RE = re.compile(r"(__init__|load|setup|build|init|create|prepare|get_model|restore)", re.I)
+SETUP_FUNC_RE = re.compile(r"(__init__|load|setup|build|init|create|prepare|get_model|restore)", re.IGNORECASE)
 
 
 class MissingEvalMode(Rule):

@@ -14,6 +14,7 @@ from ..semantics import (
     local_function,
     mode_calls,
     model_call_key,
+    training_loop_of,
     walk_no_defs,
 )
 
@@ -64,11 +65,11 @@ class MissingTrainModeAfterEval(Rule):
             return
         done: set[int] = set()
         for bw in backwards:
-            loops = ctx.loops_around(bw)
-            if not loops or id(loops[0]) in done:
+            train_loop = training_loop_of(ctx, bw)
+            if train_loop is None or id(train_loop) in done:
                 continue
-            train_loop = loops[0]
             done.add(id(train_loop))
+            loops = [train_loop, *ctx.loops_around(train_loop)]
             trained = {k.rsplit(".", 1)[-1] for n in walk_no_defs(train_loop) if isinstance(n, ast.Call)
                        for k in [model_call_key(ctx, n)] if k}
             fn = ctx.enclosing_function(train_loop)

@@ -6,8 +6,9 @@ import ast
 import re
 
 from ..analysis import Context, has_star_kwargs, keyword
-from ..models import Severity
-from ..rule import Rule
+from ..models import Edit, Severity
+from ..rule import Rule, char_col
+from ..semantics import is_module_like_class
 
 # functional dropouts and the position of their `training` argument
 FUNCTIONAL_DROPOUTS = {
@@ -18,7 +19,7 @@ FUNCTIONAL_DROPOUTS = {
     "torch.nn.functional.alpha_dropout": 2,
     "torch.nn.functional.feature_alpha_dropout": 2,
 }
-MC_NAME_RE = re.compile(r"(mc|monte|bayes|uncertain|stochastic)", re.I)
+MC_NAME_RE = re.compile(r"(mc|monte|bayes|uncertain|stochastic)", re.IGNORECASE)
 
 
 class FunctionalDropoutAlwaysOn(Rule):
@@ -37,6 +38,7 @@ class FunctionalDropoutAlwaysOn(Rule):
         "    def forward(self, x):\n"
         "        return F.dropout(self.fc(x), p=0.5)\n"
     )
+    fix_applicability = "unsafe"  # changes behaviour in eval mode, which is the point
     good = (
         "class Net(nn.Module):\n"
         "    def forward(self, x):\n"
@@ -51,9 +53,21 @@ class FunctionalDropoutAlwaysOn(Rule):
             if pos is None or len(call.args) > pos or keyword(call, "training") is not None or has_star_kwargs(call):
                 continue
             cls = ctx.enclosing_class(call)
-            if cls is None or not ctx.is_module_class(cls) or MC_NAME_RE.search(cls.name):
+            if cls is None or MC_NAME_RE.search(cls.name):
                 continue
+            if not is_module_like_class(ctx, cls):
+                continue  # (a class with forward() whose base is imported from elsewhere counts as a module)
             fn = ctx.enclosing_function(call)
             if fn is not None and MC_NAME_RE.search(fn.name):
                 continue
-            yield self.report(ctx, call)
+            yield self.report(ctx, call, fix=self._fix(ctx, call, fn))
+
+    def _fix(self, ctx: Context, call: ast.Call, fn: ast.AST | None):
+        """Append `training=self.training` after the last argument (only where `self` is the module)."""
+        params = getattr(getattr(fn, "args", None), "args", [])
+        if not params or params[0].arg != "self" or not (call.args or call.keywords):
+            return None
+        last = max([*call.args, *call.keywords], key=lambda n: (n.end_lineno, n.end_col_offset))
+        line, col = last.end_lineno, char_col(ctx, last.end_lineno, last.end_col_offset)
+        edit = Edit(line=line, col=col + 1, end_line=line, end_col=col + 1, content=", training=self.training")
+        return self.make_fix("pass `training=self.training`", [edit])

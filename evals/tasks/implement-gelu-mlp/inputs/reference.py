@@ -1,0 +1,28 @@
+"""Two-layer MLP with the tanh-approximated GELU written out by hand."""
+
+import math
+
+import torch
+from torch import nn
+
+BATCH, DIM, HIDDEN = 128, 64, 256
+
+
+class Model(nn.Module):
+    def __init__(self, dim: int, hidden: int) -> None:
+        super().__init__()
+        self.fc1 = nn.Linear(dim, hidden)
+        self.fc2 = nn.Linear(hidden, dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.fc1(x)  # (B, hidden)
+        h = 0.5 * h * (1.0 + torch.tanh(math.sqrt(2.0 / math.pi) * (h + 0.044715 * torch.pow(h, 3.0))))
+        return self.fc2(h)  # (B, dim)
+
+
+def get_inputs() -> list[torch.Tensor]:
+    return [torch.randn(BATCH, DIM)]
+
+
+def get_init_inputs() -> list:
+    return [DIM, HIDDEN]
