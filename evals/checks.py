@@ -198,9 +198,14 @@ def check_runs(task, submission, scratch, cache, params):
 
 
 def check_loss_decreases(task, submission, scratch, cache, params):
-    losses = _full(task, submission, scratch, cache).losses
+    run = _full(task, submission, scratch, cache)
+    losses = run.losses
     if len(losses) < 4:
         return False, f"only {len(losses)} losses recorded"
+    # Losses that fall while no gradient ever reaches the optimizer's parameters are not training (a loss
+    # rebuilt from .item(), or numbers made up to look like a curve).
+    if (run.trace or {}).get("backward_reached_params", 0) == 0:
+        return False, "backward() never produced a gradient for the optimizer's parameters"
     k = max(1, len(losses) // 4)
     first, last = sum(losses[:k]) / k, sum(losses[-k:]) / k
     ratio = params.get("max_ratio", 0.95)

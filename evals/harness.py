@@ -83,10 +83,10 @@ class DirectoryAgent(Agent):
 
     def produce(self, task, attempt, workspace):
         src = self.root / task.id / str(attempt) / "files"
+        for p in workspace.iterdir():  # a missing submission is an empty one, not the task's inputs
+            shutil.rmtree(p) if p.is_dir() else p.unlink()
         if not src.is_dir():
             return f"no submission at {src}"
-        for p in workspace.iterdir():
-            shutil.rmtree(p) if p.is_dir() else p.unlink()
         shutil.copytree(src, workspace, dirs_exist_ok=True)
         return None
 

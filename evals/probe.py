@@ -64,7 +64,10 @@ class Probe:
             if probe.state["stepped"] and not probe.state["cleared_since_step"] and not _grads_clear(probe.optimizers):
                 t["backward_dirty"] += 1
             probe.state["stepped"] = False
-            return original_backward(tensor, *a, **kw)
+            result = original_backward(tensor, *a, **kw)
+            if _grads_reached(probe.optimizers):
+                t["backward_reached_params"] += 1
+            return result
 
         torch.Tensor.backward = backward  # type: ignore[method-assign]
 
@@ -113,6 +116,7 @@ class Probe:
             "losses": [],  # one per backward() on a scalar
             "backward_calls": 0,
             "backward_dirty": 0,  # backward() after a step with grads not cleared since that step
+            "backward_reached_params": 0,  # backward() calls after which some optimizer parameter has a non-zero grad
             "steps": 0,
             "zero_grads": 0,
             "forwards": [],  # [mode layers training, grad enabled, has mode layers] per top-level forward
@@ -173,6 +177,16 @@ def _mode_layers(module) -> list:
         if len(_MODE_LAYERS) < 10_000:
             _MODE_LAYERS[key] = cached
     return cached
+
+
+def _grads_reached(optimizers) -> bool:
+    """Some parameter of an optimizer has a non-zero gradient (a loss cut from the graph leaves none)."""
+    for opt in optimizers:
+        for group in opt.param_groups:
+            for p in group["params"]:
+                if p.grad is not None and bool(p.grad.any()):
+                    return True
+    return False
 
 
 def _grads_clear(optimizers) -> bool:

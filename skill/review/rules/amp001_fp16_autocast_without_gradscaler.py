@@ -105,7 +105,7 @@ class Fp16AutocastWithoutGradScaler(Rule):
         "    optimizer.step()\n"
     )
     good = (
-        "import torch\n\n"
+        "import torch\n\ntorch.manual_seed(0)\n\n"
         "scaler = torch.amp.GradScaler('cuda')\n"
         "for x, y in loader:\n"
         "    optimizer.zero_grad()\n"

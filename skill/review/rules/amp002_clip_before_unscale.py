@@ -59,7 +59,7 @@ class ClipBeforeUnscale(Rule):
     )
     good = bad.replace(
         "    torch.nn.utils.clip_grad_norm_", "    scaler.unscale_(optimizer)\n    torch.nn.utils.clip_grad_norm_"
-    )
+    ).replace("import torch\n", "import torch\n\ntorch.manual_seed(0)\n", 1)
 
     def check(self, ctx: Context):
         clips = ctx.calls(*CLIP_CALLS)

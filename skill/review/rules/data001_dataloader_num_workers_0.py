@@ -22,7 +22,11 @@ class DataLoaderNumWorkers0(Rule):
         "(N about the number of CPU cores per GPU). In-memory TensorDatasets do not need them."
     )
     bad = "loader = DataLoader(ImageFolder(root, tf), batch_size=64, shuffle=True)\n"
-    good = "loader = DataLoader(ImageFolder(root, tf), batch_size=64, shuffle=True, num_workers=8, pin_memory=True)\n"
+    good = (
+        "g = torch.Generator().manual_seed(0)\n"
+        "loader = DataLoader(ImageFolder(root, tf), batch_size=64, shuffle=True, num_workers=8,\n"
+        "                    pin_memory=True, persistent_workers=True, generator=g)\n"
+    )
 
     def check(self, ctx: Context):
         if ".ipynb" in ctx.filename:

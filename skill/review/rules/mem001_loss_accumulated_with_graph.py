@@ -43,7 +43,7 @@ class LossAccumulatedWithGraph(Rule):
         "    loss = criterion(model(x), y)\n"
         "    loss.backward()\n"
         "    optimizer.step()\n"
-        "    total_loss += loss.item()\n"
+        "    total_loss += loss.detach()  # no graph kept; call .item() once per epoch\n"
     )
 
     def check(self, ctx: Context):

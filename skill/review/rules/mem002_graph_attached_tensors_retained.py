@@ -46,7 +46,7 @@ class GraphAttachedTensorsRetained(Rule):
         "    loss = criterion(logits, y)\n"
         "    loss.backward()\n"
         "    optimizer.step()\n"
-        "    all_logits.append(logits.detach().cpu())\n"
+        "    all_logits.append(logits.detach())  # no graph; one .cpu() for all of them after the loop\n"
     )
 
     def check(self, ctx: Context):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import re
 
 from ..analysis import Context, callee_name, dotted
 from ..models import Severity
@@ -93,12 +94,34 @@ def _matches(recv: str, trained: set[str]) -> bool:
     return recv.rsplit(".", 1)[-1] in trained or recv in {"self"}
 
 
+LAST_PASS_RE = re.compile(r"(-\s*1\b|last|final|\bbest\b|patience|early_stop|should_stop)", re.IGNORECASE)
+
+
+def _final_pass_only(ctx: Context, call: ast.Call | None, loop: ast.AST) -> bool:
+    """Is the eval() under an `if` that ends the loop (early stopping) or runs on the last epoch only?"""
+    if call is None:
+        return False
+    child: ast.AST = call
+    for anc in ctx.ancestors(call):
+        if anc is loop:
+            break
+        if isinstance(anc, ast.If) and child in anc.body:
+            if any(isinstance(n, (ast.Break, ast.Return)) for s in anc.body for n in walk_no_defs(s)):
+                return True
+            if LAST_PASS_RE.search(ctx.segment(anc.test)):
+                return True
+        child = anc
+    return False
+
+
 def _leaves_eval(ctx: Context, loop: ast.AST, trained: set[str]) -> bool:
     """Does one pass of `loop` put the trained model in eval mode with no train() anywhere in it?"""
     switches = mode_calls(ctx, loop)
     if any(flag for _, flag, _ in switches):
         return False
-    if any(not flag and _matches(recv, trained) for _, flag, recv in switches):
+    calls_at = {(n.lineno, n.col_offset): n for n in walk_no_defs(loop) if isinstance(n, ast.Call)}
+    if any(not flag and _matches(recv, trained) and not _final_pass_only(ctx, calls_at.get(pos), loop)
+           for pos, flag, recv in switches):
         return True
     # helpers from other files: `evaluate(model, ...)` switches to eval, `train_one_epoch(model, ...)` to train
     evals = False

@@ -80,7 +80,7 @@ class OptimizerRecreatedInLoop(Rule):
         "        optimizer.step()\n"
     )
     good = (
-        "import torch\n\n"
+        "import torch\n\ntorch.manual_seed(0)\n"
         "optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)\n"
         "for epoch in range(10):\n"
         "    for x, y in loader:\n"

@@ -44,7 +44,7 @@ class PerStepHostSync(Rule):
         "    running += loss.item()\n"
     )
     good = (
-        "import torch\n\n"
+        "import torch\n\ntorch.manual_seed(0)\n"
         "device = 'cuda' if torch.cuda.is_available() else 'cpu'\n"
         "running = torch.zeros((), device=device)\n"
         "for step, (x, y) in enumerate(loader):\n"

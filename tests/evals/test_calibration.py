@@ -1,0 +1,43 @@
+"""The CI gate for the bundled suite: every task proves itself (oracle 1.0, empty 0, each mutant fails
+exactly the checks it is written to fail). One test per task, so `pytest -n 2` spreads them."""
+
+from __future__ import annotations
+
+import pytest
+
+from evals.harness import BUILTIN_TASKS, calibrate_task
+from evals.schema import load_tasks
+from skill.review.rule import FAMILIES
+
+TASKS = load_tasks(BUILTIN_TASKS)
+
+
+@pytest.mark.parametrize("task", TASKS, ids=[t.id for t in TASKS])
+def test_task_calibrates(task):
+    cal = calibrate_task(task)
+    assert cal.ok, "\n".join(cal.problems)
+    assert cal.oracle_score == 1.0 and cal.empty_score == 0.0
+
+
+def test_suite_covers_every_family_and_kind():
+    families = {f for t in TASKS for f in t.families}
+    assert families == set(FAMILIES.values())
+    kinds = {t.kind: sum(t.kind == k for t in TASKS) for k in ("review", "fix", "generate", "implement") for t in TASKS}
+    assert len(TASKS) >= 40
+    assert kinds["review"] >= 15 and kinds["fix"] >= 6 and kinds["generate"] >= 5 and kinds["implement"] >= 5, kinds
+
+
+def test_every_task_has_mutants():
+    assert all(t.mutants for t in TASKS), [t.id for t in TASKS if not t.mutants]
+
+
+def test_review_labels_use_catalogue_codes_and_exist_in_the_input():
+    from skill.review import get_rule
+
+    for t in TASKS:
+        if t.kind != "review":
+            continue
+        for e in t.expected:
+            assert get_rule(e.rule) is not None, (t.id, e.rule)
+            lines = (t.inputs_dir / e.file).read_text(encoding="utf-8").splitlines()
+            assert 1 <= e.line <= len(lines) and lines[e.line - 1].strip(), (t.id, e)
