@@ -11,7 +11,15 @@ import pytest
 
 from evals.checks import score
 from evals.harness import BUILTIN_TASKS
-from evals.report import compare_runs, export_evals_json, load_results, pass_at_k, pass_hat_k, summarize, write_reports
+from evals.report import (
+    compare_runs,
+    export_evals_json,
+    load_results,
+    pass_at_k,
+    pass_hat_k,
+    summarize,
+    write_reports,
+)
 from evals.schema import CheckResult, TaskResult, load_task, load_tasks
 
 REVIEW = load_task(BUILTIN_TASKS / "review-binary-classifier")  # three planted findings

@@ -3,6 +3,8 @@ exactly the checks it is written to fail). One test per task, so `pytest -n 2` s
 
 from __future__ import annotations
 
+from collections import Counter
+
 import pytest
 
 from evals.harness import BUILTIN_TASKS, calibrate_task
@@ -22,7 +24,7 @@ def test_task_calibrates(task):
 def test_suite_covers_every_family_and_kind():
     families = {f for t in TASKS for f in t.families}
     assert families == set(FAMILIES.values())
-    kinds = {t.kind: sum(t.kind == k for t in TASKS) for k in ("review", "fix", "generate", "implement") for t in TASKS}
+    kinds = Counter(t.kind for t in TASKS)
     assert len(TASKS) >= 40
     assert kinds["review"] >= 15 and kinds["fix"] >= 6 and kinds["generate"] >= 5 and kinds["implement"] >= 5, kinds
 
