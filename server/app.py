@@ -87,12 +87,14 @@ class Roots:
         if not p.is_absolute():
             p = (allowed[0] if allowed else Path.cwd()) / p
         try:
-            real = p.resolve(strict=True)
+            real = p.resolve()  # symlinks resolved: a link inside a root that points outside is refused
         except (OSError, RuntimeError, ValueError):
-            raise ToolError(f"path {raw!r} does not exist (relative paths are taken from {allowed[0] if allowed else Path.cwd()})") from None
-        if not any(real == d or d in real.parents for d in allowed):
+            raise ToolError(f"path {raw!r} cannot be resolved; pass the source text instead") from None
+        if not any(real == d or d in real.parents for d in allowed):  # confinement first: no existence leak
             roots = ", ".join(str(d) for d in allowed) or "(none)"
             raise ToolError(f"path {raw!r} is outside the allowed directories ({roots}); pass the source text instead")
+        if not real.exists():
+            raise ToolError(f"path {raw!r} does not exist (relative paths are taken from {allowed[0] if allowed else Path.cwd()})")
         if not real.is_file():
             raise ToolError(f"path {raw!r} is not a file")
         return real
