@@ -43,17 +43,14 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from pytorch_patterns import __version__
-    from skill.review import ReviewReport, review_paths
     from skill.review.config import ConfigError, ReviewConfig, load_config
     from skill.review.output import render_json, render_sarif, render_text, summary_line
-    from skill.review.rule import all_rules, normalize_code
+    from skill.review.rule import first_unknown_code
 
-    known = {r.code for r in all_rules()}
-    for code in [*(args.select or []), *(args.ignore or []), *(args.extend_select or [])]:
-        norm = normalize_code(code)
-        if norm != "ALL" and not any(k.startswith(norm) for k in known):
-            print(f"pytorch-patterns: error: unknown rule code or prefix {code!r} (see `pytorch-patterns rules`)", file=sys.stderr)
-            return 2
+    bad = first_unknown_code([*(args.select or []), *(args.ignore or []), *(args.extend_select or [])])
+    if bad is not None:
+        print(f"pytorch-patterns: error: unknown rule code or prefix {bad!r} (see `pytorch-patterns rules`)", file=sys.stderr)
+        return 2
     try:
         if args.no_config:
             config = ReviewConfig()

@@ -22,7 +22,7 @@ from mcp.server import MCPServer
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp_types import ToolAnnotations
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import Field, ValidationError
 
 from pytorch_patterns import __version__
 from reference_impls.compare import CompareOptions, CompareReport, compare
@@ -31,9 +31,9 @@ from reference_impls.runner import RunCancelled, RunOptions, RunReport, run_refe
 from skill import generate as gen
 from skill.generate import GeneratedCode
 from skill.generate.specs import CheckpointSpec, DatasetSpec, TrainLoopSpec
-from skill.review import Finding, SourceParseError, review_source
+from skill.review import SourceParseError, review_source
 from skill.review.catalogue import RuleInfo, find_rule, rule_doc_markdown, rule_info
-from skill.review.rule import all_rules, normalize_code
+from skill.review.rule import all_rules, first_unknown_code
 
 from .schemas import (
     CompareInput,
@@ -172,11 +172,9 @@ def build_server(root_dirs: list[Path] | None = None) -> MCPServer:
             req = ReviewInput(source=source, path=path, filename=filename, select=select, ignore=ignore, offset=offset, limit=limit)
         except ValidationError as exc:
             raise ToolError(_validation_message(exc)) from None
-        known = {r.code for r in all_rules()}
-        for code in [*(req.select or []), *(req.ignore or [])]:
-            norm = normalize_code(code)
-            if norm != "ALL" and not any(k.startswith(norm) for k in known):
-                raise ToolError(f"unknown rule code or prefix {code!r}; call explain_rule or read pytorch-patterns://rules for the list")
+        bad = first_unknown_code([*(req.select or []), *(req.ignore or [])])
+        if bad is not None:
+            raise ToolError(f"unknown rule code or prefix {bad!r}; call explain_rule or read pytorch-patterns://rules for the list")
         if req.path is not None:
             file = await roots.resolve(req.path, ctx)
             if file.stat().st_size > MAX_SOURCE_CHARS:

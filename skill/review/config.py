@@ -8,7 +8,7 @@ from pathlib import Path, PurePosixPath
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from .rule import all_rules, normalize_code
+from .rule import all_rules, first_unknown_code
 
 # Never descended into when a directory is reviewed.
 DEFAULT_EXCLUDE = [
@@ -103,10 +103,8 @@ def load_config(path: Path | None = None, *, start: Path | None = None) -> Revie
         cfg = ReviewConfig.model_validate(table)
     except ValidationError as exc:
         raise ConfigError(f"{path}: invalid [tool.pytorch-patterns]: {exc}") from None
-    known = {r.code for r in all_rules()}
-    for code in [*(cfg.select or []), *cfg.extend_select, *cfg.ignore, *(c for v in cfg.per_file_ignores.values() for c in v)]:
-        norm = normalize_code(code)
-        if norm != "ALL" and not any(k.startswith(norm) for k in known):
-            raise ConfigError(f"{path}: unknown rule code or prefix {code!r} in [tool.pytorch-patterns]")
+    bad = first_unknown_code([*(cfg.select or []), *cfg.extend_select, *cfg.ignore, *(c for v in cfg.per_file_ignores.values() for c in v)])
+    if bad is not None:
+        raise ConfigError(f"{path}: unknown rule code or prefix {bad!r} in [tool.pytorch-patterns]")
     cfg.root = Path(path).parent
     return cfg

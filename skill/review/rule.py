@@ -177,6 +177,16 @@ def get_rule(code: str) -> type[Rule] | None:
     return Rule.registry.get(normalize_code(code))
 
 
+def first_unknown_code(codes: Iterable[str]) -> str | None:
+    """The first entry that is neither a rule code, a code prefix (PT-DEV) nor ALL; None if all are known."""
+    known = [r.code for r in all_rules()]
+    for code in codes:
+        norm = normalize_code(code)
+        if norm != "ALL" and not any(k.startswith(norm) for k in known):
+            return code
+    return None
+
+
 def normalize_code(code: str) -> str:
     code = code.strip().upper()
     if not code.startswith("PT-") and code != "ALL":
