@@ -1,34 +1,51 @@
 """Scoring one submission for one task: harness-owned probes in sandboxed child processes.
 
-Each probe run copies the submission into a fresh folder (a submission that deletes files harms only
-its copy) and runs it under the runner's sandbox: wall-clock timeout, memory cap, output cap, and its
-whole process group killed at the end (forks do not survive).
+Each probe run copies the submission into a fresh folder and runs it under the runner's sandbox: wall-clock
+timeout, memory cap, output cap, its whole process tree killed at the end (forks, setsid() included), and,
+where the kernel allows it, filesystem isolation: everything but this scoring's scratch folder is read-only
+to the submission (it cannot delete the task, the harness, other tasks' folders or the user's files).
+Traces are signed with a key the submission never sees on disk, and a run's trace counts only if every
+earlier run in the same process finished: a trace file the submission writes itself is refused.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import secrets
 import shutil
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from reference_impls.sandbox import run_child
+from reference_impls.sandbox import Isolation, run_child
 
+from .probe import verify_trace
 from .schema import CheckResult, Task, TaskResult
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 MAX_KEEP_OUTPUT = 16_000
 MAX_TOTAL_OUTPUT = 20_000_000  # a submission that floods more than this is killed
+# Set PP_EVAL_REQUIRE_ISOLATION=1 (or `eval run --require-isolation`) to refuse to run submissions at all where
+# the kernel does not allow filesystem isolation, instead of running them with process containment only.
+REQUIRE_ISOLATION_ENV = "PP_EVAL_REQUIRE_ISOLATION"
+
+
+MAX_DISK_MB = 2048  # what a submission may write (checkpoints, outputs) before it is killed
+
+
+def isolation_for(scratch: Path) -> Isolation:
+    return Isolation(writable=[scratch], required=os.environ.get(REQUIRE_ISOLATION_ENV, "") not in ("", "0"),
+                     disk_mb=MAX_DISK_MB)
 
 
 class ProbeRun:
     """One execution of the submission's entry script under the probe."""
 
-    def __init__(self, ok: bool, trace: dict | None, reason: str, output_dir: Path | None):
+    def __init__(self, ok: bool, trace: dict | None, reason: str, output_dir: Path | None, containment: str | None = None):
         self.ok, self.trace, self.reason, self.output_dir = ok, trace, reason, output_dir
+        self.containment = containment  # what the sandbox achieved (see reference_impls.sandbox.Containment)
 
     @property
     def losses(self) -> list[float]:
@@ -66,17 +83,28 @@ def probe_runs(task: Task, submission: Path, scratch: Path, runs: list[tuple[str
         return {tag: ProbeRun(False, None, f"{task.entry} not found in the submission", outs[tag]) for tag, _, _ in runs}
     plan_path = scratch / "plan.json"
     plan_path.write_text(json.dumps(plan))
-    res = run_child([sys.executable, "-m", "evals.probe", "--plan", str(plan_path)], timeout_s=task.timeout_s * len(runs),
-                    memory_mb=task.memory_mb, max_output_bytes=MAX_KEEP_OUTPUT, cwd=scratch, env=_env(scratch),
-                    max_total_output_bytes=MAX_TOTAL_OUTPUT)
+    key = secrets.token_hex(32).encode()
+    res = run_child([sys.executable, "-m", "evals.probe", "--key-stdin", "--plan", str(plan_path)],
+                    timeout_s=task.timeout_s * len(runs), memory_mb=task.memory_mb, max_output_bytes=MAX_KEEP_OUTPUT,
+                    cwd=scratch, env=_env(scratch), max_total_output_bytes=MAX_TOTAL_OUTPUT, stdin_data=key + b"\n",
+                    isolation=isolation_for(scratch))
     out: dict[str, ProbeRun] = {}
+    unfinished = None  # the first run without a valid trace: the runs after it never really happened
     for (tag, _, _), step in zip(runs, plan):
         trace = None
         try:
             trace = json.loads(Path(step["trace"]).read_text())
         except (OSError, ValueError):
             trace = None
+        if trace is not None and (not isinstance(trace, dict) or not verify_trace(trace, key)):
+            out[tag] = ProbeRun(False, None, "refused a trace not written by the harness's probe (forged or damaged)", outs[tag])
+            unfinished = unfinished or tag
+            continue
+        if unfinished is not None:
+            out[tag] = ProbeRun(False, None, f"not trusted: the earlier run '{unfinished}' did not finish", outs[tag])
+            continue
         if trace is None:
+            unfinished = tag
             if res.killed_reason is not None:
                 reason = f"killed ({res.killed_reason}): {res.message or ''}".strip()
             else:
@@ -87,24 +115,38 @@ def probe_runs(task: Task, submission: Path, scratch: Path, runs: list[tuple[str
             out[tag] = ProbeRun(False, trace, f"exit {trace.get('exit_code')}: {trace.get('error') or ''}".strip(), outs[tag])
         else:
             out[tag] = ProbeRun(True, trace, "", outs[tag])
+    for run in out.values():
+        run.containment = res.containment
     return out
 
 
 def score(task: Task, submission: Path, *, agent: str = "", attempt: int = 0) -> TaskResult:
     t0 = time.monotonic()
+    cache: dict[str, object] = {}
     with tempfile.TemporaryDirectory(prefix=f"pp-eval-{task.id}-") as tmp:
-        results = _run_checks(task, submission, Path(tmp))
+        results = _run_checks(task, submission, Path(tmp), cache)
     total = sum(c.weight for c in task.checks)
     got = sum(r.weight for r in results if r.passed)
+    runs = cache.get("runs") or {}
+    compared = cache.get("compare")
+    levels = [r.containment for r in runs.values()] + ([compared.containment] if compared is not None else [])  # type: ignore[union-attr]
     return TaskResult(
         task=task.id, kind=task.kind, families=task.families, attempt=attempt, agent=agent,
         score=round(got / total, 6), passed=all(r.passed for r in results), checks=results,
-        wall_s=round(time.monotonic() - t0, 3),
+        wall_s=round(time.monotonic() - t0, 3), sandbox=_weakest(levels),
     )
 
 
-def _run_checks(task: Task, submission: Path, scratch: Path) -> list[CheckResult]:
-    cache: dict[str, object] = {}
+def _weakest(levels: list[str | None]) -> str | None:
+    """The weakest containment any child of this scoring ran under (None: no code was executed)."""
+    order = ["group", "processes", "namespaces"]
+    seen = [lvl for lvl in levels if lvl in order]
+    if not seen:
+        return "unknown" if levels else None
+    return min(seen, key=order.index)
+
+
+def _run_checks(task: Task, submission: Path, scratch: Path, cache: dict[str, object]) -> list[CheckResult]:
     out: list[CheckResult] = []
     gated = False
     for check in task.checks:
@@ -227,7 +269,25 @@ def check_modes(task, submission, scratch, cache, params):
 def check_zero_grad(task, submission, scratch, cache, params):
     trace = _full(task, submission, scratch, cache).trace or {}
     dirty = trace.get("backward_dirty", 0)
-    return dirty == 0 and trace.get("steps", 0) > 0, f"{dirty} backward() call(s) on gradients left over from the previous step"
+    ok = dirty == 0 and trace.get("steps", 0) > 0
+    detail = f"{dirty} backward() call(s) on gradients left over from the previous step"
+    accumulate = int(params.get("accumulate", 0))
+    if accumulate > 1:  # gradient accumulation: K backward() calls feed each step, and none is thrown away
+        cleared = trace.get("cleared_mid_step", 0)
+        per_step = sorted(trace.get("backwards_per_step", [])) or [0]
+        median = per_step[len(per_step) // 2]
+        ok = ok and cleared == 0 and median >= accumulate
+        detail += (f"; {cleared} zero_grad() call(s) discarded gradients before the step; "
+                   f"median {median} backward() call(s) per step (need {accumulate})")
+    return ok, detail
+
+
+def check_trains_model(task, submission, scratch, cache, params):
+    """The script trains the model the task gives (a script that trains something else is not the task)."""
+    trace = _full(task, submission, scratch, cache).trace or {}
+    wanted = str(params.get("model", ""))
+    trained = trace.get("trained_modules", [])
+    return wanted in trained, f"optimizer stepped the parameters of: {', '.join(trained) or 'no forwarded module'} (need {wanted})"
 
 
 def _half(task, submission, scratch, cache) -> ProbeRun:
@@ -272,7 +332,7 @@ def check_reviewer_clean(task, submission, scratch, cache, params):
     return not problems, "reviewer: " + (", ".join(problems[:8]) if problems else "no findings")
 
 
-def _compare(task, submission, cache):
+def _compare(task, submission, scratch, cache):
     if "compare" not in cache:
         from reference_impls.compare import CompareOptions, compare
 
@@ -283,12 +343,14 @@ def _compare(task, submission, cache):
             assert task.root is not None and task.reference is not None
             # One thread: timings stay comparable while other tasks run in parallel on the other cores.
             options = CompareOptions(device="cpu", timeout_s=task.timeout_s, memory_mb=task.memory_mb, threads=1)
-            cache["compare"] = compare(task.root / task.reference, cand, options)
+            work = scratch / "compare"
+            work.mkdir(exist_ok=True)
+            cache["compare"] = compare(task.root / task.reference, cand, options, cwd=work, isolation=isolation_for(work))
     return cache["compare"]
 
 
 def check_matches_reference(task, submission, scratch, cache, params):
-    report = _compare(task, submission, cache)
+    report = _compare(task, submission, scratch, cache)
     if report is None:
         return False, f"{task.entry} not found in the submission"
     if report.correct:
@@ -297,7 +359,7 @@ def check_matches_reference(task, submission, scratch, cache, params):
 
 
 def check_faster_than_reference(task, submission, scratch, cache, params):
-    report = _compare(task, submission, cache)
+    report = _compare(task, submission, scratch, cache)
     if report is None:
         return False, f"{task.entry} not found in the submission"
     speedup = report.speedup
@@ -314,6 +376,7 @@ CHECKS = {
     "loss_decreases": check_loss_decreases,
     "modes": check_modes,
     "zero_grad": check_zero_grad,
+    "trains_model": check_trains_model,
     "deterministic": check_deterministic,
     "resume": check_resume,
     "reviewer_clean": check_reviewer_clean,

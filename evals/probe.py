@@ -1,6 +1,7 @@
 """The harness's own probe: runs a submitted script with hooks in torch and writes what really happened.
 
     python -m evals.probe TRACE.json SCRIPT.py [ARGS...]
+    python -m evals.probe [--key-stdin] --plan PLAN.json
 
 The submission's printed numbers are never read. The probe records, from inside torch:
 - every `Tensor.backward()` call: the loss value, and whether the optimizers' gradients were cleared
@@ -8,16 +9,22 @@ The submission's printed numbers are never read. The probe records, from inside 
 - every top-level module forward: whether its dropout / batch-norm layers were in training mode, and
   whether grad mode was on;
 - `optimizer.step()` / `zero_grad()` counts.
-The trace is written when the script ends (normally, by exception or by sys.exit).
+The trace is written when the script ends (normally, by exception or by sys.exit). With --key-stdin, a
+secret key is read from standard input before any submission code runs and each trace is signed with it
+(HMAC-SHA256), so a trace file the submission writes itself is refused by the harness. After the last run the
+process leaves at once (os._exit): no atexit handler of the submission can rewrite a trace afterwards.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import os
 import runpy
 import sys
 import traceback
+import weakref
 
 
 def main(argv: list[str]) -> int:
@@ -27,6 +34,10 @@ def main(argv: list[str]) -> int:
     execute one after another in this process (torch is imported once), each with fresh script
     globals and its own trace.
     """
+    key = None
+    if argv[:1] == ["--key-stdin"]:
+        key = sys.stdin.buffer.readline().strip()
+        argv = argv[1:]
     if argv[:1] == ["--plan"] and len(argv) == 2:
         with open(argv[1], encoding="utf-8") as fh:
             runs = json.load(fh)
@@ -35,7 +46,8 @@ def main(argv: list[str]) -> int:
     else:
         print("usage: python -m evals.probe TRACE.json SCRIPT.py [ARGS...] | --plan PLAN.json", file=sys.stderr)
         return 2
-    probe = Probe()
+    probe = Probe(sign_with=key)
+    del key
     code = 0
     for run in runs:
         code = probe.run(run["trace"], run["script"], run.get("args", []), run.get("cwd"))
@@ -47,8 +59,10 @@ class Probe:
 
     max_forwards = 20_000
 
-    def __init__(self) -> None:
+    def __init__(self, sign_with: bytes | None = None) -> None:
         import torch
+
+        self._sign = (lambda body: hmac.new(sign_with, body, hashlib.sha256).hexdigest()) if sign_with else None
 
         self.torch = torch
         self.optimizers: list = []
@@ -59,6 +73,7 @@ class Probe:
         def backward(tensor, *a, **kw):
             t = probe.trace
             t["backward_calls"] += 1
+            probe.state["backward_since_step"] += 1
             if tensor.numel() == 1:
                 t["losses"].append(float(tensor.detach().float().cpu().reshape(())))
             if probe.state["stepped"] and not probe.state["cleared_since_step"] and not _grads_clear(probe.optimizers):
@@ -74,9 +89,15 @@ class Probe:
         original_init = torch.optim.Optimizer.__init__
 
         def after_step(opt, args, kwargs):
-            probe.trace["steps"] += 1
+            t = probe.trace
+            t["steps"] += 1
+            if len(t["backwards_per_step"]) < probe.max_forwards:
+                t["backwards_per_step"].append(probe.state["backward_since_step"])
+            probe.state["backward_since_step"] = 0
             probe.state["stepped"] = True
             probe.state["cleared_since_step"] = False
+            if t["steps"] <= 3:
+                probe._note_trained(opt)
 
         def opt_init(opt, *a, **kw):
             original_init(opt, *a, **kw)
@@ -88,6 +109,9 @@ class Probe:
         def counting(original):
             def zero_grad(obj, *a, **kw):
                 probe.trace["zero_grads"] += 1
+                if probe.state["backward_since_step"] and not _grads_clear(probe.optimizers):
+                    probe.trace["cleared_mid_step"] += 1
+                    probe.state["backward_since_step"] = 0  # those backward() calls no longer count for the step
                 probe.state["cleared_since_step"] = True
                 return original(obj, *a, **kw)
 
@@ -96,17 +120,49 @@ class Probe:
         torch.optim.Optimizer.zero_grad = counting(torch.optim.Optimizer.zero_grad)  # type: ignore[method-assign]
         torch.nn.Module.zero_grad = counting(torch.nn.Module.zero_grad)  # type: ignore[method-assign]
 
+        # Mode-dependent ops (dropout, batch norm) report the `training` flag they really ran with, whether
+        # called by nn.Dropout / nn.BatchNorm modules or functionally (F.dropout(x, p, self.training)).
+        import torch.nn.functional as F
+
+        def mode_op(original, index: int, default: bool):
+            def wrapper(*args, **kwargs):
+                if probe.state["depth"] > 0:
+                    training = kwargs["training"] if "training" in kwargs else (args[index] if len(args) > index else default)
+                    probe.state["mode_ops"] += 1
+                    probe.state["mode_training"] = probe.state["mode_training"] or bool(training)
+                return original(*args, **kwargs)
+
+            wrapper.__wrapped__ = original  # type: ignore[attr-defined]
+            return wrapper
+
+        for name, index, default in (("dropout", 2, True), ("dropout1d", 2, True), ("dropout2d", 2, True),
+                                     ("dropout3d", 2, True), ("alpha_dropout", 2, False),
+                                     ("feature_alpha_dropout", 2, False), ("batch_norm", 5, False)):
+            if hasattr(F, name):
+                setattr(F, name, mode_op(getattr(F, name), index, default))
+
         def pre_hook(module, inputs):
             if probe.state["depth"] == 0:
                 probe.trace["forward_count"] += 1
-                if len(probe.trace["forwards"]) < probe.max_forwards:
-                    layers = _mode_layers(module)
-                    training = any(m.training for m in layers) if layers else bool(module.training)
-                    probe.trace["forwards"].append([training, bool(torch.is_grad_enabled()), bool(layers)])
+                probe.state["mode_ops"], probe.state["mode_training"] = 0, False
+                probe.state["top"] = module
+                probe.state["grad"] = bool(torch.is_grad_enabled())
+                probe._note_module(module)
             probe.state["depth"] += 1
 
         def post_hook(module, inputs, output):
             probe.state["depth"] = max(0, probe.state["depth"] - 1)
+            if probe.state["depth"] == 0 and probe.state.get("top") is module:
+                probe.state["top"] = None
+                if len(probe.trace["forwards"]) >= probe.max_forwards:
+                    return
+                if probe.state["mode_ops"]:
+                    training, has_mode = probe.state["mode_training"], True
+                else:  # no dropout / batch norm ran: judge by the layers it holds, if any
+                    layers = _mode_layers(module)
+                    training = any(m.training for m in layers) if layers else bool(module.training)
+                    has_mode = bool(layers)
+                probe.trace["forwards"].append([bool(training), probe.state["grad"], has_mode])
 
         torch.nn.modules.module.register_module_forward_pre_hook(pre_hook)
         torch.nn.modules.module.register_module_forward_hook(post_hook, always_call=True)
@@ -119,13 +175,34 @@ class Probe:
             "backward_reached_params": 0,  # backward() calls after which some optimizer parameter has a non-zero grad
             "steps": 0,
             "zero_grads": 0,
-            "forwards": [],  # [mode layers training, grad enabled, has mode layers] per top-level forward
+            "forwards": [],  # [ran in training mode, grad enabled, mode-dependent] per top-level forward
             "forward_count": 0,
+            "cleared_mid_step": 0,  # zero_grad() after a backward() and before the step: accumulated gradients thrown away
+            "backwards_per_step": [],  # backward() calls that each optimizer step used
+            "trained_modules": [],  # classes (module.qualname) of forwarded top-level modules whose parameters were stepped
             "error": None,
             "exit_code": 0,
         }
         self.optimizers.clear()
-        self.state = {"depth": 0, "cleared_since_step": True, "stepped": False}
+        self.seen_modules: list = []  # weak references to top-level modules that ran a forward (the first few)
+        self.state = {"depth": 0, "cleared_since_step": True, "stepped": False, "backward_since_step": 0,
+                      "mode_ops": 0, "mode_training": False, "top": None, "grad": True}
+
+    def _note_module(self, module) -> None:
+        if len(self.seen_modules) < 32 and not any(ref() is module for ref in self.seen_modules):
+            self.seen_modules.append(weakref.ref(module))
+
+    def _note_trained(self, optimizer) -> None:
+        """Which forwarded modules own the parameters this optimizer steps (checked at the first few steps)."""
+        stepped = {id(p) for group in optimizer.param_groups for p in group["params"]}
+        names = self.trace["trained_modules"]
+        for ref in self.seen_modules:
+            module = ref()
+            if module is None:
+                continue
+            name = f"{type(module).__module__}.{type(module).__qualname__}"
+            if name not in names and any(id(p) in stepped for p in module.parameters()):
+                names.append(name)
 
     def run(self, trace_path: str, script: str, args: list[str], cwd: str | None) -> int:
         self.reset()
@@ -153,9 +230,22 @@ class Probe:
                 if getattr(mod, "__file__", None) and os.path.abspath(mod.__file__).startswith(script_dir):
                     del sys.modules[name]
         self.trace["exit_code"] = code
+        if self._sign is not None:
+            self.trace["mac"] = self._sign(trace_body(self.trace))
         with open(trace_path, "w", encoding="utf-8") as fh:
             json.dump(self.trace, fh)
         return code
+
+
+def trace_body(trace: dict) -> bytes:
+    """The bytes a trace's signature covers: every field but the signature, in a fixed order."""
+    return json.dumps({k: v for k, v in trace.items() if k != "mac"}, sort_keys=True).encode()
+
+
+def verify_trace(trace: dict, key: bytes) -> bool:
+    mac = trace.get("mac")
+    expected = hmac.new(key, trace_body(trace), hashlib.sha256).hexdigest()
+    return isinstance(mac, str) and hmac.compare_digest(mac, expected)
 
 
 _MODE_LAYERS: dict[int, list] = {}
@@ -199,4 +289,10 @@ def _grads_clear(optimizers) -> bool:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    exit_code = main(sys.argv[1:])
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # the submission may have closed or broken them
+            pass
+    os._exit(exit_code if isinstance(exit_code, int) else 1)

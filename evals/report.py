@@ -64,10 +64,15 @@ def summarize(results: list[TaskResult], attempts: int, agent: str) -> dict:
             for g, ids in sorted(groups.items())
         }
     overall_scores = [t["score"]["mean"] for t in tasks.values()]
+    sandbox: dict[str, int] = defaultdict(int)
+    for r in results:
+        if r.sandbox is not None:
+            sandbox[r.sandbox] += 1
     return {
         "agent": agent,
         "attempts": attempts,
         "tasks_run": len(tasks),
+        "sandbox": dict(sorted(sandbox.items())),  # how the executed submissions were contained: level -> count
         "overall": {
             "score": _mean_sd(overall_scores),
             "pass@1": round(statistics.fmean(t["pass@1"] for t in tasks.values()), 4) if tasks else 0.0,
@@ -95,6 +100,17 @@ def write_reports(out_dir: Path, results: list[TaskResult], summary: dict) -> di
     return paths
 
 
+def sandbox_line(levels: dict[str, int]) -> str:
+    """One sentence on how the executed submissions were contained, with a warning when files were exposed."""
+    if not levels:
+        return "No submission code was executed."
+    parts = ", ".join(f"{name} ({n})" for name, n in levels.items())
+    weak = sum(n for name, n in levels.items() if name != "namespaces")
+    warning = (f" Warning: {weak} scoring(s) ran without filesystem isolation (the kernel refused namespaces): "
+               "their code could write outside its scratch folder." if weak else "")
+    return f"Submissions ran under sandbox containment: {parts}.{warning}"
+
+
 def markdown(summary: dict) -> str:
     o = summary["overall"]
     k = summary["attempts"]
@@ -103,6 +119,8 @@ def markdown(summary: dict) -> str:
         "",
         f"{summary['tasks_run']} tasks, {k} attempt(s) each. Mean score **{o['score']['mean']:.3f} ± {o['score']['sd']:.3f}**, "
         f"pass@1 **{o['pass@1']:.3f}**, pass@{k} {o[f'pass@{k}']:.3f}, pass^{k} {o[f'pass^{k}']:.3f}.",
+        "",
+        sandbox_line(summary.get("sandbox") or {}),
         "",
         "## By kind",
         "",

@@ -16,7 +16,8 @@ CheckName = Literal[
     "runs",  # the script runs to completion under the probe (exit 0, at least one training step)
     "loss_decreases",  # the loss measured by the probe goes down
     "modes",  # forwards with grad on are in train mode; forwards under no_grad are in eval mode; an eval phase exists
-    "zero_grad",  # gradients are cleared between optimizer steps
+    "zero_grad",  # gradients are cleared between optimizer steps (params.accumulate=K: and kept across K micro-batches)
+    "trains_model",  # the optimizer steps the parameters of the given model class (params.model: "module.Class")
     "deterministic",  # same seed -> bit-identical losses
     "resume",  # stop + resume gives the same losses as the uninterrupted run
     "reviewer_clean",  # the static reviewer finds nothing in the submission
@@ -180,3 +181,6 @@ class TaskResult(BaseModel):
     checks: list[CheckResult]
     error: str | None = None
     wall_s: float = 0.0
+    # How the submission's code was contained: "namespaces" (processes and files), "processes" (every process
+    # killed, files not protected), "group"; None when no code ran (review tasks).
+    sandbox: str | None = None

@@ -13,6 +13,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("eval", help="score an agent's PyTorch work by execution (run, calibrate, compare, list, export)")
     esub = p.add_subparsers(dest="eval_command", metavar="ACTION")
 
+    def add_sandbox_args(q: argparse.ArgumentParser) -> None:
+        q.add_argument("--require-isolation", action="store_true",
+                       help="refuse to run submissions where the kernel does not allow filesystem isolation "
+                            "(default: run them with process containment only, and say so in the report)")
+
     def add_task_args(q: argparse.ArgumentParser) -> None:
         q.add_argument("--tasks", type=Path, default=None, help="a folder of tasks in the evals/tasks format (default: the bundled suite)")
         q.add_argument("--only", action="append", default=None, help="task id or kind to run (repeatable)")
@@ -20,6 +25,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     run = esub.add_parser("run", help="run the suite with an agent and write the reports")
     add_task_args(run)
+    add_sandbox_args(run)
     who = run.add_mutually_exclusive_group()
     who.add_argument("--agent", default="oracle", help="built-in agent: oracle, empty, inputs, reviewer (default: oracle)")
     who.add_argument("--submissions", type=Path, help="submissions on disk: DIR/<task>/<attempt>/files/")
@@ -31,6 +37,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     cal = esub.add_parser("calibrate", help="prove every task: oracle 1.0, empty 0, each mutant fails exactly its check")
     add_task_args(cal)
+    add_sandbox_args(cal)
     cal.set_defaults(func=_calibrate)
 
     cmp_ = esub.add_parser("compare", help="paired per-task difference of two runs with a bootstrap 95%% CI")
@@ -51,8 +58,14 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _load(args):
+    import os
+
+    from evals.checks import REQUIRE_ISOLATION_ENV
     from evals.harness import BUILTIN_TASKS
     from evals.schema import TaskError, load_tasks
+
+    if getattr(args, "require_isolation", False):
+        os.environ[REQUIRE_ISOLATION_ENV] = "1"  # read by every scoring thread when it starts a submission
 
     try:
         return load_tasks(args.tasks or BUILTIN_TASKS, args.only)
@@ -66,7 +79,7 @@ def _run(args) -> int:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from evals.harness import make_agent, run_suite
-    from evals.report import summarize, write_reports
+    from evals.report import sandbox_line, summarize, write_reports
 
     tasks = _load(args)
     if tasks is None:
@@ -98,6 +111,7 @@ def _run(args) -> int:
           f"± {o['score']['sd']:.3f}, pass@1 {o['pass@1']:.3f} in {summary['wall_s']}s")
     for kind, g in summary["by_kind"].items():
         print(f"  {kind:<10} {g['tasks']:>3} tasks  score {g['score']['mean']:.3f}  pass@1 {g['pass@1']:.3f}")
+    print(sandbox_line(summary["sandbox"]))
     print(f"reports: {paths['summary']}, {paths['markdown']}, {paths['html']}")
     return 0
 

@@ -8,8 +8,12 @@ The reference defines `Model`, `get_inputs()` and `get_init_inputs()`; the candi
    copies); outputs must match with allclose (atol = rtol = 1e-4 for fp32, 1e-2 for fp16/bf16);
 3. results are refused when the candidate mutated its inputs, or when its output looks cached: the same tensor
    storage as the previous trial, or an unchanged output although the inputs and the reference's output changed;
-4. only a correct candidate is timed: warm-up, then `iters` calls each (CUDA events on GPU, perf_counter
-   otherwise); the speed-up is reference time / candidate time (medians).
+4. edge cases: when the reference also defines `get_edge_inputs()` (a list whose items are input lists like
+   `get_inputs()`, or `(description, inputs)` pairs: huge logits, masked rows, a batch of one, a non-contiguous
+   input...), each must match too, within the same tolerance and with the same non-finite pattern (NaN and
+   +-inf in the same places as the reference's); edge inputs keep their strides, and count for correctness only;
+5. only a correct candidate is timed, on the first trial's inputs: warm-up, then `iters` calls each (CUDA events
+   on GPU, perf_counter otherwise); the speed-up is reference time / candidate time (medians).
 
 Importing this module does not import torch.
 """
@@ -17,6 +21,8 @@ Importing this module does not import torch.
 from __future__ import annotations
 
 import json
+import os
+import secrets
 import sys
 import threading
 from pathlib import Path
@@ -24,7 +30,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from reference_impls.sandbox import run_child
+from reference_impls.sandbox import Isolation, run_child
 
 KERNELS_DIR = Path(__file__).resolve().parent / "kernels"
 PREFIX = "@@ptp-compare "
@@ -51,7 +57,9 @@ class CompareReport(BaseModel):
     correct: bool = False
     trials: int = 0
     trials_passed: int = 0
-    max_abs_diff: float | None = None
+    edge_cases: int = 0  # how many cases the reference's get_edge_inputs() defines (0: none)
+    edge_cases_passed: int = 0
+    max_abs_diff: float | None = None  # over the random trials
     problems: list[str] = []  # why the result is refused or incorrect
     reference_ms: float | None = None
     candidate_ms: float | None = None
@@ -60,6 +68,7 @@ class CompareReport(BaseModel):
     error: str | None = None
     killed_reason: str | None = None
     output_tail: str | None = None
+    containment: str | None = None  # what the sandbox achieved for the child (see sandbox.Containment)
 
 
 def list_kernel_references() -> list[Path]:
@@ -85,13 +94,19 @@ def resolve_reference(name_or_path: str) -> Path:
 
 
 def compare(reference: Path, candidate: Path, options: CompareOptions | None = None, *,
-            cancel: threading.Event | None = None) -> CompareReport:
+            cancel: threading.Event | None = None, isolation: Isolation | None = None,
+            cwd: Path | None = None) -> CompareReport:
+    """Run both modules in a sandboxed child. `isolation` (for untrusted candidates) makes every folder but its
+    writable ones read-only; `cwd` is where the child runs."""
     options = options or CompareOptions()
     reference, candidate = Path(reference).resolve(), Path(candidate).resolve()
     for path in (reference, candidate):
         if not path.is_file():
             raise FileNotFoundError(f"no such module: {path}")
-    job = {"reference": str(reference), "candidate": str(candidate), "options": options.model_dump()}
+    # The candidate runs in the child and can print anything, a fake result line included: only events that
+    # carry this run's nonce (sent on stdin, never on the command line) are believed.
+    nonce = secrets.token_hex(16)
+    job = {"reference": str(reference), "candidate": str(candidate), "options": options.model_dump(), "nonce": nonce}
     events: dict[str, dict] = {}
 
     def on_line(line: str) -> None:
@@ -100,17 +115,25 @@ def compare(reference: Path, candidate: Path, options: CompareOptions | None = N
                 event = json.loads(line[len(PREFIX):])
             except json.JSONDecodeError:
                 return
-            events[event.get("event", "")] = event
+            if isinstance(event, dict) and event.get("nonce") == nonce:
+                events[event.get("event", "")] = event
 
     result = run_child([sys.executable, "-m", "reference_impls.compare"], timeout_s=options.timeout_s,
                        memory_mb=options.memory_mb, max_output_bytes=options.max_output_bytes, on_line=on_line,
-                       cancel=cancel, stdin_data=(json.dumps(job) + "\n").encode())
-    base = {"reference": str(reference), "candidate": str(candidate), "killed_reason": result.killed_reason}
+                       cancel=cancel, stdin_data=(json.dumps(job) + "\n").encode(), isolation=isolation, cwd=cwd,
+                       env=_child_env(cwd) if cwd is not None else None)
+    base = {"reference": str(reference), "candidate": str(candidate), "killed_reason": result.killed_reason,
+            "containment": result.containment}
     if "result" in events and result.killed_reason is None:
         return CompareReport(**base, **events["result"]["report"])
     tail = "\n".join(x for x in (result.stderr_tail[-4000:], result.stdout_tail[-2000:]) if x.strip())
     error = result.message or events.get("error", {}).get("error") or f"compare child exited {result.returncode}"
     return CompareReport(**base, error=error, output_tail=tail, problems=[error])
+
+
+def _child_env(cwd: Path) -> dict[str, str]:
+    """The caller's environment with home and temp folders moved into `cwd` (writable under isolation)."""
+    return dict(os.environ, HOME=str(cwd), TMPDIR=str(cwd))
 
 
 # ---------------------------------------------------------------- child side
@@ -150,6 +173,111 @@ def _to(values: list, device) -> list:
     return [v.to(device) if isinstance(v, torch.Tensor) else v for v in values]
 
 
+def _to_keeping_strides(values: list, device) -> list:
+    """Copies on `device` with the same sizes and strides (a transposed or sliced view stays non-contiguous)."""
+    import torch
+
+    def copy(v):
+        if not isinstance(v, torch.Tensor):
+            return v
+        return torch.empty_strided(v.size(), v.stride(), dtype=v.dtype, device=device).copy_(v)
+
+    return [copy(v) for v in values]
+
+
+def _edge_cases(ref_mod) -> list[tuple[str, list]]:
+    """The reference's `get_edge_inputs()` as (description, inputs) pairs; [] when it defines none."""
+    make = getattr(ref_mod, "get_edge_inputs", None)
+    if make is None:
+        return []
+    cases = []
+    for index, item in enumerate(make()):
+        if (isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], str)
+                and isinstance(item[1], (list, tuple))):
+            description, inputs = item
+        elif isinstance(item, (list, tuple)):
+            description, inputs = "", item
+        else:
+            raise TypeError(f"get_edge_inputs() item {index} is a {type(item).__name__}, expected a list of inputs "
+                            "or a (description, inputs) pair")
+        cases.append((description, list(inputs)))
+    return cases
+
+
+def _edge_mismatch(r, c, tol: float) -> str | None:
+    """Why candidate output `c` does not match reference output `r` on an edge case, or None: finite values within
+    atol = rtol = `tol`, NaN and +-inf exactly where the reference has them."""
+    import torch
+
+    if r.shape != c.shape:
+        return f"shape {tuple(c.shape)}, expected {tuple(r.shape)}"
+    r, c = r.float() if r.dtype in (torch.float16, torch.bfloat16) else r, c.to(r.dtype)
+    if not (r.is_floating_point() or r.is_complex()):
+        return None if torch.equal(r, c) else "differs"
+    problems = []
+    nan_where_finite = (c.isnan() & r.isfinite()).sum().item()
+    if nan_where_finite:
+        problems.append(f"NaN at {nan_where_finite} position(s) where the reference is finite")
+    non_finite_r = ~r.isfinite()
+    wrong_non_finite = (non_finite_r & ~((r == c) | (r.isnan() & c.isnan()))).sum().item()
+    if wrong_non_finite:
+        problems.append(f"{wrong_non_finite} of the reference's {non_finite_r.sum().item()} inf/NaN value(s) "
+                        "not reproduced")
+    inf_where_finite = (c.isinf() & r.isfinite()).sum().item()
+    if inf_where_finite:
+        problems.append(f"inf at {inf_where_finite} position(s) where the reference is finite")
+    both_finite = r.isfinite() & c.isfinite()
+    rf, cf = r[both_finite], c[both_finite]
+    if rf.numel() and not torch.allclose(cf, rf, atol=tol, rtol=tol):
+        diff = (rf.double() - cf.double()).abs().max().item()
+        problems.append(f"differs (max |diff| {diff:.3g} > atol=rtol={tol:g})")
+    return "; ".join(problems) or None
+
+
+def _same_values(a, b) -> bool:
+    """Equal, NaN included (edge inputs may hold NaN, and NaN != NaN)."""
+    import torch
+
+    if a.is_floating_point() or a.is_complex():
+        return torch.equal(a.isnan(), b.isnan()) and torch.equal(a.masked_fill(a.isnan(), 0), b.masked_fill(b.isnan(), 0))
+    return torch.equal(a, b)
+
+
+def _check_edge_cases(ref_model, cand_model, cases: list[tuple[str, list]], device) -> tuple[int, list[str]]:
+    """Runs every edge case through both models; (cases passed, problems naming the failed cases)."""
+    import torch
+
+    passed, problems = 0, []
+    for index, (description, raw_inputs) in enumerate(cases):
+        name = f"edge case {index}" + (f" ({description})" if description else "")
+        inputs = _to_keeping_strides(raw_inputs, device)
+        with torch.no_grad():
+            ref_out = [t.detach() for t in _flatten(ref_model(*_to_keeping_strides(inputs, device)))]
+            cand_inputs = _to_keeping_strides(inputs, device)
+            try:
+                cand_out = [t.detach() for t in _flatten(cand_model(*cand_inputs))]
+            except Exception as exc:  # noqa: BLE001 -- a candidate that cannot take the case fails the case
+                problems.append(f"{name}: the candidate raised {type(exc).__name__}: {str(exc)[:200]}")
+                continue
+        if any(isinstance(a, torch.Tensor) and not _same_values(a, b) for a, b in zip(cand_inputs, inputs)):
+            problems.append(f"{name}: the candidate modified its input(s) in place; result refused")
+            continue
+        if len(cand_out) != len(ref_out):
+            problems.append(f"{name}: {len(cand_out)} outputs, the reference returns {len(ref_out)}")
+            continue
+        case_problems = []
+        for i, (r, c) in enumerate(zip(ref_out, cand_out)):
+            low_precision = r.dtype in (torch.float16, torch.bfloat16) or c.dtype in (torch.float16, torch.bfloat16)
+            why = _edge_mismatch(r, c, 1e-2 if low_precision else 1e-4)
+            if why:
+                case_problems.append(f"output {i} {why}")
+        if case_problems:
+            problems.append(f"{name}: " + "; ".join(case_problems))
+        else:
+            passed += 1
+    return passed, problems
+
+
 def run_compare(job: dict) -> dict:
     import statistics
     import time
@@ -162,6 +290,11 @@ def run_compare(job: dict) -> dict:
     if opts.threads:
         torch.set_num_threads(opts.threads)
     device = pick_device(opts.device)
+    if device.type == "cuda":
+        # fp32 means fp32 for both modules: cuDNN convolutions default to TF32 (10-bit mantissa), which put a
+        # correct conv ~1e-3 off on H200 for channels_last inputs, ten times the tolerance.
+        torch.backends.cudnn.allow_tf32 = False
+        torch.backends.cuda.matmul.allow_tf32 = False
     ref_mod = _load(job["reference"], "ptp_reference")
     cand_mod = _load(job["candidate"], "ptp_candidate")
     for attr in ("Model", "get_inputs", "get_init_inputs"):
@@ -232,10 +365,18 @@ def run_compare(job: dict) -> dict:
         if not trial_ok:
             break
         passed += 1
+    # Edge cases (from a seed of their own, so they do not shift the trials' inputs) only once the trials pass.
+    torch.manual_seed(opts.seed + opts.trials + 1)
+    edge_cases = _edge_cases(ref_mod)
+    edge_passed = 0
+    if edge_cases and passed == opts.trials and not problems:
+        edge_passed, edge_problems = _check_edge_cases(ref_model, cand_model, edge_cases, device)
+        problems.extend(edge_problems)
     correct = passed == opts.trials and not problems
 
     report = {"device": str(device), "dtype": dtype, "tolerance": tolerance, "correct": correct, "trials": opts.trials,
-              "trials_passed": passed, "max_abs_diff": max_diff, "problems": problems}
+              "trials_passed": passed, "edge_cases": len(edge_cases), "edge_cases_passed": edge_passed,
+              "max_abs_diff": max_diff, "problems": problems}
     if not correct:
         return report
 
@@ -271,14 +412,16 @@ def run_compare(job: dict) -> dict:
 def _child_main() -> int:
     import traceback
 
+    nonce = ""
     try:
         job = json.loads(sys.stdin.readline())
+        nonce = str(job.pop("nonce", ""))
         report = run_compare(job)
     except Exception as exc:  # noqa: BLE001 -- a broken module becomes a structured error for the parent
         traceback.print_exc()
-        print(PREFIX + json.dumps({"event": "error", "error": f"{type(exc).__name__}: {exc}"}), flush=True)
+        print(PREFIX + json.dumps({"event": "error", "error": f"{type(exc).__name__}: {exc}", "nonce": nonce}), flush=True)
         return 1
-    print(PREFIX + json.dumps({"event": "result", "report": report}), flush=True)
+    print(PREFIX + json.dumps({"event": "result", "report": report, "nonce": nonce}), flush=True)
     return 0
 
 

@@ -1,11 +1,14 @@
-"""Run a command in a child process that cannot outlive, hang or flood its parent.
+"""Run a command in a child process that cannot outlive, hang, flood or (optionally) harm its parent.
 
-- The child starts a new session (its own process group); on timeout, cancel, memory or output overflow the whole
-  group gets SIGTERM, then SIGKILL after a grace period, and whatever is left in the group after the child exits
-  is killed too, so no grandchild survives.
-- Memory: the resident memory of every process in the child's session is summed from /proc every poll and
-  checked against the cap. (RLIMIT_AS is not used: torch reserves gigabytes of address space it never touches,
-  and CUDA far more, so an address-space cap either kills healthy runs or has to be set too high to matter.)
+- Containment (Linux): the command runs below `contain.py`, a child subreaper, so every process it starts stays
+  in its process tree, even one that double-forks and calls setsid(); the whole tree is killed when the command
+  ends, on timeout, cancel, memory or output overflow (SIGTERM, then SIGKILL after a grace period). With
+  `Isolation` (for untrusted code) the command also runs in its own user, mount and PID namespaces with every
+  folder read-only except the writable ones; `ChildResult.containment` records what the kernel allowed.
+  Elsewhere the child gets its own session and process group, which are killed the same way.
+- Memory: the resident memory of every process in the tree is summed from /proc every poll and checked against
+  the cap. (RLIMIT_AS is not used: torch reserves gigabytes of address space it never touches, and CUDA far
+  more, so an address-space cap either kills healthy runs or has to be set too high to matter.)
 - Pipes are drained by threads (a full pipe would block the child); only the last `max_output_bytes` of each
   stream are kept. stdout is also split into lines for `on_line`, which runs in the supervising thread.
 - Every wait is bounded: the parent never hangs.
@@ -15,19 +18,58 @@ Standard library and pydantic only; used by the runner, compare and the eval har
 
 from __future__ import annotations
 
+import json
 import os
 import queue
 import signal
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
-KilledReason = Literal["timeout", "memory", "cancelled", "output"]
+KilledReason = Literal["timeout", "memory", "cancelled", "output", "disk"]
+# namespaces: processes contained and files outside the writable folders read-only; processes: every descendant
+# is killed with the child (child subreaper); group: only the child's session and process group (not Linux).
+Containment = Literal["namespaces", "processes", "group"]
+CONTAIN_SCRIPT = Path(__file__).with_name("contain.py")
+CONTAIN_SETUP_FAILED = 125
+
+
+class Isolation(BaseModel):
+    """Filesystem isolation for untrusted code: every mount read-only except `writable` (and a private /dev/shm)."""
+
+    writable: list[Path] = Field(default_factory=list)
+    required: bool = False  # refuse to run (rather than run with process containment only) if the kernel says no
+    disk_mb: int | None = Field(None, ge=1)  # cap on the bytes under the writable folders (checked by polling)
+    shm_mb: int = Field(1024, ge=16)  # size of the private /dev/shm (tmpfs pages are memory no RSS shows)
+
+
+def folder_bytes(paths: list[Path], limit: int | None = None) -> int:
+    """Total size of the regular files under `paths` (symlinks not followed); stops counting past `limit`."""
+    total = 0
+    todo = [str(p) for p in paths]
+    while todo:
+        try:
+            entries = os.scandir(todo.pop())
+        except OSError:
+            continue
+        with entries:
+            for entry in entries:
+                try:
+                    if entry.is_dir(follow_symlinks=False):
+                        todo.append(entry.path)
+                    elif entry.is_file(follow_symlinks=False):
+                        total += entry.stat(follow_symlinks=False).st_blocks * 512
+                except OSError:
+                    continue
+                if limit is not None and total > limit:
+                    return total
+    return total
 
 POLL_S = 0.05
 TERM_GRACE_S = 2.0
@@ -47,6 +89,8 @@ class ChildResult(BaseModel):
     stderr_bytes: int = 0
     wall_s: float
     peak_rss_mb: float
+    containment: Containment | None = None  # what the kernel allowed (None: the child never reported)
+    containment_note: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -115,8 +159,23 @@ class _Stream:
             return body
 
 
-def session_processes(sid: int) -> list[tuple[int, str, int]]:
-    """(pid, state, rss_bytes) of every process whose session id is `sid` (Linux /proc; empty elsewhere)."""
+class ProcInfo(tuple):
+    """(pid, ppid, sid, state, rss_bytes) of one process, from /proc/<pid>/stat."""
+
+    __slots__ = ()
+    pid = property(lambda self: self[0])
+    ppid = property(lambda self: self[1])
+    sid = property(lambda self: self[2])
+    state = property(lambda self: self[3])
+    rss = property(lambda self: self[4])
+
+    @property
+    def live(self) -> bool:
+        return self.state not in ("Z", "X")  # zombies wait for a reaper; they hold no memory and run nothing
+
+
+def process_table() -> list[ProcInfo]:
+    """Every process of this PID namespace (Linux /proc; empty elsewhere)."""
     found = []
     try:
         entries = os.listdir("/proc")
@@ -133,15 +192,32 @@ def session_processes(sid: int) -> list[tuple[int, str, int]]:
         rest = raw[raw.rfind(b")") + 2:].split()
         # Fields after "pid (comm)": state ppid pgrp session ...; rss (pages) is field 24 overall.
         try:
-            if int(rest[3]) == sid:
-                found.append((int(entry), rest[0].decode(), int(rest[21]) * _PAGE_BYTES))
+            found.append(ProcInfo((int(entry), int(rest[1]), int(rest[3]), rest[0].decode(), int(rest[21]) * _PAGE_BYTES)))
         except (IndexError, ValueError):
             continue
     return found
 
 
-def group_rss_mb(sid: int) -> float:
-    return sum(rss for _, state, rss in session_processes(sid) if state != "Z") / (1 << 20)
+def tree_processes(root: int, table: list[ProcInfo] | None = None) -> list[ProcInfo]:
+    """`root` and all its descendants (by parent links), live or zombie."""
+    table = process_table() if table is None else table
+    children: dict[int, list[ProcInfo]] = {}
+    out = []
+    for proc in table:
+        children.setdefault(proc.ppid, []).append(proc)
+        if proc.pid == root:
+            out.append(proc)
+    todo = [root]
+    while todo:
+        for proc in children.get(todo.pop(), []):
+            out.append(proc)
+            todo.append(proc.pid)
+    return out
+
+
+def session_processes(sid: int) -> list[tuple[int, str, int]]:
+    """(pid, state, rss_bytes) of every process whose session id is `sid`."""
+    return [(p.pid, p.state, p.rss) for p in process_table() if p.sid == sid]
 
 
 def live_session_pids(sid: int) -> list[int]:
@@ -150,23 +226,61 @@ def live_session_pids(sid: int) -> list[int]:
 
 
 class Child:
-    """A started child process in its own session. `run_child` is start + `supervise`; the runner's warm pool
-    starts a child early (torch imported, waiting on stdin) and supervises it once a job is sent."""
+    """A started child process, contained (see the module doc). `run_child` is start + `supervise`; the runner's
+    warm pool starts a child early (torch imported, waiting on stdin) and supervises it once a job is sent."""
 
     def __init__(self, argv: list[str], *, cwd: Path | None = None, env: dict | None = None,
-                 max_output_bytes: int = 64_000, stdin_pipe: bool = False) -> None:
+                 max_output_bytes: int = 64_000, stdin_pipe: bool = False, isolation: Isolation | None = None) -> None:
         if not argv:
             raise ValueError("argv is empty")
         self.started = time.monotonic()
         self.lines: queue.Queue[str] = queue.Queue()
-        self.proc = subprocess.Popen(
-            argv, cwd=cwd, env=env, start_new_session=True,
-            stdin=subprocess.PIPE if stdin_pipe else subprocess.DEVNULL,
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        )
+        self.status: dict = {}
+        status_r = status_w = None
+        if sys.platform.startswith("linux"):
+            status_r, status_w = os.pipe()
+            config = {"isolate": isolation is not None}
+            if isolation is not None:
+                config.update(writable=[str(Path(w).resolve()) for w in isolation.writable], required=isolation.required,
+                              shm_mb=isolation.shm_mb)
+            argv = [sys.executable, "-I", "-S", str(CONTAIN_SCRIPT), json.dumps(config), str(status_w), "--", *argv]
+        else:
+            self.status = {"level": "group", "note": "not Linux: the child's session and process group are killed"}
+        try:
+            self.proc = subprocess.Popen(
+                argv, cwd=cwd, env=env, start_new_session=True,
+                stdin=subprocess.PIPE if stdin_pipe else subprocess.DEVNULL,
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE, pass_fds=() if status_w is None else (status_w,),
+            )
+        finally:
+            if status_w is not None:
+                os.close(status_w)
         self.pid = self.proc.pid  # == its process group id == its session id
+        self.isolation = isolation
         self.stdout = _Stream(self.proc.stdout, max_output_bytes, self.lines)
         self.stderr = _Stream(self.proc.stderr, max_output_bytes, None)
+        self._status_thread = None
+        if status_r is not None:
+            self._status_thread = threading.Thread(target=self._read_status, args=(status_r,), daemon=True)
+            self._status_thread.start()
+
+    def _read_status(self, fd: int) -> None:
+        """contain.py writes one JSON line before the command starts (or why it could not start)."""
+        data = b""
+        try:
+            while len(data) < 65536:
+                chunk = os.read(fd, 4096)
+                if not chunk:
+                    break
+                data += chunk
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
+        try:
+            self.status = json.loads(data.decode("utf-8", "replace").strip() or "{}")
+        except ValueError:
+            self.status = {"error": f"unreadable containment status: {data[:200]!r}"}
 
     def send(self, data: bytes) -> None:
         """Write `data` to the child's stdin and close it (the child reads until EOF or one line)."""
@@ -181,27 +295,54 @@ class Child:
     def alive(self) -> bool:
         return self.proc.poll() is None
 
-    def _signal_group(self, sig: int) -> None:
-        try:
-            os.killpg(self.pid, sig)
-        except (ProcessLookupError, PermissionError):
-            pass
-        # Processes that left the group (setpgid) but not the session are still ours.
-        for pid in live_session_pids(self.pid):
+    def processes(self) -> list[ProcInfo]:
+        """The child and everything below it: its process tree, plus its session (for processes that left the
+        tree on systems without a subreaper)."""
+        table = process_table()
+        seen = {p.pid: p for p in tree_processes(self.pid, table)}
+        for proc in table:
+            if proc.sid == self.pid:
+                seen.setdefault(proc.pid, proc)
+        return list(seen.values())
+
+    def rss_mb(self) -> float:
+        return sum(p.rss for p in self.processes() if p.live) / (1 << 20)
+
+    def _signal_all(self, sig: int, *, descendants_only: bool = False) -> int:
+        """Send `sig` to the child's group and every live process below it; returns how many were signalled."""
+        if not descendants_only:
             try:
-                os.kill(pid, sig)
+                os.killpg(self.pid, sig)
             except (ProcessLookupError, PermissionError):
                 pass
+        count = 0
+        for proc in self.processes():
+            if not proc.live or (descendants_only and proc.pid == self.pid):
+                continue
+            try:
+                os.kill(proc.pid, sig)
+                count += 1
+            except (ProcessLookupError, PermissionError):
+                pass
+        return count
 
     def kill_group(self, grace_s: float = TERM_GRACE_S) -> None:
-        """SIGTERM the whole group, SIGKILL what is left after `grace_s`, reap the child."""
-        self._signal_group(signal.SIGTERM)
+        """SIGTERM the whole tree, SIGKILL what is left after `grace_s`, reap the child.
+
+        SIGKILL goes to the descendants first, pass after pass, while the child (the subreaper) still lives:
+        orphans of killed processes are re-parented to it and found on the next pass. The child goes last.
+        """
+        self._signal_all(signal.SIGTERM)
         deadline = time.monotonic() + grace_s
         while time.monotonic() < deadline:
-            if self.proc.poll() is not None and not live_session_pids(self.pid):
+            if self.proc.poll() is not None and not [p for p in self.processes() if p.live]:
                 break
             time.sleep(POLL_S)
-        self._signal_group(signal.SIGKILL)
+        for _ in range(100):
+            if self.proc.poll() is not None or not self._signal_all(signal.SIGKILL, descendants_only=True):
+                break
+            time.sleep(0.01)
+        self._signal_all(signal.SIGKILL)
         try:
             self.proc.wait(timeout=5)
         except subprocess.TimeoutExpired:
@@ -216,7 +357,8 @@ class Child:
         peak_mb = 0.0
         reason: KilledReason | None = None
         message = None
-        next_mem_check = 0.0
+        next_mem_check = next_disk_check = 0.0
+        disk = self.isolation.disk_mb if self.isolation is not None else None
         while True:
             self._drain(on_line)
             if self.proc.poll() is not None:
@@ -231,14 +373,21 @@ class Child:
                 reason = "output"
                 message = f"wrote more than {max_total_output_bytes} bytes of output; process group killed"
             elif now >= next_mem_check:
-                rss = group_rss_mb(self.pid)
+                rss = self.rss_mb()
                 # The /proc scan costs ~3 ms per 100 processes: keep it under ~5% of one core on busy hosts.
                 next_mem_check = now + max(2 * POLL_S, 20 * (time.monotonic() - now))
                 peak_mb = max(peak_mb, rss)
                 if memory_mb is not None and rss > memory_mb:
                     reason = "memory"
-                    message = (f"memory cap exceeded: the process group's resident memory reached {rss:.0f} MB "
+                    message = (f"memory cap exceeded: the process tree's resident memory reached {rss:.0f} MB "
                                f"(cap {memory_mb} MB); process group killed")
+            if reason is None and disk is not None and now >= next_disk_check:
+                used = folder_bytes(self.isolation.writable, limit=disk << 20) / (1 << 20)
+                next_disk_check = now + max(0.5, 20 * (time.monotonic() - now))
+                if used > disk:
+                    reason = "disk"
+                    message = (f"disk cap exceeded: more than {disk} MB written under the writable folders; "
+                               "process group killed")
             if reason is not None:
                 self.kill_group()
                 break
@@ -248,8 +397,8 @@ class Child:
                 pass
         # The child is gone; anything it left behind in its group (daemons, stuck grandchildren) goes too,
         # otherwise they would hold the pipes open and the readers would never see EOF.
-        if live_session_pids(self.pid):
-            self._signal_group(signal.SIGKILL)
+        if [p for p in self.processes() if p.live]:
+            self._signal_all(signal.SIGKILL)
         try:
             self.proc.wait(timeout=5)
         except subprocess.TimeoutExpired:
@@ -257,10 +406,15 @@ class Child:
         for stream in (self.stdout, self.stderr):
             stream.thread.join(timeout=2.0)
         self._drain(on_line)
+        if self._status_thread is not None:
+            self._status_thread.join(timeout=2.0)
+        if self.status.get("error") and message is None:
+            message = f"sandbox could not start the command: {self.status['error']}"
         return ChildResult(
             pid=self.pid, returncode=self.proc.returncode, timed_out=reason == "timeout", killed_reason=reason, message=message,
             stdout_tail=self.stdout.text(), stderr_tail=self.stderr.text(), stdout_bytes=self.stdout.total,
             stderr_bytes=self.stderr.total, wall_s=time.monotonic() - t0, peak_rss_mb=round(peak_mb, 1),
+            containment=self.status.get("level"), containment_note=self.status.get("note") or self.status.get("error"),
         )
 
     def _drain(self, on_line: Callable[[str], None] | None) -> None:
@@ -276,7 +430,7 @@ class Child:
 def run_child(argv: list[str], *, timeout_s: float, memory_mb: int | None, max_output_bytes: int,
               cwd: Path | None = None, env: dict | None = None, on_line: Callable[[str], None] | None = None,
               cancel: threading.Event | None = None, stdin_data: bytes | None = None,
-              max_total_output_bytes: int | None = None) -> ChildResult:
+              max_total_output_bytes: int | None = None, isolation: Isolation | None = None) -> ChildResult:
     """Run `argv` to completion under a wall-clock timeout, a memory cap and an output cap.
 
     `max_output_bytes` bounds what is kept of each stream (the tail); `max_total_output_bytes`, if set, kills a
@@ -284,7 +438,8 @@ def run_child(argv: list[str], *, timeout_s: float, memory_mb: int | None, max_o
     """
     if timeout_s <= 0:
         raise ValueError("timeout_s must be positive")
-    child = Child(argv, cwd=cwd, env=env, max_output_bytes=max_output_bytes, stdin_pipe=stdin_data is not None)
+    child = Child(argv, cwd=cwd, env=env, max_output_bytes=max_output_bytes, stdin_pipe=stdin_data is not None,
+                  isolation=isolation)
     if stdin_data is not None:
         child.send(stdin_data)
     return child.supervise(timeout_s=timeout_s, memory_mb=memory_mb, max_output_bytes=max_output_bytes,

@@ -111,7 +111,8 @@ def run_job(job: dict) -> dict:
     if note:
         warnings.append(note)
     cfg = module.Config(**overrides)
-    device = common.pick_device(cfg.device)
+    # An implementation that places its work itself (DDP ranks) says where it really trains.
+    device = module.run_device(cfg) if hasattr(module, "run_device") else common.pick_device(cfg.device)
     device_info = _device_info(torch, device)
 
     amp = opts.get("amp") or cfg.amp

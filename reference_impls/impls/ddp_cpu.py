@@ -88,6 +88,11 @@ def rank_device(cfg: Config, rank: int) -> torch.device:
     return torch.device("cpu")
 
 
+def run_device(cfg: Config) -> torch.device:
+    """Where the run trains, as the runner reports it: rank 0's device (every rank uses the same kind)."""
+    return rank_device(cfg, 0)
+
+
 def run_rank(rank: int, cfg: Config, hooks: TrainHooks, log_queue: mp.Queue) -> None:
     device = rank_device(cfg, rank)
     common.seed_everything(cfg.seed)  # the same seed on every rank: identical initial weights

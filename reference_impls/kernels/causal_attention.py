@@ -27,3 +27,16 @@ def get_inputs() -> list[torch.Tensor]:
 
 def get_init_inputs() -> list:
     return [SEQ]
+
+
+def get_edge_inputs() -> list[tuple[str, list[torch.Tensor]]]:
+    """Inputs random ones never reach: a candidate must match these too (see compare.py)."""
+    shape = (BATCH, HEADS, SEQ, HEAD_DIM)
+    return [
+        ("large scores (q, k = 10 * randn): exp overflows without the max shift",
+         [10 * torch.randn(shape), 10 * torch.randn(shape), torch.randn(shape)]),
+        ("a sequence shorter than seq_len (T = 17)", [torch.randn(BATCH, HEADS, 17, HEAD_DIM) for _ in range(3)]),
+        ("a single token (T = 1)", [torch.randn(BATCH, HEADS, 1, HEAD_DIM) for _ in range(3)]),
+        ("non-contiguous q, k, v (heads split from (B, T, nh, hs) by transpose)",
+         [torch.randn(BATCH, SEQ, HEADS, HEAD_DIM).transpose(1, 2) for _ in range(3)]),
+    ]

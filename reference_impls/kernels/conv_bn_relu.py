@@ -26,3 +26,12 @@ def get_inputs() -> list[torch.Tensor]:
 
 def get_init_inputs() -> list:
     return [C_IN, C_OUT]
+
+
+def get_edge_inputs() -> list[tuple[str, list[torch.Tensor]]]:
+    """Inputs random ones never reach: a candidate must match these too (see compare.py)."""
+    return [
+        ("a batch of one", [torch.randn(1, C_IN, SIZE, SIZE)]),
+        ("an odd, non-square image (7 x 5)", [torch.randn(BATCH, C_IN, 7, 5)]),
+        ("a channels_last input", [torch.randn(BATCH, C_IN, SIZE, SIZE).to(memory_format=torch.channels_last)]),
+    ]

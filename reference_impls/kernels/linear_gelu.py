@@ -22,3 +22,13 @@ def get_inputs() -> list[torch.Tensor]:
 
 def get_init_inputs() -> list:
     return [IN_FEATURES, OUT_FEATURES]
+
+
+def get_edge_inputs() -> list[tuple[str, list[torch.Tensor]]]:
+    """Inputs random ones never reach: a candidate must match these too (see compare.py)."""
+    return [
+        ("large inputs (1e3 * randn): GELU is ~identity or ~0 there", [1000 * torch.randn(BATCH, IN_FEATURES)]),
+        ("a batch of one", [torch.randn(1, IN_FEATURES)]),
+        ("a 3-d input (batch, tokens, features)", [torch.randn(2, 8, IN_FEATURES)]),
+        ("a non-contiguous input (transposed view)", [torch.randn(IN_FEATURES, BATCH).t()]),
+    ]

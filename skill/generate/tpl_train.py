@@ -152,7 +152,8 @@ def compute_loss(outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
 @@task_classification@@     return F.cross_entropy(outputs, targets)  # logits (B, C), class ids (B,)
 @@task_sequence_classification@@     return F.cross_entropy(outputs, targets)  # logits (B, C), class ids (B,)
 @@task_regression@@     return F.mse_loss(outputs, targets)  # (B, T) each
-@@task_segmentation@@     return F.cross_entropy(outputs, targets)  # logits (B, C, H, W), class ids (B, H, W)
+@@task_segmentation@@     # logits (B, C, H, W) -> (B*H*W, C), class ids (B, H, W) -> (B*H*W,): the 1-D loss kernel is deterministic on CUDA
+@@task_segmentation@@     return F.cross_entropy(outputs.movedim(1, -1).flatten(0, 2), targets.flatten())
 @@task_language_modelling@@     return F.cross_entropy(outputs.flatten(0, 1), targets.flatten())  # (B*T, V), (B*T,)
 @@if accuracy@@
 
@@ -293,6 +294,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=$seed)
     parser.add_argument("--device", default="$device", help="auto, cpu, cuda, cuda:1, mps")
     parser.add_argument("--num-threads", type=int, default=None, help="torch CPU threads (fix it for bitwise repeats)")
+    parser.add_argument("--deterministic", action="store_true", help="deterministic CUDA kernels (bitwise GPU repeats)")
     parser.add_argument("--batch-size", type=int, default=$batch_size, help="per process, per micro-step")
     parser.add_argument("--grad-accum-steps", type=int, default=$grad_accum_steps)
     parser.add_argument("--lr", type=float, default=$lr)
@@ -346,6 +348,10 @@ def main(argv: list[str] | None = None) -> dict:
     # Seed every RNG in use; ranks differ (dropout), the data order does not (it uses args.seed).
     random.seed(args.seed + rank)
     torch.manual_seed(args.seed + rank)
+    if args.deterministic:  # CPU runs already repeat bitwise; CUDA needs deterministic kernels (slower)
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # read when cuBLAS starts, i.e. later
+        torch.use_deterministic_algorithms(True)
+        torch.backends.cudnn.benchmark = False
     if device.type == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = True  # TF32 matmuls: large speed-up, ample precision
         torch.backends.cudnn.allow_tf32 = True

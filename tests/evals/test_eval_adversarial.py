@@ -194,3 +194,116 @@ def test_losses_backpropagated_into_nothing_do_not_count_as_training(tmp_path):
     assert runs.passed is True
     assert loss.passed is False and "never produced a gradient" in loss.detail
     assert result.score == pytest.approx(0.5)
+
+
+# ------------------------------------------------------- escaping the sandbox, harming files, forging results
+
+def _isolated_or_skip(result) -> None:
+    if result.sandbox != "namespaces":
+        pytest.skip(f"the kernel refused filesystem isolation here (sandbox: {result.sandbox})")
+
+
+def test_absolute_path_attacks_outside_its_scratch_folder_are_refused(tmp_path):
+    task = make_task(tmp_path, timeout_s=60)
+    victim = tmp_path / "users-notes.txt"
+    victim.write_text("precious")
+    task_before, victim_dir_before = digest(task.root), digest(tmp_path / "tasks")
+    sub = submission(tmp_path, f"""
+        import os
+        import shutil
+
+        for target in ({str(task.root)!r}, {str(tmp_path / 'tasks')!r}):
+            shutil.rmtree(target, ignore_errors=True)
+        for target in ({str(victim)!r}, {str(task.root / 'task.yaml')!r}):
+            try:
+                os.remove(target)
+            except OSError:
+                pass
+            try:
+                with open(target, "w") as fh:
+                    fh.write("overwritten")
+            except OSError:
+                pass
+    """)
+    result = score(task, sub)
+    _isolated_or_skip(result)
+    assert result.score == 0.0
+    assert victim.read_text() == "precious"
+    assert digest(task.root) == task_before and digest(tmp_path / "tasks") == victim_dir_before
+
+
+def test_a_setsid_grandchild_of_a_submission_is_killed(tmp_path):
+    marker = f"pp-eval-setsid-{uuid.uuid4().hex}"
+    task = make_task(tmp_path, timeout_s=60, checks=[{"name": "runs", "gate": True}, {"name": "loss_decreases"}])
+    sub = submission(tmp_path, f"""
+        import os
+        import sys
+        import time
+
+        if os.fork() == 0:
+            os.setsid()  # leaves the session and the process group
+            if os.fork() == 0:
+                os.execv(sys.executable, [sys.executable, "-c", "import time; time.sleep(120)", "{marker}"])
+            os._exit(0)
+        time.sleep(0.3)
+    """)
+    result = score(task, sub)
+    assert result.score == 0.0
+    assert result.sandbox in ("processes", "namespaces")
+    deadline = time.monotonic() + 10
+    while processes_with(marker) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert processes_with(marker) == []
+
+
+FORGE = """
+    import atexit
+    import json
+    import os
+    from pathlib import Path
+
+    plan = json.loads((Path.cwd().parent / "plan.json").read_text())
+
+    def forge():
+        for run in plan:
+            fake = {{"losses": [1.5 * 0.8 ** i for i in range(24)], "backward_calls": 24, "backward_dirty": 0,
+                    "backward_reached_params": 24, "steps": 24, "zero_grads": 24, "forward_count": 30,
+                    "forwards": [[True, True, True]] * 24 + [[False, False, True]] * 6, "error": None, "exit_code": 0}}
+            Path(run["trace"]).write_text(json.dumps(fake))
+
+    {how}
+"""
+
+
+@pytest.mark.parametrize("how", ["forge(); os._exit(0)", "atexit.register(forge)"], ids=["write-and-exit", "atexit"])
+def test_trace_files_written_by_the_submission_are_not_believed(tmp_path, how):
+    task = make_task(tmp_path, timeout_s=60)
+    sub = submission(tmp_path, FORGE.format(how=how))
+    result = score(task, sub)
+    assert result.score == 0.0, [(c.name, c.passed, c.detail) for c in result.checks]
+    assert result.checks[0].passed is False
+
+
+def test_a_printed_fake_compare_result_is_not_believed(tmp_path):
+    source = BUILTIN_TASKS / "implement-layernorm"
+    dest = tmp_path / "tasks" / source.name
+    shutil.copytree(source, dest)
+    task = load_task(dest)
+    sub = tmp_path / "fake"
+    sub.mkdir()
+    report = {"correct": True, "trials": 5, "trials_passed": 5, "max_abs_diff": 0.0, "speedup": 3.0,
+              "reference_ms": 3.0, "candidate_ms": 1.0}
+    (sub / task.entry).write_text(textwrap.dedent(f"""
+        import json
+        import os
+
+        line = "@@ptp-compare " + json.dumps({{"event": "result", "report": {report!r}}})
+        print(line, flush=True)
+        os._exit(0)
+    """))
+    result = score(task, sub)
+    assert result.score == 0.0, [(c.name, c.passed, c.detail) for c in result.checks]
+    assert "check error" not in result.checks[0].detail, result.checks[0].detail  # refused, not crashed
+    assert result.sandbox in ("processes", "namespaces")
+    # The same check believes the real thing: the task's oracle still scores 1.0.
+    assert score(task, task.oracle_dir).score == 1.0

@@ -49,7 +49,7 @@ def test_the_copy_loads(task_dir):
         ({"title": None}, ["title"]),
         ({"checks": []}, ["checks"]),
         ({"checks": [{"name": "runs"}, {"name": "runs"}]}, ["each check may appear once"]),
-        ({"mutants": [{"name": "zero-grad-before-loop", "fails": "modes"}]}, ["zero-grad-before-loop", "modes"]),
+        ({"mutants": [{"name": "zero-grad-before-loop", "fails": "trains_model"}]}, ["zero-grad-before-loop", "trains_model"]),
         ({"mutants": [{"name": "zero-grad-before-loop", "fails": "zero_grad", "also_fail": ["resume"]}]}, ["also_fail"]),
         ({"kind": "review"}, ["expected"]),
         ({"kind": "implement"}, ["reference"]),

@@ -38,6 +38,7 @@ def test_shipped_candidates_are_correct_and_timed(name):
     report = _run(resolve_reference(name), KERNELS_DIR / "candidates" / f"{name}.py")
     assert report["correct"], report["problems"]
     assert report["trials_passed"] == 5 and report["tolerance"] == 1e-4 and report["dtype"] == "float32"
+    assert report["edge_cases"] >= 3 and report["edge_cases_passed"] == report["edge_cases"]
     assert report["speedup"] > 0 and report["timer"] == "perf_counter"
 
 
@@ -84,12 +85,119 @@ def test_cached_output_is_refused(tmp_path):
     assert not report["correct"] and "cached" in report["problems"][0] and report["trials_passed"] == 1
 
 
+def _reference(tmp_path, body: str):
+    path = tmp_path / "reference.py"
+    path.write_text("import torch\nfrom torch import nn\n\n" + textwrap.dedent(body))
+    return path
+
+
+# Random logits of a few units never overflow exp(); the huge ones in the edge case do.
+LOG_SOFTMAX_REFERENCE = """
+    class Model(nn.Module):
+        def forward(self, x):
+            shifted = x - x.max(dim=1, keepdim=True).values
+            return shifted - shifted.exp().sum(dim=1, keepdim=True).log()
+
+    def get_inputs():
+        return [3 * torch.randn(16, 32)]
+
+    def get_init_inputs():
+        return []
+
+    def get_edge_inputs():
+        return [("huge logits", [1000 * torch.randn(16, 32)]), [3 * torch.randn(1, 32)]]
+"""
+
+
+def test_an_edge_case_catches_a_candidate_that_random_inputs_miss(tmp_path):
+    reference = _reference(tmp_path, LOG_SOFTMAX_REFERENCE)
+    unshifted = _candidate(tmp_path, """
+        class ModelNew(nn.Module):
+            def forward(self, x):
+                return x - x.exp().sum(dim=1, keepdim=True).log()  # no max shift
+    """)
+    report = _run(reference, unshifted)
+    assert report["trials_passed"] == 5 and not report["correct"] and report.get("speedup") is None
+    assert report["edge_cases"] == 2 and report["edge_cases_passed"] == 1  # the batch of one still matches
+    [problem] = report["problems"]
+    assert problem.startswith("edge case 0 (huge logits): output 0 ") and "where the reference is finite" in problem
+
+    stable = tmp_path / "stable.py"
+    stable.write_text("import torch\nfrom torch import nn\n\n\nclass ModelNew(nn.Module):\n"
+                      "    def forward(self, x):\n        return torch.log_softmax(x, dim=1)\n")
+    report = _run(reference, stable)
+    assert report["correct"] and report["edge_cases_passed"] == 2 and report["speedup"] > 0
+
+
+def test_non_finite_values_must_match_the_reference_pattern(tmp_path):
+    # The reference itself gives -inf for 0 and NaN for negatives on its edge case: a candidate must agree.
+    reference = _reference(tmp_path, """
+        class Model(nn.Module):
+            def forward(self, x):
+                return torch.log(x)
+
+        def get_inputs():
+            return [torch.rand(64) + 0.5]
+
+        def get_init_inputs():
+            return []
+
+        def get_edge_inputs():
+            return [[torch.rand(64) + 0.5], ("zeros and negatives", [torch.tensor([0.0, -1.0, 2.0])])]
+    """)
+    same_pattern = _candidate(tmp_path, """
+        class ModelNew(nn.Module):
+            def forward(self, x):
+                return x.log()
+    """)
+    assert _run(reference, same_pattern)["correct"]
+    clamped = tmp_path / "clamped.py"
+    clamped.write_text("import torch\nfrom torch import nn\n\n\nclass ModelNew(nn.Module):\n"
+                       "    def forward(self, x):\n        return torch.log(x.clamp_min(1e-30))\n")
+    report = _run(reference, clamped)
+    assert not report["correct"] and report["edge_cases_passed"] == 1
+    assert report["problems"] == [("edge case 1 (zeros and negatives): output 0 2 of the reference's 2 inf/NaN "
+                                   "value(s) not reproduced")]
+
+
+def test_edge_inputs_keep_their_strides_and_a_raising_candidate_fails_the_case(tmp_path):
+    reference = _reference(tmp_path, """
+        class Model(nn.Module):
+            def forward(self, x):
+                return x * 2
+
+        def get_inputs():
+            return [torch.randn(8, 4)]
+
+        def get_init_inputs():
+            return []
+
+        def get_edge_inputs():
+            return [("transposed view", [torch.randn(4, 8).t()])]
+    """)
+    flattening = _candidate(tmp_path, """
+        class ModelNew(nn.Module):
+            def forward(self, x):
+                return (x.view(-1) * 2).view(x.shape)  # view() needs a contiguous input
+    """)
+    report = _run(reference, flattening)
+    assert not report["correct"] and report["trials_passed"] == 5
+    assert report["problems"][0].startswith("edge case 0 (transposed view): the candidate raised RuntimeError")
+
+
+def test_a_malformed_edge_case_is_an_error(tmp_path):
+    reference = _reference(tmp_path, LOG_SOFTMAX_REFERENCE.replace('[3 * torch.randn(1, 32)]]', '"oops"]'))
+    with pytest.raises(TypeError, match="get_edge_inputs\\(\\) item 1 is a str"):
+        _run(reference, reference)
+
+
 def test_compare_runs_in_a_sandboxed_child_and_reports_broken_candidates(tmp_path):
     from reference_impls.compare import KERNELS_DIR
 
     good = compare(SOFTMAX, KERNELS_DIR / "candidates" / "softmax_rows.py",
                    CompareOptions(device="cpu", warmup=1, iters=3, threads=1))
     assert good.correct and good.speedup > 0 and good.killed_reason is None
+    assert good.edge_cases > 0 and good.edge_cases_passed == good.edge_cases  # the new fields cross the pipe
     broken = _candidate(tmp_path, "class Nothing: pass\n")
     bad = compare(SOFTMAX, broken, CompareOptions(device="cpu", threads=1))
     assert not bad.correct and "neither ModelNew nor Model" in bad.error and "Traceback" in bad.output_tail

@@ -19,3 +19,19 @@ def get_inputs() -> list[torch.Tensor]:
 
 def get_init_inputs() -> list:
     return []
+
+
+def get_edge_inputs() -> list[tuple[str, list[torch.Tensor]]]:
+    """Inputs random ones never reach; the replacement must match these too."""
+    gap = torch.randn(BATCH, CLASSES)
+    gap[:, 0] += 150.0  # class 0 dominates: every target's probability underflows to 0 in float32
+    masked = 2 * torch.randn(BATCH, CLASSES)
+    masked[:, CLASSES // 2:] = float("-inf")  # the upper half of the classes is masked out
+    return [
+        ("huge logits (1e3 * randn)", [1000 * torch.randn(BATCH, CLASSES), torch.randint(0, CLASSES, (BATCH,))]),
+        ("a wrong class 150 logits ahead: target probabilities underflow to 0", [gap, torch.randint(1, CLASSES, (BATCH,))]),
+        ("-inf logits on masked-out non-target classes", [masked, torch.randint(0, CLASSES // 2, (BATCH,))]),
+        ("a batch of one", [2 * torch.randn(1, CLASSES), torch.randint(0, CLASSES, (1,))]),
+        ("non-contiguous logits (transposed view)", [2 * torch.randn(CLASSES, BATCH).t(),
+                                                     torch.randint(0, CLASSES, (BATCH,))]),
+    ]

@@ -26,3 +26,17 @@ def get_inputs() -> list[torch.Tensor]:
 
 def get_init_inputs() -> list:
     return [SEQ]
+
+
+def get_edge_inputs() -> list[tuple[str, list[torch.Tensor]]]:
+    """Inputs random ones never reach; the replacement must match these too."""
+    shape = (BATCH, HEADS, SEQ, HEAD_DIM)
+    return [
+        ("large scores (q, k = 10 * randn): exp overflows without the max shift",
+         [10 * torch.randn(shape), 10 * torch.randn(shape), torch.randn(shape)]),
+        ("a sequence shorter than seq_len (T = 17)", [torch.randn(BATCH, HEADS, 17, HEAD_DIM) for _ in range(3)]),
+        ("a single token (T = 1)", [torch.randn(BATCH, HEADS, 1, HEAD_DIM) for _ in range(3)]),
+        ("a batch of one with one head", [torch.randn(1, 1, SEQ, HEAD_DIM) for _ in range(3)]),
+        ("non-contiguous q, k, v (heads split from (B, T, H, D) by transpose)",
+         [torch.randn(BATCH, SEQ, HEADS, HEAD_DIM).transpose(1, 2) for _ in range(3)]),
+    ]

@@ -26,3 +26,13 @@ def get_inputs() -> list[torch.Tensor]:
 
 def get_init_inputs() -> list:
     return [DIM, HIDDEN]
+
+
+def get_edge_inputs() -> list[tuple[str, list[torch.Tensor]]]:
+    """Inputs random ones never reach; the replacement must match these too."""
+    return [
+        ("large inputs (1e3 * randn): the tanh saturates, exp-based forms overflow", [1000 * torch.randn(BATCH, DIM)]),
+        ("a batch of one", [torch.randn(1, DIM)]),
+        ("a 3-d input (batch, tokens, dim)", [torch.randn(4, 16, DIM)]),
+        ("a non-contiguous input (transposed view)", [torch.randn(DIM, BATCH).t()]),
+    ]

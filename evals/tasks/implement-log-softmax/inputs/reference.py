@@ -20,3 +20,19 @@ def get_inputs() -> list[torch.Tensor]:
 
 def get_init_inputs() -> list:
     return []
+
+
+def get_edge_inputs() -> list[tuple[str, list[torch.Tensor]]]:
+    """Inputs random ones never reach; the replacement must match these too."""
+    dominant = torch.randn(ROWS, COLS)
+    dominant[:, 0] += 200.0  # every other probability underflows to 0 in float32
+    masked = 3 * torch.randn(ROWS, COLS)
+    masked[:, COLS // 2:] = float("-inf")  # half of every row masked out
+    return [
+        ("huge logits (1e3 * randn): exp overflows without the max shift", [1000 * torch.randn(ROWS, COLS)]),
+        ("large negative logits (randn - 1e3): exp underflows without the max shift", [torch.randn(ROWS, COLS) - 1000]),
+        ("one logit 200 above the rest: tiny probabilities", [dominant]),
+        ("-inf logits in half of every row (masked columns)", [masked]),
+        ("a batch of one row", [3 * torch.randn(1, COLS)]),
+        ("a non-contiguous input (transposed view)", [3 * torch.randn(COLS, ROWS).t()]),
+    ]
