@@ -35,9 +35,21 @@ REQUIRE_ISOLATION_ENV = "PP_EVAL_REQUIRE_ISOLATION"
 MAX_DISK_MB = 2048  # what a submission may write (checkpoints, outputs) before it is killed
 
 
-def isolation_for(scratch: Path) -> Isolation:
-    return Isolation(writable=[scratch], required=os.environ.get(REQUIRE_ISOLATION_ENV, "") not in ("", "0"),
-                     disk_mb=MAX_DISK_MB)
+def answer_folders(task: Task) -> list[Path]:
+    """What a submission (or the agent writing it) must not read: the task's folder (oracle, mutants), this
+    repository's tests (held-out submissions), git history and kept eval runs."""
+    folders = [REPO_ROOT / name for name in ("tests", ".git", "runs")]
+    if task.root is not None:
+        folders.append(task.root)
+    return [f for f in folders if f.exists()]
+
+
+def require_isolation() -> bool:
+    return os.environ.get(REQUIRE_ISOLATION_ENV, "") not in ("", "0")
+
+
+def isolation_for(scratch: Path, task: Task) -> Isolation:
+    return Isolation(writable=[scratch], hidden=answer_folders(task), required=require_isolation(), disk_mb=MAX_DISK_MB)
 
 
 class ProbeRun:
@@ -87,7 +99,7 @@ def probe_runs(task: Task, submission: Path, scratch: Path, runs: list[tuple[str
     res = run_child([sys.executable, "-m", "evals.probe", "--key-stdin", "--plan", str(plan_path)],
                     timeout_s=task.timeout_s * len(runs), memory_mb=task.memory_mb, max_output_bytes=MAX_KEEP_OUTPUT,
                     cwd=scratch, env=_env(scratch), max_total_output_bytes=MAX_TOTAL_OUTPUT, stdin_data=key + b"\n",
-                    isolation=isolation_for(scratch))
+                    isolation=isolation_for(scratch, task))
     out: dict[str, ProbeRun] = {}
     unfinished = None  # the first run without a valid trace: the runs after it never really happened
     for (tag, _, _), step in zip(runs, plan):
@@ -343,9 +355,13 @@ def _compare(task, submission, scratch, cache):
             assert task.root is not None and task.reference is not None
             # One thread: timings stay comparable while other tasks run in parallel on the other cores.
             options = CompareOptions(device="cpu", timeout_s=task.timeout_s, memory_mb=task.memory_mb, threads=1)
+            # The child sees copies: the task folder is hidden from it, and a submission may live inside one.
             work = scratch / "compare"
-            work.mkdir(exist_ok=True)
-            cache["compare"] = compare(task.root / task.reference, cand, options, cwd=work, isolation=isolation_for(work))
+            shutil.copytree(submission, work / "submission", symlinks=True)
+            reference = work / "reference.py"
+            shutil.copyfile(task.root / task.reference, reference)
+            cache["compare"] = compare(reference, work / "submission" / task.entry, options, cwd=work,
+                                       isolation=isolation_for(work, task))
     return cache["compare"]
 
 

@@ -14,7 +14,9 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from .checks import score
+from reference_impls.sandbox import Isolation
+
+from .checks import REPO_ROOT, answer_folders, require_isolation, score
 from .schema import Task, TaskResult
 
 BUILTIN_TASKS = Path(__file__).with_name("tasks")
@@ -107,15 +109,29 @@ class CommandAgent(Agent):
 
         prompt_file = workspace.parent / f"{workspace.name}.prompt.md"
         prompt_file.write_text(task.prompt, encoding="utf-8")
-        env = dict(os.environ, PP_PROMPT_FILE=str(prompt_file), PP_TASK_ID=task.id, PP_ATTEMPT=str(attempt))
+        agent_tmp = workspace.parent / "agent-tmp"
+        agent_tmp.mkdir(exist_ok=True)
+        env = dict(os.environ, PP_PROMPT_FILE=str(prompt_file), PP_TASK_ID=task.id, PP_ATTEMPT=str(attempt),
+                   TMPDIR=str(agent_tmp))
         res = run_child(["/bin/sh", "-c", self.command], timeout_s=self.timeout_s, memory_mb=self.memory_mb,
-                        max_output_bytes=64_000, cwd=workspace, env=env, stdin_data=task.prompt.encode())
-        (workspace.parent / f"{workspace.name}.agent.log").write_text(res.stdout_tail + "\n--- stderr ---\n" + res.stderr_tail)
+                        max_output_bytes=64_000, cwd=workspace, env=env, stdin_data=task.prompt.encode(),
+                        isolation=agent_isolation(task, workspace))
+        (workspace.parent / f"{workspace.name}.agent.log").write_text(
+            f"sandbox: {res.containment} ({res.containment_note})\n" + res.stdout_tail + "\n--- stderr ---\n" + res.stderr_tail)
         if res.killed_reason:
             return f"agent command killed ({res.killed_reason})"
         if res.returncode != 0:
             return f"agent command exited {res.returncode}"
         return None
+
+
+def agent_isolation(task: Task, workspace: Path) -> Isolation:
+    """The agent may write its workspace and the user's home (its own config and caches, e.g. ~/.claude), may not
+    see the task's answers (the task folder, held-out submissions, git history) and may not touch the harness's
+    code, which scores it afterwards."""
+    code = [REPO_ROOT / name for name in ("evals", "reference_impls", "skill", "server", "pytorch_patterns", ".venv", "bin")]
+    return Isolation(writable=[workspace.parent, Path.home()], hidden=answer_folders(task),
+                     protected=[c for c in code if c.exists()], required=require_isolation())
 
 
 def make_agent(spec: str | None, submissions: Path | None, agent_cmd: str | None) -> Agent:

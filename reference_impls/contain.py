@@ -10,9 +10,11 @@ When the job exits, every descendant left is killed before this program exits wi
 supervisor dies, the same sweep runs.
 
 Filesystem containment (CONFIG `isolate`, for untrusted code): the job runs in new user, mount and PID
-namespaces. Every mount is read-only except the `writable` folders; /dev/shm is a fresh private tmpfs (DataLoader
-workers need it); the job is PID 1's child in its own PID namespace, so when it ends the kernel kills everything
-it left, and it cannot signal anything outside. The kernel can refuse namespaces (unprivileged user namespaces
+namespaces. Every mount is read-only except the `writable` folders (CONFIG `read_only`, default true); `protected`
+folders stay read-only even inside a writable one; `hidden` folders are replaced by empty ones (answers an agent
+must not read); /dev/shm is a fresh private tmpfs (DataLoader workers need it) and /proc shows only the
+namespace; the job has no capabilities left; it is PID 1's child in its own PID namespace, so when it ends the
+kernel kills everything it left, and it cannot signal anything outside. The kernel can refuse namespaces (unprivileged user namespaces
 switched off, seccomp in some containers, Linux < 5.12 for the recursive read-only remount): the job then runs
 with process containment only, or not at all when CONFIG `required` is set (exit 125).
 
@@ -35,7 +37,7 @@ PR_SET_NO_NEW_PRIVS = 38
 CLONE_NEWNS = 0x00020000
 CLONE_NEWUSER = 0x10000000
 CLONE_NEWPID = 0x20000000
-MS_NOSUID, MS_NODEV, MS_NOEXEC = 2, 4, 8
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
 MS_BIND, MS_REC, MS_PRIVATE = 4096, 16384, 1 << 18
 MOUNT_ATTR_RDONLY = 0x1
 AT_FDCWD = -100
@@ -96,21 +98,33 @@ def enter_namespaces() -> None:
     _write("/proc/self/gid_map", f"{gid} {gid} 1")
 
 
-def protect_filesystem(writable: list[str], shm_mb: int = 1024) -> None:
-    """Every mount read-only except `writable`; nothing propagates back to the host's mount table."""
+def protect_filesystem(config: dict) -> None:
+    """Every mount read-only except `writable` (unless `read_only` is false); `protected` read-only even inside a
+    writable folder; `hidden` folders replaced by empty read-only ones; a private /dev/shm and /proc. Nothing
+    propagates back to the host's mount table."""
+    writable, hidden, protected = config.get("writable", []), config.get("hidden", []), config.get("protected", [])
     cwd = os.getcwd()
     _mount(None, "/", None, MS_REC | MS_PRIVATE)
-    for path in writable:
-        _mount(path, path, None, MS_BIND | MS_REC)  # its own mount, so it can be made writable again below
-    _set_readonly("/", True)
-    for path in writable:
-        _set_readonly(path, False)
+    if config.get("read_only", True):
+        for path in writable:
+            _mount(path, path, None, MS_BIND | MS_REC)  # its own mount, so it can be made writable again below
+        _set_readonly("/", True)
+        for path in writable:
+            _set_readonly(path, False)
+    for path in protected:
+        if os.path.exists(path):
+            _mount(path, path, None, MS_BIND | MS_REC)
+            _set_readonly(path, True)
+    for path in hidden:
+        if os.path.isdir(path):
+            _mount("tmpfs", path, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=4k,mode=555")
+        elif os.path.exists(path):
+            _mount("/dev/null", path, None, MS_BIND)
     if os.path.isdir("/dev/shm"):
-        _mount("tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, f"mode=1777,size={int(shm_mb)}m")
-    try:  # this namespace's own /proc: the job sees only its own processes (refused in some containers)
-        _mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
-    except OSError:
-        pass
+        _mount("tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, f"mode=1777,size={int(config.get('shm_mb', 1024))}m")
+    # This namespace's own /proc: the job sees only its own processes. Required: through the host's /proc, a job
+    # could reach other processes' root folders (/proc/PID/root), outside every mount above.
+    _mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
     os.chdir(cwd)  # the old cwd still points below the read-only mount; look it up again through the new ones
 
 
@@ -220,7 +234,7 @@ def run_init(config: dict, status_fd: int, result_w: int, argv: list[str]) -> No
     _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)  # the outer process died: the whole namespace goes
     level, note = "namespaces", "user, mount and PID namespaces; all but the writable folders read-only"
     try:
-        protect_filesystem(config.get("writable", []), config.get("shm_mb", 1024))
+        protect_filesystem(config)
     except OSError as exc:
         if config.get("required"):
             _report(status_fd, error=f"filesystem isolation refused by the kernel: {exc}")

@@ -41,9 +41,15 @@ CONTAIN_SETUP_FAILED = 125
 
 
 class Isolation(BaseModel):
-    """Filesystem isolation for untrusted code: every mount read-only except `writable` (and a private /dev/shm)."""
+    """Filesystem isolation for untrusted code: every mount read-only except `writable` (and a private /dev/shm).
+
+    `protected` folders are read-only even inside a writable one; `hidden` folders look empty (a task's answers);
+    `read_only=False` keeps the host's mounts writable (hidden and protected still apply)."""
 
     writable: list[Path] = Field(default_factory=list)
+    hidden: list[Path] = Field(default_factory=list)
+    protected: list[Path] = Field(default_factory=list)
+    read_only: bool = True
     required: bool = False  # refuse to run (rather than run with process containment only) if the kernel says no
     disk_mb: int | None = Field(None, ge=1)  # cap on the bytes under the writable folders (checked by polling)
     shm_mb: int = Field(1024, ge=16)  # size of the private /dev/shm (tmpfs pages are memory no RSS shows)
@@ -241,8 +247,9 @@ class Child:
             status_r, status_w = os.pipe()
             config = {"isolate": isolation is not None}
             if isolation is not None:
-                config.update(writable=[str(Path(w).resolve()) for w in isolation.writable], required=isolation.required,
-                              shm_mb=isolation.shm_mb)
+                config.update(required=isolation.required, shm_mb=isolation.shm_mb, read_only=isolation.read_only,
+                              **{key: [str(Path(x).resolve()) for x in getattr(isolation, key)]
+                                 for key in ("writable", "hidden", "protected")})
             argv = [sys.executable, "-I", "-S", str(CONTAIN_SCRIPT), json.dumps(config), str(status_w), "--", *argv]
         else:
             self.status = {"level": "group", "note": "not Linux: the child's session and process group are killed"}

@@ -307,3 +307,18 @@ def test_a_printed_fake_compare_result_is_not_believed(tmp_path):
     assert result.sandbox in ("processes", "namespaces")
     # The same check believes the real thing: the task's oracle still scores 1.0.
     assert score(task, task.oracle_dir).score == 1.0
+
+
+def test_a_submission_cannot_read_the_task_oracle(tmp_path):
+    task = make_task(tmp_path, timeout_s=60)
+    oracle = task.oracle_dir / task.entry
+    sub = submission(tmp_path, f"""
+        import runpy
+
+        runpy.run_path({str(oracle)!r}, run_name="__main__")  # borrow the answer at run time
+    """)
+    result = score(task, sub)
+    _isolated_or_skip(result)
+    assert result.score == 0.0 and "FileNotFoundError" in result.checks[0].detail, result.checks[0].detail
+    # The same code with a copy of the oracle beside it, i.e. a real submission, scores full marks.
+    assert score(task, task.oracle_dir).score == 1.0

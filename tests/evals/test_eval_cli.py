@@ -5,10 +5,15 @@ from __future__ import annotations
 import json
 import os
 import shlex
+import shutil
 import subprocess
 import sys
+from pathlib import Path
+
+import pytest
 
 from evals.harness import BUILTIN_TASKS
+from reference_impls.sandbox import Isolation, run_child
 
 CLI = [sys.executable, "-m", "pytorch_patterns.cli"]
 TWO = ["--only", "fix-missing-zero-grad", "--only", "review-seeding"]
@@ -45,10 +50,14 @@ def test_run_with_the_oracle_agent_writes_reports(tmp_path):
 
 def test_agent_cmd_runs_in_the_workspace(tmp_path):
     # The command sees the task's inputs in its working directory and the prompt on stdin and in $PP_PROMPT_FILE;
-    # this one checks both, then copies the oracle in (as a perfect agent would write it).
+    # this one checks both, then writes the right answer (a copy of the oracle made beforehand, standing in for
+    # a perfect agent: the task folder itself is hidden from agents).
+    answers = tmp_path / "answers"
+    for task_id in ("review-seeding", "fix-missing-zero-grad"):
+        shutil.copytree(BUILTIN_TASKS / task_id / "oracle", answers / task_id)
     command = (
         'test -s "$PP_PROMPT_FILE" && test -f train.py && cmp -s - "$PP_PROMPT_FILE" && '
-        f'cp -R {shlex.quote(str(BUILTIN_TASKS))}/"$PP_TASK_ID"/oracle/. .'
+        f'cp -R {shlex.quote(str(answers))}/"$PP_TASK_ID"/. .'
     )
     out = tmp_path / "cmd"
     proc = eval_cli("run", "--agent-cmd", command, *TWO, "-o", str(out))
@@ -77,3 +86,30 @@ def test_calibrate_cli_on_one_task():
     proc = eval_cli("calibrate", "--only", "review-seeding")
     assert proc.returncode == 0, proc.stderr
     assert "calibration: 1/1 tasks ok (2 mutants)" in proc.stdout
+
+
+def test_agent_cmd_cannot_read_answers_or_touch_the_harness(tmp_path):
+    probe = run_child(["true"], timeout_s=30, memory_mb=None, max_output_bytes=1000, isolation=Isolation())
+    if probe.containment != "namespaces":
+        pytest.skip(f"the kernel refused namespaces here: {probe.containment_note}")
+    victim = Path(__file__).resolve().parents[2] / "evals" / "checks.py"
+    before = victim.read_bytes()
+    command = (
+        f'ls {shlex.quote(str(BUILTIN_TASKS))}/"$PP_TASK_ID" > seen.txt; '
+        f'cp -R {shlex.quote(str(BUILTIN_TASKS))}/"$PP_TASK_ID"/oracle/. . ; '
+        f'echo "def score(*a, **k): return 1.0" >> {shlex.quote(str(victim))}; '
+        'echo ok > "$HOME/.pp-agent-probe" 2>/dev/null; rm -f "$HOME/.pp-agent-probe"'
+    )
+    out = tmp_path / "peek"
+    try:
+        proc = eval_cli("run", "--agent-cmd", command, "--only", "review-seeding", "-o", str(out), "--keep-submissions")
+        modified = victim.read_bytes() != before
+    finally:
+        victim.write_bytes(before)  # should the protection ever fail, the repository is left as it was
+    assert proc.returncode == 0, proc.stderr
+    assert not modified, "the agent modified the harness"
+    result = json.loads((out / "results.jsonl").read_text())
+    kept = out / "submissions" / "review-seeding" / "0" / "files"
+    assert (kept / "seen.txt").read_text() == "", "the agent could list the task folder"
+    assert not (kept / "findings.json").exists(), "the agent copied the oracle's answer"
+    assert result["score"] == 0.0

@@ -331,3 +331,41 @@ def test_private_shared_memory_is_size_capped(tmp_path):
     _namespaces_or_skip(result)
     words = result.stdout_tail.split()
     assert words[:2] == ["full", "True"] and int(words[2]) <= 32, result.stdout_tail
+
+
+@linux_only
+@pytest.mark.parametrize("read_only", [True, False])
+def test_hidden_folders_look_empty_and_protected_ones_stay_read_only(tmp_path, read_only):
+    answers = tmp_path / "answers"
+    answers.mkdir()
+    (answers / "oracle.py").write_text("the answer")
+    home = tmp_path / "home"
+    repo = home / "repo"
+    repo.mkdir(parents=True)
+    (repo / "harness.py").write_text("score = compute()")
+    elsewhere = tmp_path / "elsewhere.txt"
+    script = (
+        "import os\n"
+        f"print('hidden lists', os.listdir({str(answers)!r}), flush=True)\n"
+        f"for path in ({str(answers / 'oracle.py')!r}, {str(repo / 'harness.py')!r}, {str(elsewhere)!r},\n"
+        f"             {str(home / 'notes.txt')!r}):\n"
+        "    try:\n"
+        "        with open(path, 'a') as fh:\n"
+        "            fh.write('x')\n"
+        "        print('wrote', os.path.basename(path), flush=True)\n"
+        "    except OSError as exc:\n"
+        "        print('refused', os.path.basename(path), exc.errno, flush=True)\n"
+        "libc = __import__('ctypes').CDLL(None, use_errno=True)\n"
+        f"print('umount', libc.umount2({str(answers)!r}.encode(), 2), flush=True)  # MNT_DETACH: reveal it?\n"
+        f"print('after', os.listdir({str(answers)!r}), flush=True)\n"
+    )
+    result = run_child([PY, "-c", script], timeout_s=60, memory_mb=None, max_output_bytes=10_000, cwd=home,
+                       isolation=Isolation(writable=[home], hidden=[answers], protected=[repo], read_only=read_only))
+    _namespaces_or_skip(result)
+    out = result.stdout_tail
+    assert "hidden lists []" in out and "after []" in out and "umount -1" in out, out
+    assert "refused oracle.py" in out and "refused harness.py" in out, out
+    assert "wrote notes.txt" in out, out  # the writable home
+    assert ("refused elsewhere.txt" if read_only else "wrote elsewhere.txt") in out, out
+    assert (answers / "oracle.py").read_text() == "the answer"
+    assert (repo / "harness.py").read_text() == "score = compute()"
