@@ -158,15 +158,20 @@ def figures(scored: list[Scored]) -> Figures:
 
 
 def main() -> int:
+    global HELDOUT_DIR
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--only", nargs="*", help="task ids or kinds")
     parser.add_argument("-j", "--jobs", type=int, default=None)
+    parser.add_argument("--heldout", type=Path, default=HELDOUT_DIR,
+                        help="a folder of held-out submissions with its manifest.yaml (default: tests/evals/heldout; "
+                             "tests/evals/heldout2 is the blind second batch)")
     parser.add_argument("--include-known-gaps", action="store_true",
                         help="count entries marked known_gap in the pass/fail verdict too")
     args = parser.parse_args()
 
     console = Console(width=None if sys.stdout.isatty() else 180)
-    subs = load_manifest().submissions
+    HELDOUT_DIR = args.heldout.resolve()  # Submission.path reads this
+    subs = load_manifest(HELDOUT_DIR / "manifest.yaml").submissions
     if args.only:
         wanted = set(args.only)
         subs = [s for s in subs if s.task in wanted or s.task.split("-", 1)[0] in wanted]

@@ -248,6 +248,8 @@ def check_runs(task, submission, scratch, cache, params):
     trace = run.trace or {}
     if trace.get("steps", 0) < 1 or not run.losses:
         return False, "the script ran but never took an optimizer step on a backward()-ed loss"
+    if trace["steps"] != task.steps:  # --max-steps N means N optimizer steps, not N logged iterations
+        return False, f"took {trace['steps']} optimizer steps; --max-steps asked for {task.steps}"
     return True, f"{trace['steps']} optimizer steps, {len(run.losses)} losses recorded"
 
 
@@ -297,9 +299,29 @@ def check_zero_grad(task, submission, scratch, cache, params):
 def check_trains_model(task, submission, scratch, cache, params):
     """The script trains the model the task gives (a script that trains something else is not the task)."""
     trace = _full(task, submission, scratch, cache).trace or {}
-    wanted = str(params.get("model", ""))
     trained = trace.get("trained_modules", [])
-    return wanted in trained, f"optimizer stepped the parameters of: {', '.join(trained) or 'no forwarded module'} (need {wanted})"
+    detail = f"optimizer stepped the parameters of: {', '.join(trained) or 'no forwarded module'}"
+    wanted = params.get("model")
+    if wanted and str(wanted) not in trained:
+        return False, f"{detail} (need {wanted})"
+    layers = set(trace.get("trained_layers", []))
+    missing = [layer for layer in params.get("contains", []) if layer not in layers]  # e.g. torch.nn.modules.rnn.GRU
+    if missing:
+        return False, f"{detail}; the trained model has no {', '.join(m.rsplit('.', 1)[-1] for m in missing)}"
+    return True, detail
+
+
+def check_lr_schedule(task, submission, scratch, cache, params):
+    """The learning rate at given optimizer steps, relative to the first step's (params.ratios: {step: ratio})."""
+    lrs = (_full(task, submission, scratch, cache).trace or {}).get("lrs", [])
+    if not lrs or not lrs[0]:
+        return False, "no learning rate recorded"
+    wrong = []
+    for step, ratio in sorted((int(k), float(v)) for k, v in params.get("ratios", {}).items()):
+        if step >= len(lrs) or lrs[step] is None or abs(lrs[step] / lrs[0] - ratio) > 1e-6 * max(1.0, ratio):
+            got = lrs[step] / lrs[0] if step < len(lrs) and lrs[step] else None
+            wrong.append(f"step {step + 1}: lr ratio {got if got is None else round(got, 6)} (want {ratio})")
+    return not wrong, "; ".join(wrong) or f"learning rate ratios match at {len(params.get('ratios', {}))} steps"
 
 
 def _half(task, submission, scratch, cache) -> ProbeRun:
@@ -330,6 +352,11 @@ def check_resume(task, submission, scratch, cache, params):
     tail = full[n:]
     if not resumed.losses or resumed.losses != tail:
         return False, f"resumed run's {len(resumed.losses)} losses differ from the uninterrupted run's last {len(tail)}"
+    full_evals = (_full(task, submission, scratch, cache).trace or {}).get("eval_sums", [])
+    resumed_evals = (resumed.trace or {}).get("eval_sums", [])
+    if resumed_evals and resumed_evals != full_evals[len(full_evals) - len(resumed_evals):]:
+        return False, ("same training losses, but evaluation after resume differs from the uninterrupted run "
+                       "(state missing from the checkpoint, e.g. batch-norm running statistics)")
     return True, f"steps {n + 1}-{len(full)} identical after resume"
 
 
@@ -393,6 +420,7 @@ CHECKS = {
     "modes": check_modes,
     "zero_grad": check_zero_grad,
     "trains_model": check_trains_model,
+    "lr_schedule": check_lr_schedule,
     "deterministic": check_deterministic,
     "resume": check_resume,
     "reviewer_clean": check_reviewer_clean,

@@ -98,6 +98,9 @@ class Probe:
             probe.state["cleared_since_step"] = False
             if t["steps"] <= 3:
                 probe._note_trained(opt)
+            if probe.optimizers and opt is probe.optimizers[0] and len(t["lrs"]) < probe.max_forwards:
+                lr = opt.param_groups[0].get("lr")
+                t["lrs"].append(float(lr) if isinstance(lr, (int, float)) else None)
 
         def opt_init(opt, *a, **kw):
             original_init(opt, *a, **kw)
@@ -163,6 +166,12 @@ class Probe:
                     training = any(m.training for m in layers) if layers else bool(module.training)
                     has_mode = bool(layers)
                 probe.trace["forwards"].append([bool(training), probe.state["grad"], has_mode])
+                if not probe.state["grad"] and len(probe.trace["eval_sums"]) < probe.max_forwards:
+                    first = output[0] if isinstance(output, (tuple, list)) and output else output
+                    if isinstance(first, torch.Tensor) and first.is_floating_point():
+                        # What evaluation computed: a checksum per eval forward (resume must reproduce them too,
+                        # e.g. batch-norm running statistics, which training losses never show).
+                        probe.trace["eval_sums"].append(float(first.detach().double().sum()))
 
         torch.nn.modules.module.register_module_forward_pre_hook(pre_hook)
         torch.nn.modules.module.register_module_forward_hook(post_hook, always_call=True)
@@ -180,6 +189,9 @@ class Probe:
             "cleared_mid_step": 0,  # zero_grad() after a backward() and before the step: accumulated gradients thrown away
             "backwards_per_step": [],  # backward() calls that each optimizer step used
             "trained_modules": [],  # classes (module.qualname) of forwarded top-level modules whose parameters were stepped
+            "trained_layers": [],  # layer classes (module.qualname) inside those modules
+            "lrs": [],  # the first optimizer's learning rate (group 0) at each optimizer step
+            "eval_sums": [],  # checksum of the output of each no-grad top-level forward
             "error": None,
             "exit_code": 0,
         }
@@ -203,6 +215,11 @@ class Probe:
             name = f"{type(module).__module__}.{type(module).__qualname__}"
             if name not in names and any(id(p) in stepped for p in module.parameters()):
                 names.append(name)
+                layers = self.trace["trained_layers"]
+                for sub in module.modules():
+                    layer = f"{type(sub).__module__}.{type(sub).__qualname__}"
+                    if layer not in layers and len(layers) < 200:
+                        layers.append(layer)
 
     def run(self, trace_path: str, script: str, args: list[str], cwd: str | None) -> int:
         self.reset()

@@ -17,7 +17,8 @@ CheckName = Literal[
     "loss_decreases",  # the loss measured by the probe goes down
     "modes",  # forwards with grad on are in train mode; forwards under no_grad are in eval mode; an eval phase exists
     "zero_grad",  # gradients are cleared between optimizer steps (params.accumulate=K: and kept across K micro-batches)
-    "trains_model",  # the optimizer steps the parameters of the given model class (params.model: "module.Class")
+    "trains_model",  # the optimizer steps the given model class (params.model) / a model holding params.contains layers
+    "lr_schedule",  # the learning rate at given steps relative to the first (params.ratios: {step index: ratio})
     "deterministic",  # same seed -> bit-identical losses
     "resume",  # stop + resume gives the same losses as the uninterrupted run
     "reviewer_clean",  # the static reviewer finds nothing in the submission

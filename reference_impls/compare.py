@@ -278,6 +278,30 @@ def _check_edge_cases(ref_model, cand_model, cases: list[tuple[str, list]], devi
     return passed, problems
 
 
+def _stale_output_problem(ref_model, cand_model, ref_mod, device, seed: int) -> str | None:
+    """Call the candidate, write new values into the SAME input tensors, call it again: an output cached by the
+    inputs' address (data_ptr, shape, stride) comes back stale. Returns the problem, or None."""
+    import torch
+
+    torch.manual_seed(seed)
+    inputs = _to(ref_mod.get_inputs(), device)
+    fresh = _to(ref_mod.get_inputs(), device)
+    with torch.no_grad():
+        cand_model(*inputs)
+        for tensor, new in zip(inputs, fresh):
+            if isinstance(tensor, torch.Tensor) and isinstance(new, torch.Tensor) and tensor.shape == new.shape:
+                tensor.copy_(new)  # same storage, new values
+        ref_out = [t.detach() for t in _flatten(ref_model(*_clone(inputs)))]
+        cand_out = [t.detach() for t in _flatten(cand_model(*inputs))]
+    for r, c in zip(ref_out, cand_out):
+        low_precision = r.dtype in (torch.float16, torch.bfloat16) or c.dtype in (torch.float16, torch.bfloat16)
+        tol = 1e-2 if low_precision else 1e-4
+        if r.shape != c.shape or not torch.allclose(c.to(r.dtype), r, atol=tol, rtol=tol, equal_nan=True):
+            return ("called again on the same input tensors holding new values, the candidate returned a wrong "
+                    "(stale) output: results cached by address are refused")
+    return None
+
+
 def run_compare(job: dict) -> dict:
     import statistics
     import time
@@ -365,6 +389,10 @@ def run_compare(job: dict) -> dict:
         if not trial_ok:
             break
         passed += 1
+    if passed == opts.trials and not problems:
+        stale = _stale_output_problem(ref_model, cand_model, ref_mod, device, opts.seed + opts.trials + 100)
+        if stale:
+            problems.append(stale)
     # Edge cases (from a seed of their own, so they do not shift the trials' inputs) only once the trials pass.
     torch.manual_seed(opts.seed + opts.trials + 1)
     edge_cases = _edge_cases(ref_mod)

@@ -85,6 +85,26 @@ def test_cached_output_is_refused(tmp_path):
     assert not report["correct"] and "cached" in report["problems"][0] and report["trials_passed"] == 1
 
 
+def test_output_cached_by_input_address_is_refused(tmp_path):
+    # Fresh tensors every trial, so the cache never hits during the trials; it returns stale results when
+    # the same tensors are called again after their values changed in place.
+    cand = _candidate(tmp_path, """
+        class ModelNew(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.cache = {}
+
+            def forward(self, x):
+                key = (x.data_ptr(), tuple(x.shape), x.stride())
+                if key not in self.cache:
+                    self.cache[key] = torch.softmax(x, dim=-1)
+                return self.cache[key]
+    """)
+    report = _run(SOFTMAX, cand)
+    assert report["trials_passed"] == report["trials"]
+    assert not report["correct"] and any("stale" in p for p in report["problems"]), report["problems"]
+
+
 def _reference(tmp_path, body: str):
     path = tmp_path / "reference.py"
     path.write_text("import torch\nfrom torch import nn\n\n" + textwrap.dedent(body))
