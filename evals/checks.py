@@ -18,8 +18,9 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import get_args
 
-from reference_impls.sandbox import Isolation, run_child
+from reference_impls.sandbox import Containment, Isolation, run_child
 
 from .probe import verify_trace
 from .schema import CheckResult, Task, TaskResult
@@ -55,9 +56,9 @@ def isolation_for(scratch: Path, task: Task) -> Isolation:
 class ProbeRun:
     """One execution of the submission's entry script under the probe."""
 
-    def __init__(self, ok: bool, trace: dict | None, reason: str, output_dir: Path | None, containment: str | None = None):
+    def __init__(self, ok: bool, trace: dict | None, reason: str, output_dir: Path | None):
         self.ok, self.trace, self.reason, self.output_dir = ok, trace, reason, output_dir
-        self.containment = containment  # what the sandbox achieved (see reference_impls.sandbox.Containment)
+        self.containment: str | None = None  # what the sandbox achieved (set by probe_runs for all its runs)
 
     @property
     def losses(self) -> list[float]:
@@ -151,7 +152,7 @@ def score(task: Task, submission: Path, *, agent: str = "", attempt: int = 0) ->
 
 def _weakest(levels: list[str | None]) -> str | None:
     """The weakest containment any child of this scoring ran under (None: no code was executed)."""
-    order = ["group", "processes", "namespaces"]
+    order = list(get_args(Containment))  # weakest first
     seen = [lvl for lvl in levels if lvl in order]
     if not seen:
         return "unknown" if levels else None

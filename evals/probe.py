@@ -76,7 +76,7 @@ class Probe:
             probe.state["backward_since_step"] += 1
             if tensor.numel() == 1:
                 t["losses"].append(float(tensor.detach().float().cpu().reshape(())))
-            if probe.state["stepped"] and not probe.state["cleared_since_step"] and not _grads_clear(probe.optimizers):
+            if probe.state["stepped"] and not probe.state["cleared_since_step"] and _grads_reached(probe.optimizers):
                 t["backward_dirty"] += 1
             probe.state["stepped"] = False
             result = original_backward(tensor, *a, **kw)
@@ -112,7 +112,7 @@ class Probe:
         def counting(original):
             def zero_grad(obj, *a, **kw):
                 probe.trace["zero_grads"] += 1
-                if probe.state["backward_since_step"] and not _grads_clear(probe.optimizers):
+                if probe.state["backward_since_step"] and _grads_reached(probe.optimizers):
                     probe.trace["cleared_mid_step"] += 1
                     probe.state["backward_since_step"] = 0  # those backward() calls no longer count for the step
                 probe.state["cleared_since_step"] = True
@@ -294,15 +294,6 @@ def _grads_reached(optimizers) -> bool:
                 if p.grad is not None and bool(p.grad.any()):
                     return True
     return False
-
-
-def _grads_clear(optimizers) -> bool:
-    for opt in optimizers:
-        for group in opt.param_groups:
-            for p in group["params"]:
-                if p.grad is not None and bool(p.grad.any()):
-                    return False
-    return True
 
 
 if __name__ == "__main__":

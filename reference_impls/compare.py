@@ -173,6 +173,14 @@ def _to(values: list, device) -> list:
     return [v.to(device) if isinstance(v, torch.Tensor) else v for v in values]
 
 
+def _tolerance(r, c) -> float:
+    """atol = rtol for comparing outputs: 1e-2 when either side is fp16/bf16, else 1e-4."""
+    import torch
+
+    low_precision = r.dtype in (torch.float16, torch.bfloat16) or c.dtype in (torch.float16, torch.bfloat16)
+    return 1e-2 if low_precision else 1e-4
+
+
 def _to_keeping_strides(values: list, device) -> list:
     """Copies on `device` with the same sizes and strides (a transposed or sliced view stays non-contiguous)."""
     import torch
@@ -267,8 +275,7 @@ def _check_edge_cases(ref_model, cand_model, cases: list[tuple[str, list]], devi
             continue
         case_problems = []
         for i, (r, c) in enumerate(zip(ref_out, cand_out)):
-            low_precision = r.dtype in (torch.float16, torch.bfloat16) or c.dtype in (torch.float16, torch.bfloat16)
-            why = _edge_mismatch(r, c, 1e-2 if low_precision else 1e-4)
+            why = _edge_mismatch(r, c, _tolerance(r, c))
             if why:
                 case_problems.append(f"output {i} {why}")
         if case_problems:
@@ -294,8 +301,7 @@ def _stale_output_problem(ref_model, cand_model, ref_mod, device, seed: int) -> 
         ref_out = [t.detach() for t in _flatten(ref_model(*_clone(inputs)))]
         cand_out = [t.detach() for t in _flatten(cand_model(*inputs))]
     for r, c in zip(ref_out, cand_out):
-        low_precision = r.dtype in (torch.float16, torch.bfloat16) or c.dtype in (torch.float16, torch.bfloat16)
-        tol = 1e-2 if low_precision else 1e-4
+        tol = _tolerance(r, c)
         if r.shape != c.shape or not torch.allclose(c.to(r.dtype), r, atol=tol, rtol=tol, equal_nan=True):
             return ("called again on the same input tensors holding new values, the candidate returned a wrong "
                     "(stale) output: results cached by address are refused")
@@ -377,8 +383,7 @@ def run_compare(job: dict) -> dict:
                 problems.append(f"trial {trial}: output {i} has shape {tuple(c.shape)}, expected {tuple(r.shape)}")
                 trial_ok = False
                 continue
-            low_precision = r.dtype in (torch.float16, torch.bfloat16) or c.dtype in (torch.float16, torch.bfloat16)
-            tol = 1e-2 if low_precision else 1e-4
+            tol = _tolerance(r, c)
             tolerance = max(tolerance or 0.0, tol)
             dtype = str(r.dtype).replace("torch.", "")
             diff = (r.float() - c.float()).abs().max().item() if r.numel() else 0.0

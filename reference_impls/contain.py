@@ -46,6 +46,7 @@ SYS_MOUNT_SETATTR = 442  # the same number on every architecture (added after th
 EXIT_SETUP_FAILED = 125
 FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2)
 POLL_S = 0.2
+PAGE_BYTES = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
 _libc = ctypes.CDLL(None, use_errno=True)
 
@@ -161,29 +162,64 @@ def _exec_job(argv: list[str], unprivileged: bool = False) -> None:
         os._exit(127)
 
 
-def _children_of() -> dict[int, list[int]]:
-    """ppid -> pids of every live process (one pass over /proc)."""
-    tree: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
+class ProcInfo(tuple):
+    """(pid, ppid, sid, state, rss_bytes) of one process, from /proc/<pid>/stat."""
+
+    __slots__ = ()
+    pid = property(lambda self: self[0])
+    ppid = property(lambda self: self[1])
+    sid = property(lambda self: self[2])
+    state = property(lambda self: self[3])
+    rss = property(lambda self: self[4])
+
+    @property
+    def live(self) -> bool:
+        return self.state not in ("Z", "X")  # zombies wait for a reaper; they hold no memory and run nothing
+
+
+def process_table() -> list[ProcInfo]:
+    """Every process of this PID namespace (Linux /proc; empty elsewhere)."""
+    found = []
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return found
+    for entry in entries:
         if not entry.isdigit():
             continue
         try:
             with open(f"/proc/{entry}/stat", "rb") as fh:
-                fields = fh.read().rsplit(b")", 1)[1].split()
+                raw = fh.read()
         except OSError:
+            continue  # exited meanwhile
+        rest = raw[raw.rfind(b")") + 2:].split()
+        # Fields after "pid (comm)": state ppid pgrp session ...; rss (pages) is field 24 overall.
+        try:
+            found.append(ProcInfo((int(entry), int(rest[1]), int(rest[3]), rest[0].decode(), int(rest[21]) * PAGE_BYTES)))
+        except (IndexError, ValueError):
             continue
-        if fields[0] not in (b"Z", b"X"):
-            tree.setdefault(int(fields[1]), []).append(int(entry))
-    return tree
+    return found
 
 
-def _descendants(root: int) -> list[int]:
-    tree, out, todo = _children_of(), [], [root]
+def tree_processes(root: int, table: list[ProcInfo] | None = None) -> list[ProcInfo]:
+    """`root` and all its descendants (by parent links), live or zombie."""
+    table = process_table() if table is None else table
+    children: dict[int, list[ProcInfo]] = {}
+    out = []
+    for proc in table:
+        children.setdefault(proc.ppid, []).append(proc)
+        if proc.pid == root:
+            out.append(proc)
+    todo = [root]
     while todo:
-        for pid in tree.get(todo.pop(), []):
-            out.append(pid)
-            todo.append(pid)
+        for proc in children.get(todo.pop(), []):
+            out.append(proc)
+            todo.append(proc.pid)
     return out
+
+
+def _live_descendants(root: int) -> list[int]:
+    return [p.pid for p in tree_processes(root) if p.live and p.pid != root]
 
 
 def _kill(pid: int, sig: int) -> None:
@@ -209,7 +245,7 @@ def _reap() -> dict[int, int]:
 def sweep() -> None:
     """SIGKILL every descendant; orphans of killed processes come back to us (subreaper) and go next pass."""
     for _ in range(100):
-        pids = _descendants(os.getpid())
+        pids = _live_descendants(os.getpid())
         if not pids:
             return
         for pid in pids:

@@ -32,10 +32,13 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+# The /proc reading lives in contain.py, which must stay standard-library only; the supervisor shares it.
+from reference_impls.contain import ProcInfo, process_table, tree_processes
+
 KilledReason = Literal["timeout", "memory", "cancelled", "output", "disk"]
 # namespaces: processes contained and files outside the writable folders read-only; processes: every descendant
 # is killed with the child (child subreaper); group: only the child's session and process group (not Linux).
-Containment = Literal["namespaces", "processes", "group"]
+Containment = Literal["group", "processes", "namespaces"]  # weakest first
 CONTAIN_SCRIPT = Path(__file__).with_name("contain.py")
 CONTAIN_SETUP_FAILED = 125
 
@@ -80,7 +83,6 @@ def folder_bytes(paths: list[Path], limit: int | None = None) -> int:
 POLL_S = 0.05
 TERM_GRACE_S = 2.0
 MAX_LINE_BYTES = 1 << 20  # longer stdout lines are cut (the rest of the line is dropped)
-_PAGE_BYTES = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
 
 class ChildResult(BaseModel):
@@ -163,62 +165,6 @@ class _Stream:
             if self.dropped:
                 return f"[... {self.dropped} earlier bytes dropped ...]\n{body}"
             return body
-
-
-class ProcInfo(tuple):
-    """(pid, ppid, sid, state, rss_bytes) of one process, from /proc/<pid>/stat."""
-
-    __slots__ = ()
-    pid = property(lambda self: self[0])
-    ppid = property(lambda self: self[1])
-    sid = property(lambda self: self[2])
-    state = property(lambda self: self[3])
-    rss = property(lambda self: self[4])
-
-    @property
-    def live(self) -> bool:
-        return self.state not in ("Z", "X")  # zombies wait for a reaper; they hold no memory and run nothing
-
-
-def process_table() -> list[ProcInfo]:
-    """Every process of this PID namespace (Linux /proc; empty elsewhere)."""
-    found = []
-    try:
-        entries = os.listdir("/proc")
-    except OSError:
-        return found
-    for entry in entries:
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat", "rb") as fh:
-                raw = fh.read()
-        except OSError:
-            continue  # exited meanwhile
-        rest = raw[raw.rfind(b")") + 2:].split()
-        # Fields after "pid (comm)": state ppid pgrp session ...; rss (pages) is field 24 overall.
-        try:
-            found.append(ProcInfo((int(entry), int(rest[1]), int(rest[3]), rest[0].decode(), int(rest[21]) * _PAGE_BYTES)))
-        except (IndexError, ValueError):
-            continue
-    return found
-
-
-def tree_processes(root: int, table: list[ProcInfo] | None = None) -> list[ProcInfo]:
-    """`root` and all its descendants (by parent links), live or zombie."""
-    table = process_table() if table is None else table
-    children: dict[int, list[ProcInfo]] = {}
-    out = []
-    for proc in table:
-        children.setdefault(proc.ppid, []).append(proc)
-        if proc.pid == root:
-            out.append(proc)
-    todo = [root]
-    while todo:
-        for proc in children.get(todo.pop(), []):
-            out.append(proc)
-            todo.append(proc.pid)
-    return out
 
 
 def session_processes(sid: int) -> list[tuple[int, str, int]]:
@@ -312,8 +258,11 @@ class Child:
                 seen.setdefault(proc.pid, proc)
         return list(seen.values())
 
+    def live_processes(self) -> list[ProcInfo]:
+        return [p for p in self.processes() if p.live]
+
     def rss_mb(self) -> float:
-        return sum(p.rss for p in self.processes() if p.live) / (1 << 20)
+        return sum(p.rss for p in self.live_processes()) / (1 << 20)
 
     def _signal_all(self, sig: int, *, descendants_only: bool = False) -> int:
         """Send `sig` to the child's group and every live process below it; returns how many were signalled."""
@@ -342,7 +291,7 @@ class Child:
         self._signal_all(signal.SIGTERM)
         deadline = time.monotonic() + grace_s
         while time.monotonic() < deadline:
-            if self.proc.poll() is not None and not [p for p in self.processes() if p.live]:
+            if self.proc.poll() is not None and not self.live_processes():
                 break
             time.sleep(POLL_S)
         for _ in range(100):
@@ -404,7 +353,7 @@ class Child:
                 pass
         # The child is gone; anything it left behind in its group (daemons, stuck grandchildren) goes too,
         # otherwise they would hold the pipes open and the readers would never see EOF.
-        if [p for p in self.processes() if p.live]:
+        if self.live_processes():
             self._signal_all(signal.SIGKILL)
         try:
             self.proc.wait(timeout=5)

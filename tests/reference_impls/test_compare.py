@@ -86,15 +86,17 @@ def test_cached_output_is_refused(tmp_path):
 
 
 def test_output_cached_by_input_address_is_refused(tmp_path):
-    # Fresh tensors every trial, so the cache never hits during the trials; it returns stale results when
-    # the same tensors are called again after their values changed in place.
+    # It keeps every input alive, so no trial gets an earlier trial's memory and the cache never hits during the
+    # trials; it returns stale results when the same tensors are called again after their values changed.
     cand = _candidate(tmp_path, """
         class ModelNew(nn.Module):
             def __init__(self):
                 super().__init__()
                 self.cache = {}
+                self.seen = []
 
             def forward(self, x):
+                self.seen.append(x)
                 key = (x.data_ptr(), tuple(x.shape), x.stride())
                 if key not in self.cache:
                     self.cache[key] = torch.softmax(x, dim=-1)
