@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
+
+TOOLSETS = ("review", "generate", "run")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -16,18 +19,50 @@ def register(sub: argparse._SubParsersAction) -> None:
         action="append",
         type=Path,
         dest="roots",
-        help="directory whose files review_code may read (repeatable; default: the current directory). "
+        help="directory whose files the tools may read (repeatable; default: the current directory). "
         "Clients that declare workspace roots add theirs.",
     )
+    p.add_argument("--toolsets", default=",".join(TOOLSETS),
+                   help=f"comma list of tool groups to offer: {', '.join(TOOLSETS)} (default: all)")
+    p.add_argument("--read-only", action="store_true",
+                   help="leave out the tools that run code (run_reference_impl, compare_implementations, diagnose_training_run)")
+    p.add_argument("--python", help="interpreter with torch for the tools that train (default: the project's .venv "
+                   "when it has torch, else this one; torch is installed into this environment on first use)")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from server.app import serve
-
     for r in args.roots or []:
         if not r.is_dir():
-            print(f"pytorch-patterns: error: --root {r} is not a directory")
+            print(f"pytorch-patterns: error: --root {r} is not a directory", file=sys.stderr)
             return 2
-    serve(args.transport, host=args.host, port=args.port, roots=args.roots)
+    toolsets = [t.strip() for t in args.toolsets.split(",") if t.strip()]
+    unknown = [t for t in toolsets if t not in TOOLSETS]
+    if unknown or not toolsets:
+        print(f"pytorch-patterns: error: --toolsets takes a comma list of {', '.join(TOOLSETS)} (got {args.toolsets!r})", file=sys.stderr)
+        return 2
+    if args.read_only:
+        toolsets = [t for t in toolsets if t != "run"]
+    if args.python and not Path(args.python).exists():
+        print(f"pytorch-patterns: error: --python {args.python} does not exist", file=sys.stderr)
+        return 2
+    if args.transport == "streamable-http" and not 0 < args.port < 65536:
+        print(f"pytorch-patterns: error: --port {args.port} is not a port number", file=sys.stderr)
+        return 2
+    from server.app import serve
+
+    def ready() -> None:
+        if args.transport == "streamable-http":
+            host = f"[{args.host}]" if ":" in args.host else args.host
+            print(f"pytorch-patterns MCP server: http://{host}:{args.port}/mcp (streamable HTTP; Ctrl-C to stop)",
+                  file=sys.stderr, flush=True)
+
+    try:
+        serve(args.transport, host=args.host, port=args.port, roots=args.roots, toolsets=toolsets,
+              python=args.python, on_ready=ready)
+    except OSError as exc:  # e.g. the port is taken
+        print(f"pytorch-patterns: error: cannot serve on {args.host}:{args.port}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 0
     return 0

@@ -30,6 +30,8 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from reference_impls.interpreter import torch_python
+
 from reference_impls.sandbox import Isolation, run_child
 
 KERNELS_DIR = Path(__file__).resolve().parent / "kernels"
@@ -118,7 +120,7 @@ def compare(reference: Path, candidate: Path, options: CompareOptions | None = N
             if isinstance(event, dict) and event.get("nonce") == nonce:
                 events[event.get("event", "")] = event
 
-    result = run_child([sys.executable, "-m", "reference_impls.compare"], timeout_s=options.timeout_s,
+    result = run_child([torch_python(), "-m", "reference_impls.compare"], timeout_s=options.timeout_s,
                        memory_mb=options.memory_mb, max_output_bytes=options.max_output_bytes, on_line=on_line,
                        cancel=cancel, stdin_data=(json.dumps(job) + "\n").encode(), isolation=isolation, cwd=cwd,
                        env=_child_env(cwd) if cwd is not None else None)

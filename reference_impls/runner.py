@@ -27,6 +27,7 @@ from pydantic import BaseModel, Field
 
 from reference_impls import registry
 from reference_impls.sandbox import Child, ChildResult
+from reference_impls.interpreter import torch_python
 from reference_impls.worker import PREFIX
 
 ProgressCallback = Callable[[float, "float | None", str], None]
@@ -117,7 +118,7 @@ class RunReport(BaseModel):
 
 
 def worker_argv() -> list[str]:
-    return [sys.executable, "-m", "reference_impls.worker"]
+    return [torch_python(), "-m", "reference_impls.worker"]
 
 
 class WarmPool:

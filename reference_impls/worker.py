@@ -68,9 +68,9 @@ def _amp_guard(requested: str, device_info: dict, allow_slow: bool) -> tuple[str
             f"(capability {device_info['capability']}): {requested} matmuls are emulated there, "
             f"~100x slower than fp32")
     if allow_slow:
-        warnings.append(what + "; running it anyway (--allow-slow-amp)")
+        warnings.append(what + "; running it anyway (allow_slow_amp)")
         return requested, warnings
-    warnings.append(what + "; ran in fp32 instead (pass --allow-slow-amp to force it)")
+    warnings.append(what + "; ran in fp32 instead (CLI: --allow-slow-amp, MCP: allow_slow_amp=true to force it)")
     return "none", warnings
 
 
@@ -122,7 +122,7 @@ def run_job(job: dict) -> dict:
     warnings += amp_warnings
     cfg = cfg.model_copy(update={"amp": amp})
     if info.name == "compiled_mlp" and not cfg.compile:
-        warnings.append("torch.compile is off for this smoke run (pass --compile; it costs 12-50 s cold on CPUs)")
+        warnings.append("torch.compile is off for this smoke run (CLI: --compile, MCP: compile=true; it costs 10-120 s cold on CPUs)")
 
     runs = 1 + int(opts["check_determinism"]) + int(opts["check_resume"])
     total = float(cfg.steps * runs)

@@ -61,7 +61,7 @@ class RunInput(BaseModel):
     device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
     steps: int | None = Field(default=None, ge=1, le=100_000)
     seed: int = Field(default=0, ge=0)
-    amp: Literal["none", "bf16", "fp16"] = "none"
+    amp: Literal["auto", "none", "bf16", "fp16"] = "auto"
     compile: bool = False
     check_determinism: bool = False
     check_resume: bool = False

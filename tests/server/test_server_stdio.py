@@ -13,6 +13,8 @@ import anyio
 import pytest
 from mcp import Client
 from mcp.client.stdio import StdioServerParameters
+from mcp.shared.exceptions import MCPError
+from mcp_types import INVALID_PARAMS
 
 pytestmark = pytest.mark.anyio
 
@@ -72,23 +74,46 @@ def _text(result) -> str:
 async def test_lists_tools_resources_prompts(params):
     async with Client(params) as client:
         tools = (await client.list_tools()).tools
-        assert {t.name for t in tools} == TOOLS
+        assert TOOLS <= {t.name for t in tools}
+        listing = json.dumps([t.model_dump(mode="json", by_alias=True, exclude_none=True) for t in tools], separators=(",", ":"))
+        assert len(listing) / 4 < 4000, f"tools/list is ~{len(listing) // 4} tokens"
+        assert '"format":"path"' not in listing  # Claude Code warns about unknown formats
         for t in tools:
             assert t.description and t.input_schema["type"] == "object"
-            assert t.output_schema is not None, t.name
             assert t.annotations is not None and t.annotations.open_world_hint is False, t.name
+            for field, prop in t.input_schema.get("properties", {}).items():
+                if field != "ctx":
+                    assert prop.get("description"), (t.name, field)
         by_name = {t.name: t for t in tools}
         assert by_name["review_code"].annotations.read_only_hint is True
+        assert by_name["compare_implementations"].annotations.read_only_hint is False
+        assert "RUNS" in by_name["compare_implementations"].description
         resources = {str(r.uri) for r in (await client.list_resources()).resources}
-        assert "pytorch-patterns://rules/PT-GRAD006" in resources
-        assert any(u.startswith("pytorch-patterns://docs/") for u in resources)
-        assert any(u.startswith("pytorch-patterns://reference/") for u in resources)
+        assert resources == {"pytorch-patterns://skill", "pytorch-patterns://rules"}
+        templates = {t.uri_template for t in (await client.list_resource_templates()).resource_templates}
+        assert {"pytorch-patterns://docs/{topic}", "pytorch-patterns://rules/{code}", "pytorch-patterns://reference/{name}",
+                "pytorch-patterns://specs/{kind}"} <= templates
         doc = await client.read_resource("pytorch-patterns://rules/PT-GRAD006")
         assert "requires_grad" in doc.contents[0].text
-        prompts = {p.name for p in (await client.list_prompts()).prompts}
-        assert prompts == {"review-pytorch-file", "write-training-script", "make-loop-faster"}
+        family = await client.read_resource("pytorch-patterns://rules/PT-GRAD")
+        assert "PT-GRAD001" in family.contents[0].text and "PT-GRAD006" in family.contents[0].text
+        assert "PT-DEV001" in (await client.read_resource("pytorch-patterns://rules")).contents[0].text
+        assert "## " in (await client.read_resource("pytorch-patterns://docs/training-loop")).contents[0].text
+        assert "lr" in (await client.read_resource("pytorch-patterns://specs/train-loop")).contents[0].text
+        for uri in ("pytorch-patterns://docs/nope", "pytorch-patterns://rules/PT-NOPE", "pytorch-patterns://reference/x"):
+            with pytest.raises(Exception):
+                await client.read_resource(uri)
+        done = await client.complete(ref={"type": "ref/resource", "uri": "pytorch-patterns://rules/{code}"},
+                                     argument={"name": "code", "value": "PT-GRAD00"})
+        assert "PT-GRAD002" in done.completion.values
+        prompts = {p.name: p for p in (await client.list_prompts()).prompts}
+        assert set(prompts) == {"review-pytorch-file", "write-training-script", "make-loop-faster"}
+        assert all(a.description for p in prompts.values() for a in p.arguments or [])
         got = await client.get_prompt("review-pytorch-file", {"path": "train.py"})
         assert "review_code" in got.messages[0].content.text
+        with pytest.raises(MCPError) as missing:
+            await client.get_prompt("review-pytorch-file", {})
+        assert missing.value.error.code == INVALID_PARAMS and "path" in missing.value.error.message
 
 
 async def test_review_code_good_and_bad_input(params, tmp_path):
@@ -97,6 +122,8 @@ async def test_review_code_good_and_bad_input(params, tmp_path):
         assert not res.is_error
         rules = [f["rule"] for f in res.structured_content["findings"]]
         assert rules == ["PT-GRAD003", "PT-GRAD006"]
+        text = _text(res)  # compact lines for the model, not pretty-printed JSON
+        assert "t.py:2:" in text and "PT-GRAD003" in text and "\n  " not in text
         assert res.structured_content["findings"][0]["fix"]["edits"]
         by_path = await client.call_tool("review_code", {"path": "train.py"})
         assert not by_path.is_error and by_path.structured_content["total"] == 2
@@ -113,6 +140,7 @@ async def test_review_code_good_and_bad_input(params, tmp_path):
             ({"source": "x = 1", "select": ["PT-NOPE999"]}, "unknown rule"),
             ({"source": 42}, ""),
             ({"source": "x", "limit": -1}, ""),
+            ({"source": "x" * 500_000}, "limit"),
         ]:
             bad = await client.call_tool("review_code", args)
             assert bad.is_error, args
@@ -123,22 +151,26 @@ async def test_explain_and_generate(params):
     async with Client(params) as client:
         ok = await client.call_tool("explain_rule", {"code": "PT-GRAD006"})
         assert ok.structured_content["name"] == "require-grad-typo" and ok.structured_content["bad"]
+        assert _text(ok).startswith("# PT-GRAD006")
         bad = await client.call_tool("explain_rule", {"code": "nonsense"})
-        assert bad.is_error and "PT-GRAD006" in _text(bad)
+        assert bad.is_error and "pytorch-patterns://rules" in _text(bad)
         for tool in ("generate_training_loop", "generate_dataset", "generate_checkpointing"):
             res = await client.call_tool(tool, {"spec": {}})
             assert not res.is_error, (tool, _text(res))
-            code = res.structured_content["code"]
+            code = res.content[1].text  # the code itself, as plain text (not a JSON-escaped string)
             compile(code, tool, "exec")
-            assert res.structured_content["rationale"]
+            assert res.structured_content["rationale"] and res.structured_content["lines"] == code.count("\n") + 1
+            assert "code" not in res.structured_content
         bad = await client.call_tool("generate_training_loop", {"spec": {"amp": "fp17"}})
         assert bad.is_error and "amp" in _text(bad)
+        unknown = await client.call_tool("generate_training_loop", {"spec": {"learning_rate_typo": 1}})
+        assert unknown.is_error and "pytorch-patterns://specs/train-loop" in _text(unknown)
 
 
 async def test_run_and_compare(params):
     async with Client(params) as client:
         impls = await client.call_tool("list_reference_impls", {})
-        names = [i["name"] for i in impls.structured_content["result"]]
+        names = [i["name"] for i in impls.structured_content["impls"]]
         assert len(names) >= 10
         progress: list[float] = []
 
@@ -151,6 +183,7 @@ async def test_run_and_compare(params):
         report = run.structured_content
         assert len(report["losses"] if "losses" in report else report["loss_curve"]) >= 1
         assert progress, "no progress notifications"
+        assert "Python:" in _text(run) and report["python"]  # says which interpreter ran torch
         bad = await client.call_tool("run_reference_impl", {"name": "no-such-impl"})
         assert bad.is_error and name in _text(bad)
         cmp_ = await client.call_tool("compare_implementations", {"reference_source": REFERENCE, "candidate_source": CANDIDATE, "device": "cpu"})
@@ -158,6 +191,13 @@ async def test_run_and_compare(params):
         assert json.dumps(cmp_.structured_content)
         bad = await client.call_tool("compare_implementations", {"reference_source": REFERENCE})
         assert bad.is_error and "candidate" in _text(bad)
+        broken = await client.call_tool("compare_implementations", {"reference_source": REFERENCE, "candidate_source": "def f(:\n"})
+        assert broken.is_error and "does not parse" in _text(broken)
+        failed = await client.call_tool("run_reference_impl", {"name": name, "steps": 50_000, "device": "cpu", "timeout_s": 1})
+        assert failed.is_error and "FAILED" in _text(failed)  # a failed run is an error result, with the reason
+        no_gpu = await client.call_tool("run_reference_impl", {"name": name, "device": "cuda"})
+        if not any(Path("/dev").glob("nvidia[0-9]*")):
+            assert no_gpu.is_error and "no NVIDIA GPU" in _text(no_gpu)
 
 
 def _processes_with_marker(marker: str) -> list[int]:
@@ -190,6 +230,8 @@ async def test_cancel_kills_the_child(params, marker):
                 await started.wait()
             job = set(_processes_with_marker(marker)) - server_pids
             assert job, "the run's child process is not running"
+            second = await client.call_tool("run_reference_impl", {"name": "mlp_tabular", "steps": 5, "device": "cpu"})
+            assert second.is_error and "busy" in _text(second)  # refused at once, not queued behind the first
             tg.cancel_scope.cancel()
         deadline = time.monotonic() + 20
         while job & set(_processes_with_marker(marker)) and time.monotonic() < deadline:
@@ -239,3 +281,38 @@ async def test_200_hostile_requests_then_a_good_one(params):
             assert res.is_error, (name, str(args)[:80])
         ok = await client.call_tool("review_code", {"source": BAD_SOURCE})
         assert not ok.is_error and ok.structured_content["total"] == 2
+
+
+BIG = "import torch\n" + "".join(f"def f{i}(model, opt, x):\n    opt.zero_grad(set_to_none=False)\n    model(x).sum().backward()\n    opt.step()\n" for i in range(3000))
+
+
+async def test_reviews_run_off_the_event_loop(params):
+    """A long review must not hold up a trivial call from another client (reviews run in worker processes)."""
+    order: list[str] = []
+    async with Client(params) as slow, Client(params) as fast:
+        async def big():
+            assert len(BIG) < 400_000
+            res = await slow.call_tool("review_code", {"source": BIG})
+            assert not res.is_error, _text(res)
+            order.append("review")
+
+        async def small():
+            await anyio.sleep(0.3)  # the review is under way
+            for _ in range(3):
+                res = await fast.call_tool("explain_rule", {"code": "PT-GRAD003"})
+                assert not res.is_error
+            order.append("explain")
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(big)
+            tg.start_soon(small)
+    assert order == ["explain", "review"], order
+
+
+async def test_read_only_toolset_leaves_out_tools_that_run_code(tmp_path):
+    env = {"PYTHONPATH": os.pathsep.join(sys.path)}
+    ro = StdioServerParameters(command=sys.executable, args=["-m", "pytorch_patterns", "serve", "--read-only"], env=env, cwd=str(tmp_path))
+    async with Client(ro) as client:
+        names = {t.name for t in (await client.list_tools()).tools}
+    assert "review_code" in names and "generate_training_loop" in names
+    assert not names & {"run_reference_impl", "compare_implementations", "diagnose_training_run"}

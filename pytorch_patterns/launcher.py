@@ -1,0 +1,154 @@
+"""Start the MCP server from a plugin folder, building its environment on first use (standard library only).
+
+Claude Code runs `bin/pytorch-patterns-mcp` from the plugin's folder (`${CLAUDE_PLUGIN_ROOT}`), which runs this file
+with any Python >= 3.11 it finds. The server needs no torch, so its environment holds only the distribution's
+light dependencies (mcp, pydantic, rich, pyyaml); the code itself is always the plugin folder's (on `PYTHONPATH`), so a
+plugin update never runs stale code. In order:
+
+1. a development checkout's own `.venv` (what `make install` made) when it can import the package;
+2. the environment in `$PYTORCH_PATTERNS_ENV`, else `$CLAUDE_PLUGIN_DATA/venv` (Claude Code's persistent folder for
+   the plugin, which survives updates), else `~/.cache/pytorch-patterns/venv`: reused when its stamp matches the
+   dependency list, otherwise (re)built with `uv` when it is on PATH, else `python -m venv` + pip.
+
+The build runs in its own session and finishes even if the client gives up waiting (the next start reuses it); two
+starts at once build it once (a file lock). Progress and any failure go to stderr, which MCP clients show in their
+log. Nothing is written inside the plugin folder.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+import tomllib
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+STAMP = ".pytorch-patterns-stamp"
+
+
+def say(msg: str) -> None:
+    print(f"pytorch-patterns: {msg}", file=sys.stderr, flush=True)
+
+
+def dependencies(root: Path = ROOT) -> list[str]:
+    with open(root / "pyproject.toml", "rb") as fh:
+        return list(tomllib.load(fh)["project"]["dependencies"])
+
+
+def env_dir() -> Path:
+    if os.environ.get("PYTORCH_PATTERNS_ENV"):
+        return Path(os.environ["PYTORCH_PATTERNS_ENV"]).expanduser()
+    if os.environ.get("CLAUDE_PLUGIN_DATA"):
+        return Path(os.environ["CLAUDE_PLUGIN_DATA"]).expanduser() / "venv"
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return cache / "pytorch-patterns" / "venv"
+
+
+def stamp_of(deps: list[str]) -> str:
+    text = json.dumps({"deps": deps, "python": sys.version_info[:2]})
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def env_python(env: Path) -> Path:
+    return env / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
+
+
+def ready(env: Path, stamp: str) -> bool:
+    try:
+        return env_python(env).exists() and (env / STAMP).read_text().strip() == stamp
+    except OSError:
+        return False
+
+
+def build_commands(env: Path, deps: list[str]) -> list[list[str]]:
+    uv = shutil.which("uv")
+    py = str(env_python(env))
+    if uv:
+        return [[uv, "venv", "--quiet", "--allow-existing", "--python", sys.executable, str(env)],
+                [uv, "pip", "install", "--quiet", "--python", py, *deps]]
+    return [[sys.executable, "-m", "venv", "--clear", str(env)],
+            [py, "-m", "pip", "install", "--quiet", "--no-compile", "--disable-pip-version-check", *deps]]
+
+
+def build(env: Path, deps: list[str], stamp: str, log_path: Path) -> int:
+    """`launcher.py --build`: build the environment under a file lock (a second builder waits, then finds it ready)."""
+    env.parent.mkdir(parents=True, exist_ok=True)
+    with open(env.parent / (env.name + ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if ready(env, stamp):
+            return 0
+        with open(log_path, "w") as log:
+            for cmd in build_commands(env, deps):
+                log.write("$ " + " ".join(cmd) + "\n")
+                log.flush()
+                code = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL).returncode
+                if code != 0:
+                    return code
+        (env / STAMP).write_text(stamp)
+    return 0
+
+
+def ensure_env(env: Path, deps: list[str], stamp: str) -> None:
+    """Build in a child of its own session, so it finishes even if the client stops waiting for this process (the
+    next start then finds the environment ready)."""
+    env.parent.mkdir(parents=True, exist_ok=True)
+    log_path = env.parent / (env.name + ".build.log")
+    tool = "uv" if shutil.which("uv") else "pip"
+    names = ", ".join(re.split(r"[<>=!~ \[]", d, maxsplit=1)[0] for d in deps)
+    say(f"first start: installing the server's dependencies ({names}; no torch) into {env} with {tool}; "
+        f"this takes 5-60 s once (log: {log_path})")
+    started = time.monotonic()
+    code = subprocess.Popen([sys.executable, "-I", __file__, "--build", str(env), str(log_path)],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True).wait()
+    if code != 0 or not ready(env, stamp):
+        tail = log_path.read_text(errors="replace").strip().splitlines()[-5:] if log_path.exists() else []
+        say(f"could not install the server's dependencies (exit {code}); last lines of {log_path}:")
+        for line in tail:
+            print("    " + line, file=sys.stderr)
+        say("check access to the package index and that this Python has venv, or install by hand "
+            f"(pip install {ROOT}) and configure the server command as `pytorch-patterns serve`")
+        raise SystemExit(1)
+    say(f"environment ready in {time.monotonic() - started:.0f} s")
+
+
+def dev_python(root: Path = ROOT) -> Path | None:
+    """A development checkout's `.venv` that has the package (editable install)."""
+    py = root / ".venv" / "bin" / "python"
+    if not py.exists():
+        return None
+    ok = subprocess.run([str(py), "-c", "import pytorch_patterns, mcp"], capture_output=True, cwd="/")
+    return py if ok.returncode == 0 else None
+
+
+def main(argv: list[str]) -> int:
+    if sys.version_info < (3, 11):
+        say(f"needs Python >= 3.11 (this is {sys.version.split()[0]})")
+        return 1
+    if argv[:1] == ["--build"] and len(argv) == 3:
+        deps = dependencies()
+        return build(Path(argv[1]), deps, stamp_of(deps), Path(argv[2]))
+    py = dev_python()
+    env_vars = dict(os.environ)
+    if py is None:
+        deps = dependencies()
+        env = env_dir()
+        stamp = stamp_of(deps)
+        if not ready(env, stamp):
+            ensure_env(env, deps, stamp)
+        py = env_python(env)
+        env_vars["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)
+    args = [str(py), "-P", "-m", "pytorch_patterns", "serve", *argv]  # -P: the cwd never shadows our packages
+    os.execve(str(py), args, env_vars)
+    return 0  # not reached
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
