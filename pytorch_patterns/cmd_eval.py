@@ -20,7 +20,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     def add_task_args(q: argparse.ArgumentParser) -> None:
         q.add_argument("--tasks", type=Path, default=None, help="a folder of tasks in the evals/tasks format (default: the bundled suite)")
-        q.add_argument("--only", action="append", default=None, help="task id or kind to run (repeatable)")
+        q.add_argument("--only", action="append", default=None,
+                       help="task ids or kinds to run: a comma list (fix-missing-zero-grad,review), repeatable")
         q.add_argument("-j", "--jobs", type=int, default=None, help="tasks in parallel (default: all cores)")
 
     run = esub.add_parser("run", help="run the suite with an agent and write the reports")
@@ -67,8 +68,9 @@ def _load(args):
     if getattr(args, "require_isolation", False):
         os.environ[REQUIRE_ISOLATION_ENV] = "1"  # read by every scoring thread when it starts a submission
 
+    only = [part.strip() for item in args.only for part in item.split(",") if part.strip()] if args.only else None
     try:
-        return load_tasks(args.tasks or BUILTIN_TASKS, args.only)
+        return load_tasks(args.tasks or BUILTIN_TASKS, only)
     except TaskError as exc:
         print(f"pytorch-patterns: error: {exc}", file=sys.stderr)
         return None
@@ -83,6 +85,9 @@ def _run(args) -> int:
 
     tasks = _load(args)
     if tasks is None:
+        return 2
+    if args.submissions is not None and not args.submissions.is_dir():
+        print(f"pytorch-patterns: error: --submissions {args.submissions} is not a directory", file=sys.stderr)
         return 2
     try:
         agent = make_agent(args.agent, args.submissions, args.agent_cmd)

@@ -77,6 +77,11 @@ def run(args: argparse.Namespace) -> int:
         stdin_data = sys.stdin.buffer.read()
 
     report = _review(paths, stdin_data, args.stdin_filename, select, args.ignore, config, args.jobs)
+    if report.files_reviewed == 0 and not report.errors:
+        where = ", ".join(str(p) for p in paths)
+        print(f"pytorch-patterns: error: no Python files or notebooks to review in {where} "
+              "(excluded folders and paths in the config are skipped)", file=sys.stderr)
+        return 2
     if fixing:
         report = _fix(report, paths, stdin_data, args, select, config)
 

@@ -59,10 +59,12 @@ def _run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     from reference_impls import registry
+    from pydantic import ValidationError
+
     from reference_impls.runner import RunOptions, run_reference, validate
 
     console = Console()
-    err = Console(stderr=True)
+    err = Console(stderr=True, soft_wrap=True)
     if args.list:
         if args.format == "json":
             print("[" + ",".join(i.model_dump_json() for i in registry.list_impls()) + "]")
@@ -79,8 +81,15 @@ def _run(args: argparse.Namespace) -> int:
                              check_resume=args.check_resume, timeout_s=args.timeout, memory_mb=args.memory_mb,
                              allow_slow_amp=args.allow_slow_amp, threads=args.threads, warm=False)
         validate(args.name, options)
-    except ValueError as exc:  # pydantic's ValidationError is a ValueError too
-        err.print(f"error: {exc}")
+    except ValidationError as exc:
+        err.print(f"error: {_one_line(exc)}", highlight=False)
+        return 2
+    except ValueError as exc:
+        err.print(f"error: {exc}", highlight=False)
+        return 2
+    if args.device == "cuda" and not _has_nvidia():
+        err.print("error: --device cuda, but this machine has no NVIDIA GPU (no /dev/nvidia*); use --device auto or cpu",
+                  highlight=False)
         return 2
 
     if args.format == "json" or not sys.stdout.isatty():
@@ -156,10 +165,12 @@ def _compare(args: argparse.Namespace) -> int:
 
     from rich.console import Console
 
+    from pydantic import ValidationError
+
     from reference_impls import compare as cmp
 
     console = Console()
-    err = Console(stderr=True)
+    err = Console(stderr=True, soft_wrap=True)
     if args.list:
         for path in cmp.list_kernel_references():
             console.print(f"[bold]{path.stem:<22}[/bold] {cmp.summary(path)}", highlight=False, soft_wrap=True)
@@ -172,9 +183,20 @@ def _compare(args: argparse.Namespace) -> int:
         candidate = Path(args.candidate)
         options = cmp.CompareOptions(device=args.device, trials=args.trials, seed=args.seed, warmup=args.warmup,
                                      iters=args.iters, timeout_s=args.timeout, memory_mb=args.memory_mb)
+        for label, path in (("reference", reference), ("candidate", candidate)):
+            problem = _syntax_problem(path)
+            if problem:
+                err.print(f"error: the {label} {path} {problem}", highlight=False)
+                return 2
+        if args.device == "cuda" and not _has_nvidia():
+            err.print("error: --device cuda, but this machine has no NVIDIA GPU; use --device auto or cpu", highlight=False)
+            return 2
         report = cmp.compare(reference, candidate, options)
+    except ValidationError as exc:
+        err.print(f"error: {_one_line(exc)}", highlight=False)
+        return 2
     except (ValueError, FileNotFoundError) as exc:
-        err.print(f"error: {exc}")
+        err.print(f"error: {exc}", highlight=False)
         return 2
     if args.format == "json":
         print(report.model_dump_json(indent=2))
@@ -196,3 +218,30 @@ def _compare(args: argparse.Namespace) -> int:
         if report.output_tail:
             console.print(report.output_tail, markup=False, highlight=False)
     return 0 if report.correct else 1
+
+
+def _one_line(exc) -> str:
+    """A pydantic error as one line: `--steps: must be >= 1`-style, no URLs."""
+    parts = []
+    for e in exc.errors():
+        field = ".".join(str(p) for p in e["loc"]) or "input"
+        parts.append(f"--{field.replace('_', '-')}: {e['msg'][:1].lower() + e['msg'][1:]}")
+    return "; ".join(parts)
+
+
+def _has_nvidia() -> bool:
+    from pathlib import Path
+
+    return any(Path("/dev").glob("nvidia[0-9]*"))
+
+
+def _syntax_problem(path) -> str | None:
+    import ast
+
+    try:
+        ast.parse(path.read_bytes(), filename=str(path))
+    except SyntaxError as exc:
+        return f"does not parse: {exc.msg} (line {exc.lineno})"
+    except OSError as exc:
+        return f"cannot be read: {exc.strerror}"
+    return None

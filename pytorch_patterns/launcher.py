@@ -13,6 +13,11 @@ plugin update never runs stale code. In order:
 The build runs in its own session and finishes even if the client gives up waiting (the next start reuses it); two
 starts at once build it once (a file lock). Progress and any failure go to stderr, which MCP clients show in their
 log. Nothing is written inside the plugin folder.
+
+First start over stdio: a client waits ~30 s for the handshake (Claude Code's MCP_TIMEOUT), and the build can take
+longer on a slow or busy machine. So while it builds, this process answers `initialize` itself, holds every later
+message, and when the environment is ready starts the real server, replays the handshake to it and pipes both ways.
+If the build fails, every held request gets an error that says why.
 """
 
 from __future__ import annotations
@@ -128,6 +133,116 @@ def dev_python(root: Path = ROOT) -> Path | None:
     return py if ok.returncode == 0 else None
 
 
+PROTOCOLS = ("2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25")
+CAPABILITIES = {"completions": {}, "prompts": {"listChanged": False},
+                "resources": {"listChanged": False, "subscribe": False}, "tools": {"listChanged": False}}
+
+
+def _write(out, msg: dict) -> None:
+    out.write((json.dumps(msg, separators=(",", ":")) + "\n").encode())
+    out.flush()
+
+
+def bootstrap_stdio(env: Path, deps: list[str], stamp: str, argv: list[str]) -> int:
+    """Answer the handshake now, build, then hand the session to the real server (see the module docstring)."""
+    import threading
+
+    stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
+    first = stdin.readline()
+    try:
+        init = json.loads(first)
+    except ValueError:
+        init = None
+    if not isinstance(init, dict) or init.get("method") != "initialize":
+        ensure_env(env, deps, stamp)  # not an MCP handshake: nothing to hold; build, then behave as usual
+        return _serve_after(env, argv, first, None)
+    version = (init.get("params") or {}).get("protocolVersion")
+    _write(stdout, {"jsonrpc": "2.0", "id": init.get("id"), "result": {
+        "protocolVersion": version if version in PROTOCOLS else PROTOCOLS[-1], "capabilities": CAPABILITIES,
+        "serverInfo": {"name": "pytorch-patterns", "version": _version()},
+        "instructions": "pytorch-patterns is installing its dependencies (first start); requests are answered when it is ready."}})
+    held: list[bytes] = []
+    done = threading.Event()
+
+    def hold() -> None:
+        for line in iter(stdin.readline, b""):
+            held.append(line)
+            if done.is_set():
+                return
+        held.append(b"")  # the client closed stdin
+
+    reader = threading.Thread(target=hold, daemon=True)
+    reader.start()
+    try:
+        ensure_env(env, deps, stamp)
+    except SystemExit:
+        done.set()
+        for line in held:
+            try:
+                msg = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(msg, dict) and "id" in msg and "method" in msg:
+                _write(stdout, {"jsonrpc": "2.0", "id": msg["id"], "error": {"code": -32603, "message":
+                       "pytorch-patterns could not install its dependencies; see the client's MCP log for the reason"}})
+        return 1
+    done.set()
+    return _serve_after(env, argv, first, held)
+
+
+def _serve_after(env: Path, argv: list[str], first: bytes, held: list[bytes] | None) -> int:
+    """Start the real server, replay what the client sent so far, then pipe both ways until it exits."""
+    import threading
+
+    proc = subprocess.Popen([str(env_python(env)), "-P", "-m", "pytorch_patterns", "serve", *argv], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, env=_server_env())
+    assert proc.stdin is not None and proc.stdout is not None
+    proc.stdin.write(first)
+    proc.stdin.flush()
+    if held is not None:
+        proc.stdout.readline()  # the real server's answer to the replayed initialize: the client already has one
+
+    def pump_in() -> None:
+        try:
+            sent = 0
+            while True:  # what arrived while building, then the live stream
+                while held is not None and sent < len(held):
+                    line, sent = held[sent], sent + 1
+                    if line == b"":
+                        proc.stdin.close()
+                        return
+                    proc.stdin.write(line)
+                    proc.stdin.flush()
+                line = sys.stdin.buffer.readline()
+                if not line:
+                    break
+                proc.stdin.write(line)
+                proc.stdin.flush()
+            proc.stdin.close()
+        except (BrokenPipeError, ValueError, OSError):
+            pass
+
+    threading.Thread(target=pump_in, daemon=True).start()
+    for line in iter(proc.stdout.readline, b""):
+        sys.stdout.buffer.write(line)
+        sys.stdout.buffer.flush()
+    return proc.wait()
+
+
+def _version() -> str:
+    try:
+        with open(ROOT / "pyproject.toml", "rb") as fh:
+            return str(tomllib.load(fh)["project"]["version"])
+    except (OSError, KeyError, ValueError):
+        return "0"
+
+
+def _server_env() -> dict[str, str]:
+    env_vars = dict(os.environ)
+    env_vars["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)
+    return env_vars
+
+
 def main(argv: list[str]) -> int:
     if sys.version_info < (3, 11):
         say(f"needs Python >= 3.11 (this is {sys.version.split()[0]})")
@@ -141,10 +256,13 @@ def main(argv: list[str]) -> int:
         deps = dependencies()
         env = env_dir()
         stamp = stamp_of(deps)
+        stdio = "--transport" not in argv or argv[argv.index("--transport") + 1:][:1] == ["stdio"]
         if not ready(env, stamp):
+            if stdio and not sys.stdin.isatty():
+                return bootstrap_stdio(env, deps, stamp, argv)
             ensure_env(env, deps, stamp)
         py = env_python(env)
-        env_vars["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)
+        env_vars = _server_env()
     args = [str(py), "-P", "-m", "pytorch_patterns", "serve", *argv]  # -P: the cwd never shadows our packages
     os.execve(str(py), args, env_vars)
     return 0  # not reached
