@@ -133,7 +133,8 @@ def test_runnable_blocks_run_on_cpu(tmp_path: Path):
     assert not failed, "runnable doc blocks failed:\n\n" + "\n\n".join(failed)
 
 
-@pytest.mark.parametrize("path", [*doc_files(), REPO / "evals" / "triggers" / "README.md"],
+@pytest.mark.parametrize("path", [*doc_files(), REPO / "evals" / "triggers" / "README.md", REPO / "README.md",
+                                  *sorted((REPO / "docs").glob("*.md"))],
                          ids=lambda p: str(p.relative_to(REPO)))
 def test_relative_links_resolve(path: Path):
     broken = []
@@ -201,3 +202,11 @@ def test_docs_index_lists_every_doc():
     linked = {target.partition("#")[0] for _, target in links(index)}
     docs = {p.name for p in DOCS_DIR.glob("*.md")} - {"README.md"}
     assert docs <= linked, f"skill/docs/README.md does not list {sorted(docs - linked)}"
+
+
+def test_readme_stays_a_front_page():
+    """The README says what this is, the two set-up commands, how to run and install; internals live in docs/."""
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    assert len(text.splitlines()) <= 200
+    for must in ("make demo", "make test", "TORCH_INDEX", "/plugin install", ".venv/bin/pytorch-patterns"):
+        assert must in text, must
