@@ -139,7 +139,7 @@ def to_finding(d: Diagnostic, filename: str, ctx: Context | None = None) -> Find
         end_col=d.end_col + 1,
         rule=r.code,
         name=r.name,
-        severity=r.severity,
+        severity=d.extra.get("severity", r.severity),  # a rule may grade one finding lower
         message=d.message,
         fix=d.fix,
     )
