@@ -8,6 +8,7 @@ import re
 from ..analysis import Context, callee_name, kwarg_value
 from ..models import Severity
 from ..rule import Rule
+from ._not_evaluation import is_pipeline_call, is_smoke_test
 from ..semantics import (
     call_sites,
     evaluation_sites,
@@ -51,6 +52,8 @@ class EvalWithoutNoGrad(Rule):
         for site in sites:
             if maybe_grad_disabled(ctx, site.forward) or maybe_grad_disabled(ctx, site.anchor):
                 continue
+            if is_pipeline_call(ctx, site.scope, site.forward, site.model) or is_smoke_test(ctx, site.scope, site.model):
+                continue  # a pipeline disables grad itself; a fresh model's shape check measures nothing
             scope = site.scope
             if id(scope) in reported and site.how == "function":
                 continue

@@ -49,6 +49,8 @@ class MissingZeroGrad(Rule):
         if not backwards or not ctx.calls("step"):
             return
         for bw in backwards:
+            if "distributed.autograd" in (ctx.call_qualname(bw) or ""):
+                continue  # distributed autograd: gradients live in the per-iteration context, not in `.grad`
             loops = ctx.loops_around(bw)
             if loops:
                 loop = next((lp for lp in loops if _optimizer_steps(ctx, lp)), None)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ast
+
 from ..analysis import Context, const_value, keyword
 from ..models import Edit, Severity
 from ..rule import Rule, char_col
@@ -24,7 +26,10 @@ class ZeroGradSetToNoneFalse(Rule):
     fix_applicability = "safe"
 
     def check(self, ctx: Context):
-        for call in ctx.calls("zero_grad"):
+        calls = ctx.calls("zero_grad")
+        if calls and _adds_into_grad(ctx):
+            return  # `p.grad += g` needs the zero tensors: with None it raises (parameter servers, manual all-reduce)
+        for call in calls:
             kw = keyword(call, "set_to_none")
             if kw is None or const_value(kw.value) is not False:
                 continue
@@ -38,3 +43,26 @@ class ZeroGradSetToNoneFalse(Rule):
                     [Edit(line=open_line, col=open_col + 1, end_line=end_line, end_col=end_col + 1, content="()")],
                 )
             yield self.report(ctx, call, fix=fix)
+
+
+def _is_grad(node: ast.AST) -> bool:
+    while isinstance(node, ast.Subscript):
+        node = node.value
+    return isinstance(node, ast.Attribute) and node.attr == "grad"
+
+
+def _adds_into_grad(ctx: Context) -> bool:
+    """The file updates `.grad` in place by hand: `p.grad += g`, `p.grad.add_(g)`, `p.grad.data.copy_(g)`."""
+    for node in ctx.nodes(ast.AugAssign):
+        if _is_grad(node.target):  # type: ignore[union-attr]
+            return True
+    for node in ctx.nodes(ast.Call):
+        func = node.func  # type: ignore[union-attr]
+        if isinstance(func, ast.Attribute) and func.attr.endswith("_") and not func.attr.startswith("_") \
+                and func.attr not in {"zero_", "requires_grad_", "detach_"}:
+            inner = func.value
+            if isinstance(inner, ast.Attribute) and inner.attr == "data":
+                inner = inner.value
+            if _is_grad(inner):
+                return True
+    return False

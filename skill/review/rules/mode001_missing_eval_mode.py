@@ -8,6 +8,7 @@ import re
 from ..analysis import Context, dotted
 from ..models import Severity
 from ..rule import Rule
+from ._not_evaluation import is_smoke_test
 from ..semantics import (
     MC_DROPOUT_RE,
     MODEL_FACTORY_RE,
@@ -55,6 +56,8 @@ class MissingEvalMode(Rule):
         for site in sites:
             if site.how == "function" and id(site.scope) in reported_scopes:
                 continue  # one finding per evaluation function: one eval() fixes it
+            if is_smoke_test(ctx, site.scope, site.model):
+                continue  # a shape check on a freshly built model measures nothing
             if site.model in eval_receivers or site.model.rsplit(".", 1)[-1] in eval_receivers:
                 continue  # the model is put in eval mode elsewhere in the file (constructor, loader helper)
             if _scope_covered(ctx, site.scope, site.anchor, site.model, 0):

@@ -1,0 +1,77 @@
+"""Forward passes that look like evaluation but are not: shared by PT-GRAD001 and PT-MODE001.
+
+Both were found as false alarms on real repositories (bench/real_corpus.py):
+- a shape smoke test, `def test(): net = ResNet18(); y = net(torch.randn(1, 3, 32, 32)); print(y.size())`: the model
+  is built in the same function and never loaded with weights, so nothing is measured;
+- a generation pipeline call, `pipeline(prompt, num_inference_steps=20)`: diffusers' `DiffusionPipeline.__call__` and
+  transformers' `Pipeline.__call__` already run under `torch.no_grad()` / `inference_mode()`.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+
+from ..analysis import Context, callee_name, dotted
+from ..semantics import walk_scope
+
+PIPELINE_NAME_RE = re.compile(r"(^|_)(pipe|pipeline)$", re.IGNORECASE)
+CHAIN = {"to", "cuda", "from_pretrained", "from_single_file", "from_pipe"}
+WEIGHT_LOADERS = {"load_state_dict", "load", "from_pretrained", "load_checkpoint", "load_from_checkpoint",
+                  "load_model", "restore", "set_state_dict", "load_weights"}
+
+
+def _bindings(scope: ast.AST, name: str) -> list[ast.expr]:
+    out = []
+    for n in walk_scope(scope):
+        if isinstance(n, ast.Assign):
+            if any(isinstance(t, ast.Name) and t.id == name for t in n.targets):
+                out.append(n.value)
+        elif isinstance(n, ast.AnnAssign) and isinstance(n.target, ast.Name) and n.target.id == name and n.value:
+            out.append(n.value)
+    return out
+
+
+def _is_constructor(value: ast.expr) -> bool:
+    """`Net(...)`, `models.ResNet18(...)`, `Net(...).to(device)`: a class called here, i.e. fresh random weights."""
+    while isinstance(value, ast.Call) and isinstance(value.func, ast.Attribute) and value.func.attr in {"to", "cuda", "cpu", "double", "float"}:
+        value = value.func.value
+    if not isinstance(value, ast.Call):
+        return False
+    name = callee_name(value) or ""
+    return name[:1].isupper() and name != "DataParallel"
+
+
+def is_smoke_test(ctx: Context, scope: ast.AST, model: str) -> bool:
+    """The model is a local built from its class in this function and no weights are ever loaded into it here."""
+    if isinstance(scope, ast.Module) or "." in model:
+        return False
+    values = _bindings(scope, model)
+    if not values or not all(_is_constructor(v) for v in values):
+        return False
+    if any(isinstance(a, ast.arg) and a.arg == model for a in ast.walk(scope.args)):  # type: ignore[attr-defined]
+        return False
+    for n in walk_scope(scope):
+        if isinstance(n, ast.Call) and callee_name(n) in WEIGHT_LOADERS:
+            return False
+    return True
+
+
+def is_pipeline_call(ctx: Context, scope: ast.AST, forward: ast.Call, model: str) -> bool:
+    """A diffusers/transformers pipeline called: its `__call__` disables gradients itself."""
+    last = model.rsplit(".", 1)[-1]
+    if PIPELINE_NAME_RE.search(last):
+        return True
+    if isinstance(scope, ast.Module) or "." in model:
+        values = [n.value for n in ctx.nodes(ast.Assign)
+                  if any(dotted(t) == model for t in n.targets)]  # type: ignore[union-attr]
+    else:
+        values = _bindings(scope, model)
+    for v in values:
+        # `StableDiffusionPipeline.from_pretrained(...).to(device)`, `pipeline("text-generation", ...)`
+        while isinstance(v, ast.Call) and isinstance(v.func, ast.Attribute) and v.func.attr in CHAIN:
+            v = v.func.value
+        name = callee_name(v) if isinstance(v, ast.Call) else (dotted(v) or "").rsplit(".", 1)[-1]
+        if name and (name.endswith("Pipeline") or name == "pipeline"):
+            return True
+    return False
