@@ -1,0 +1,149 @@
+"""Small helpers shared by the rules-api rules (tensor-valued names, loops, calls). Not a rule module."""
+
+from __future__ import annotations
+
+import ast
+
+from ..analysis import Context, callee_name, dotted
+from ..semantics import DATAISH_RE, is_model_expr, is_module_constructor, latest_binding, loop_iter_text, name_bindings
+
+# torch functions that return a new tensor
+TENSOR_FACTORIES = frozenset({
+    "tensor", "as_tensor", "from_numpy", "zeros", "ones", "empty", "full", "rand", "randn", "randint", "randperm",
+    "arange", "linspace", "logspace", "eye", "zeros_like", "ones_like", "empty_like", "full_like", "rand_like",
+    "randn_like", "randint_like", "stack", "cat", "concat", "concatenate", "where", "matmul", "bmm", "mm",
+    "normal", "bernoulli", "multinomial", "tril", "triu", "clone", "exp", "log", "sigmoid", "tanh", "softmax",
+    "einsum", "outer", "sum", "mean",
+})
+# methods that only exist on tensors (a receiver that has them is a tensor)
+TENSOR_ONLY_METHODS = frozenset({"detach", "clone", "contiguous", "unsqueeze", "squeeze", "view", "permute", "transpose",
+                                 "float", "long", "half", "double", "int", "bool", "bfloat16", "softmax", "masked_fill",
+                                 "expand", "repeat", "flatten", "reshape", "narrow", "cuda", "cpu", "to"})
+LOADER_WORD_RE = DATAISH_RE
+# tensor methods that return something other than a tensor
+NON_TENSOR_METHODS = frozenset({"item", "tolist", "numpy", "size", "dim", "numel", "data_ptr", "element_size", "stride",
+                                "is_contiguous", "get_device", "storage", "untyped_storage", "chunk", "split", "unbind",
+                                "type", "__len__", "nelement", "ndimension", "is_floating_point", "backward"})
+
+
+def is_torch_tensor_call(ctx: Context, node: ast.AST | None) -> bool:
+    """`torch.randn(...)`, `torch.tensor(...)`, `F.one_hot(...)`: a call that returns a fresh tensor."""
+    if not isinstance(node, ast.Call):
+        return False
+    q = ctx.call_qualname(node) or ""
+    if q.startswith("torch.") and q.count(".") == 1 and q.rsplit(".", 1)[-1] in TENSOR_FACTORIES:
+        return True
+    return q in {"torch.nn.functional.one_hot", "torch.nn.functional.pad", "torch.nn.functional.softmax"}
+
+
+def binding_value(ctx: Context, expr: ast.AST) -> tuple[ast.stmt, ast.expr | None] | None:
+    """The latest binding of a name before its use, in the same function (else module level), never the
+    statement that contains the use (`state = torch.tensor(state)` reads the previous `state`)."""
+    name = dotted(expr) if isinstance(expr, (ast.Name, ast.Attribute)) else None
+    if not name:
+        return None
+    scope = ctx.enclosing_function(expr)
+    pos = (expr.lineno, expr.col_offset)  # type: ignore[attr-defined]
+    best = fallback = None
+    for stmt, value in name_bindings(ctx).get(name, ()):
+        if (stmt.lineno, stmt.col_offset) >= pos or ctx.is_inside(expr, stmt):
+            continue
+        s_scope = ctx.enclosing_function(stmt)
+        if s_scope is scope:
+            best = (stmt, value)
+        elif s_scope is None:
+            fallback = (stmt, value)
+    if best is None and scope is not None and any(a.arg == name for a in ast.walk(scope.args) if isinstance(a, ast.arg)):
+        return None  # a parameter: unknown
+    return best or fallback
+
+
+def loop_binding(ctx: Context, name: str, node: ast.AST) -> ast.For | ast.AsyncFor | None:
+    """The enclosing `for` loop whose target binds `name`, if any."""
+    from ..analysis import target_names
+
+    for loop in ctx.loops_around(node):
+        if isinstance(loop, (ast.For, ast.AsyncFor)) and name in target_names(loop.target):
+            return loop
+    return None
+
+
+def is_known_tensor(ctx: Context, expr: ast.AST, depth: int = 0) -> bool:
+    """Is `expr` known (from this file) to hold a tensor, not a module? Conservative: False when unsure."""
+    if depth > 4:
+        return False
+    if isinstance(expr, ast.Call):
+        if is_torch_tensor_call(ctx, expr):
+            return True
+        if isinstance(expr.func, ast.Attribute) and callee_name(expr) in {"detach", "clone", "contiguous", "unsqueeze",
+                                                                       "squeeze", "view", "permute", "masked_fill", "softmax"}:
+            return not is_model_expr(ctx, expr.func.value)
+        if isinstance(expr.func, ast.Attribute) and callee_name(expr) not in NON_TENSOR_METHODS:
+            return is_known_tensor(ctx, expr.func.value, depth + 1)
+        return False
+    if isinstance(expr, ast.BinOp):
+        return is_known_tensor(ctx, expr.left, depth + 1) or is_known_tensor(ctx, expr.right, depth + 1)
+    if isinstance(expr, ast.Subscript):
+        return is_loader_item(ctx, expr.value) or is_known_tensor(ctx, expr.value, depth + 1) and not is_model_expr(ctx, expr.value)
+    if not isinstance(expr, ast.Name):
+        return False
+    if is_model_expr(ctx, expr):
+        return False
+    if is_loader_item(ctx, expr):
+        return True
+    b = binding_value(ctx, expr)
+    if b is None:
+        return False
+    stmt, value = b
+    if value is None:
+        return False
+    if isinstance(value, ast.Call) and is_module_constructor(ctx, value):
+        return False
+    return is_known_tensor(ctx, value, depth + 1)
+
+
+def is_loader_item(ctx: Context, expr: ast.AST) -> bool:
+    """A name bound by `for x, y in loader:` / `for i, (x, y) in enumerate(train_loader):`, not rebound since."""
+    if not isinstance(expr, ast.Name):
+        return False
+    loop = loop_binding(ctx, expr.id, expr)
+    if loop is None:
+        return False
+    text = loop_iter_text(loop)
+    if not LOADER_WORD_RE.search(text) or any(w in text for w in ("models", "modules", "children", "parameters")):
+        return False
+    b = binding_value(ctx, expr)
+    return b is None or not ctx.is_inside(b[0], loop)
+
+
+def num_workers_nonzero(call: ast.Call) -> bool:
+    """`num_workers=4`, `num_workers=args.workers` (not 0, not absent)."""
+    for kw in call.keywords:
+        if kw.arg == "num_workers":
+            v = kw.value
+            if isinstance(v, ast.Constant):
+                return isinstance(v.value, int) and not isinstance(v.value, bool) and v.value > 0
+            return True
+    return len(call.args) >= 6 and not (isinstance(call.args[5], ast.Constant) and call.args[5].value == 0)
+
+
+def target_torch(ctx: Context) -> tuple[int, int]:
+    """The torch version the reviewed code targets (`target-torch` in the config; default 2.6), as (major, minor).
+
+    Read defensively: the setting may reach the context under a few names, or not at all.
+    """
+    raw = None
+    for holder in (ctx, getattr(ctx, "config", None), getattr(ctx, "project", None)):
+        if holder is None:
+            continue
+        for attr in ("target_torch", "target-torch"):
+            raw = getattr(holder, attr, None)
+            if raw:
+                break
+        if raw:
+            break
+    try:
+        parts = str(raw or "2.6").split(".")
+        return int(parts[0]), int(parts[1]) if len(parts) > 1 else 0
+    except (ValueError, IndexError):
+        return (2, 6)
