@@ -111,7 +111,7 @@ class HardCodedCuda(Rule):
                 yield self.report(ctx, stmt, "`device = 'cuda'` with no CUDA-availability fallback", whole=True)
 
     def _guarded(self, ctx: Context, node: ast.AST, var: str | None = None) -> bool:
-        if is_device_guarded(ctx, node):
+        if is_device_guarded(ctx, node) or _default_every_caller_overrides(ctx, node):
             return True
         if var is None:
             # `device = torch.device("cuda")` assigned to a variable that is re-chosen under a check
@@ -142,3 +142,45 @@ class HardCodedCuda(Rule):
             ):
                 return True
         return False
+
+
+def _default_params(ctx: Context) -> dict[int, tuple[ast.AST, str, int | None]]:
+    """id(default expression) -> (function, parameter name, positional index or None for keyword-only)."""
+    cache = ctx.__dict__.get("_pp_dev001_defaults")
+    if cache is None:
+        cache = {}
+        for fn in ctx.nodes(ast.FunctionDef, ast.AsyncFunctionDef):
+            a = fn.args  # type: ignore[union-attr]
+            positional = [*a.posonlyargs, *a.args]
+            for i, default in enumerate(a.defaults):
+                idx = len(positional) - len(a.defaults) + i
+                cache[id(default)] = (fn, positional[idx].arg, idx)
+            for arg, default in zip(a.kwonlyargs, a.kw_defaults):
+                if default is not None:
+                    cache[id(default)] = (fn, arg.arg, None)
+        ctx.__dict__["_pp_dev001_defaults"] = cache
+    return cache
+
+
+def _default_every_caller_overrides(ctx: Context, node: ast.AST) -> bool:
+    """`def train_one_epoch(..., device=torch.device("cuda"))` whose every call passes `device`.
+
+    A default that no call of the reviewed code relies on places nothing; with no call at all in the reviewed
+    code (a library function) the callers are unknown and nothing is reported either.
+    """
+    from ..semantics import call_sites
+
+    entry = _default_params(ctx).get(id(node))
+    if entry is None:
+        return False
+    fn, name, idx = entry
+    first = fn.args.posonlyargs[0].arg if fn.args.posonlyargs else (fn.args.args[0].arg if fn.args.args else "")  # type: ignore[attr-defined]
+    bound_self = first in {"self", "cls"}
+    for call in call_sites(ctx, fn):
+        if any(k.arg == name or k.arg is None for k in call.keywords):
+            continue  # passed by keyword, or maybe through **kwargs
+        pos = len(call.args) + (1 if bound_self and isinstance(call.func, ast.Attribute) else 0)
+        if any(isinstance(a, ast.Starred) for a in call.args) or (idx is not None and pos > idx):
+            continue
+        return False
+    return True
