@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ast
 
-from ..analysis import Context, const_value
+from ..analysis import Context, callee_name, const_value
 from ..models import Severity
 from ..rule import Rule
 
@@ -85,7 +85,8 @@ class NumericallyUnstableIdiom(Rule):
             if inner is not None:
                 if _torch_call(ctx, inner, "exp") is not None:
                     yield self.report(ctx, call, "`torch.log(1 + torch.exp(x))` overflows; use `F.softplus(x)`")
-                else:
+                elif not _integer_valued(ctx, inner, call):
+                    # (an integer x is 0 or >= 1: log(1 + x) loses nothing there; counts, lengths, bincounts)
                     yield self.report(ctx, call, "`torch.log(1 + x)` is imprecise for small x; use `torch.log1p(x)`")
                 continue
             summed = _torch_call(ctx, arg, "sum")
@@ -107,3 +108,47 @@ class NumericallyUnstableIdiom(Rule):
             parent = ctx.parent(call)
             if isinstance(parent, ast.BinOp) and isinstance(parent.op, ast.Sub) and parent.left is call and _is_one(parent.right):
                 yield self.report(ctx, call, "`torch.exp(x) - 1` cancels for small x; use `torch.expm1(x)`")
+
+
+INT_CALLS = {"len", "bincount", "count_nonzero", "argmax", "argmin", "numel", "randint", "long", "int", "round",
+             "floor", "ceil", "nelement", "dim", "ndimension", "size"}
+INT_DTYPES = {"long", "int64", "int32", "int", "int16", "int8", "uint8"}
+
+
+def _integer_valued(ctx: Context, node: ast.AST, at: ast.AST, depth: int = 0) -> bool:
+    """Is `node` a count/length/integer tensor (0 or >= 1 whenever it is not negative)?"""
+    if isinstance(node, ast.Constant):
+        return isinstance(node.value, int) and not isinstance(node.value, bool)
+    if isinstance(node, ast.BinOp):
+        if isinstance(node.op, ast.FloorDiv):
+            return True
+        if isinstance(node.op, (ast.Add, ast.Sub, ast.Mult)):
+            return _integer_valued(ctx, node.left, at, depth) and _integer_valued(ctx, node.right, at, depth)
+        return False
+    if isinstance(node, ast.Call):
+        name = callee_name(node) or ""
+        if name in INT_CALLS:
+            return True
+        if name == "to" or name == "type":
+            dt = node.args[0] if node.args else None
+            return isinstance(dt, ast.Attribute) and dt.attr in INT_DTYPES
+        if name == "sum" and isinstance(node.func, ast.Attribute) and isinstance(node.func.value, ast.Compare):
+            return True  # `(pred == y).sum()`
+        return False
+    if isinstance(node, ast.Subscript) and isinstance(node.value, ast.Attribute) and node.value.attr == "shape":
+        return True
+    if isinstance(node, ast.Name) and depth < 2:
+        fn = ctx.enclosing_function(at)
+        if fn is not None:
+            for a in [*fn.args.posonlyargs, *fn.args.args, *fn.args.kwonlyargs]:
+                if a.arg == node.id and a.annotation is not None:
+                    return isinstance(a.annotation, ast.Name) and a.annotation.id == "int"
+        scope = fn if fn is not None else ctx.tree
+        values = [n.value for n in ast.walk(scope) if isinstance(n, ast.Assign)
+                  and any(isinstance(t, ast.Name) and t.id == node.id for t in n.targets)]
+        loops = [n for n in ast.walk(scope) if isinstance(n, (ast.For, ast.comprehension))
+                 and isinstance(n.target, ast.Name) and n.target.id == node.id]
+        if loops:
+            return all(isinstance(lp.iter, ast.Call) and callee_name(lp.iter) == "range" for lp in loops) and not values
+        return bool(values) and all(_integer_valued(ctx, v, at, depth + 1) for v in values)
+    return False
