@@ -32,14 +32,24 @@ def _bindings(scope: ast.AST, name: str) -> list[ast.expr]:
     return out
 
 
-def _is_constructor(value: ast.expr) -> bool:
-    """`Net(...)`, `models.ResNet18(...)`, `Net(...).to(device)`: a class called here, i.e. fresh random weights."""
+def _is_constructor(ctx: Context, value: ast.expr, depth: int = 0) -> bool:
+    """`Net(...)`, `models.ResNet18(...)`, `Net(...).to(device)`, or a factory of this file that returns one
+    (`def densenet_cifar(): return DenseNet(...)`): fresh random weights."""
     while isinstance(value, ast.Call) and isinstance(value.func, ast.Attribute) and value.func.attr in {"to", "cuda", "cpu", "double", "float"}:
         value = value.func.value
     if not isinstance(value, ast.Call):
         return False
     name = callee_name(value) or ""
-    return name[:1].isupper() and name != "DataParallel"
+    if name[:1].isupper():
+        return name != "DataParallel"
+    if depth >= 2 or not isinstance(value.func, ast.Name):
+        return False
+    factories = ctx.functions_by_name.get(name) or []
+    if len(factories) != 1:
+        return False
+    returns = [n.value for n in ast.walk(factories[0]) if isinstance(n, ast.Return) and n.value is not None]
+    return bool(returns) and all(_is_constructor(ctx, r, depth + 1) for r in returns) and not any(
+        isinstance(n, ast.Call) and callee_name(n) in WEIGHT_LOADERS for n in ast.walk(factories[0]))
 
 
 def is_smoke_test(ctx: Context, scope: ast.AST, model: str) -> bool:
@@ -47,7 +57,7 @@ def is_smoke_test(ctx: Context, scope: ast.AST, model: str) -> bool:
     if isinstance(scope, ast.Module) or "." in model:
         return False
     values = _bindings(scope, model)
-    if not values or not all(_is_constructor(v) for v in values):
+    if not values or not all(_is_constructor(ctx, v) for v in values):
         return False
     if any(isinstance(a, ast.arg) and a.arg == model for a in ast.walk(scope.args)):  # type: ignore[attr-defined]
         return False
