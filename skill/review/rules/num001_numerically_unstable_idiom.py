@@ -58,18 +58,43 @@ def _one_plus(node: ast.AST) -> ast.expr | None:
     return None
 
 
+SOFTMAX_QUALNAMES = {"torch.softmax", "torch.nn.functional.softmax", "torch.special.softmax"}
+
+
+def _is_softmax(ctx: Context, node: ast.AST | None) -> bool:
+    """`F.softmax(x, dim)`, `torch.softmax(x, -1)`, `x.softmax(-1)`."""
+    if not isinstance(node, ast.Call) or not isinstance(node.func, ast.Attribute) or node.func.attr != "softmax":
+        return False
+    q = ctx.call_qualname(node) or ""
+    return q in SOFTMAX_QUALNAMES or _method_operand(ctx, node) is not None and not q.startswith(("numpy.", "scipy."))
+
+
+def _bound_value(ctx: Context, node: ast.AST) -> ast.AST | None:
+    """For a local name, the value of its only binding in the same function (`probs = F.softmax(...)`)."""
+    if not isinstance(node, ast.Name):
+        return None
+    scope = ctx.enclosing_function(node)
+    values = [
+        stmt.value for stmt in ctx.nodes(ast.Assign)
+        if ctx.enclosing_function(stmt) is scope
+        and any(isinstance(t, ast.Name) and t.id == node.id for t in stmt.targets)  # type: ignore[union-attr]
+    ]
+    return values[0] if len(values) == 1 else None
+
+
 class NumericallyUnstableIdiom(Rule):
     code = "PT-NUM001"
     name = "numerically-unstable-idiom"
     severity = Severity.medium
-    summary = "Numerically unstable formula with a stable torch primitive"
+    summary = "Numerically unstable formula with a stable torch primitive (log1p, expm1, logsumexp, softplus, log_softmax)"
     why = (
         "`log(1 + x)` loses all precision for small x and `exp(x) - 1` cancels catastrophically; "
-        "`log(sum(exp(x)))` and `log(1 + exp(x))` overflow to inf for x above ~88 (float32) or ~11 (fp16). "
-        "log1p, expm1, logsumexp and softplus compute the same values stably."
+        "`log(sum(exp(x)))` and `log(1 + exp(x))` overflow to inf for x above ~88 (float32) or ~11 (fp16), and "
+        "`log(softmax(x))` gives -inf (NaN gradients) once a probability underflows to 0. "
+        "log1p, expm1, logsumexp, softplus and log_softmax compute the same values stably."
     )
     fix_text = (
-        "Use `torch.log1p(x)`, `torch.expm1(x)`, `torch.logsumexp(x, dim)` or `F.softplus(x)`."
+        "Use `torch.log1p(x)`, `torch.expm1(x)`, `torch.logsumexp(x, dim)`, `F.softplus(x)` or `F.log_softmax(x, dim)`."
     )
     bad = "import torch\n\nz = torch.randn(4, 5)\nlse = torch.log(torch.sum(torch.exp(z), dim=1))\n"
     good = "import torch\n\nz = torch.randn(4, 5)\nlse = torch.logsumexp(z, dim=1)\n"
@@ -80,6 +105,13 @@ class NumericallyUnstableIdiom(Rule):
                 continue
             arg = _operand(ctx, call)
             if arg is None:
+                continue
+            if _is_softmax(ctx, arg) or _is_softmax(ctx, _bound_value(ctx, arg)):
+                yield self.report(
+                    ctx, call,
+                    "`log(softmax(x))` underflows to -inf (and NaN gradients) once a probability rounds to 0; "
+                    "use `F.log_softmax(x, dim)`",
+                )
                 continue
             inner = _one_plus(arg)
             if inner is not None:
