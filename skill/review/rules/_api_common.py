@@ -84,7 +84,7 @@ def is_known_tensor(ctx: Context, expr: ast.AST, depth: int = 0) -> bool:
     if isinstance(expr, ast.BinOp):
         return is_known_tensor(ctx, expr.left, depth + 1) or is_known_tensor(ctx, expr.right, depth + 1)
     if isinstance(expr, ast.Subscript):
-        return is_loader_item(ctx, expr.value) or is_known_tensor(ctx, expr.value, depth + 1) and not is_model_expr(ctx, expr.value)
+        return is_loader_item(ctx, expr.value, whole_batch=True) or is_known_tensor(ctx, expr.value, depth + 1) and not is_model_expr(ctx, expr.value)
     if not isinstance(expr, ast.Name):
         return False
     if is_model_expr(ctx, expr):
@@ -102,18 +102,33 @@ def is_known_tensor(ctx: Context, expr: ast.AST, depth: int = 0) -> bool:
     return is_known_tensor(ctx, value, depth + 1)
 
 
-def is_loader_item(ctx: Context, expr: ast.AST) -> bool:
-    """A name bound by `for x, y in loader:` / `for i, (x, y) in enumerate(train_loader):`, not rebound since."""
+def is_loader_item(ctx: Context, expr: ast.AST, whole_batch: bool = False) -> bool:
+    """A name bound by unpacking a loader's batch, `for x, y in loader:` / `for i, (x, y) in enumerate(train_loader):`,
+    not rebound since. A whole batch (`for batch in loader:`) only counts with `whole_batch` (it may be a
+    BatchEncoding or a PyG `Data`, whose `.to()` works in place)."""
     if not isinstance(expr, ast.Name):
         return False
     loop = loop_binding(ctx, expr.id, expr)
     if loop is None:
+        return False
+    if not whole_batch and _bound_whole(loop, expr.id):
         return False
     text = loop_iter_text(loop)
     if not LOADER_WORD_RE.search(text) or any(w in text for w in ("models", "modules", "children", "parameters")):
         return False
     b = binding_value(ctx, expr)
     return b is None or not ctx.is_inside(b[0], loop)
+
+
+def _bound_whole(loop: ast.For | ast.AsyncFor, name: str) -> bool:
+    """`for batch in ...` / `for i, batch in enumerate(...)`: the name is the whole batch, not an unpacked part."""
+    target = loop.target
+    if isinstance(target, ast.Name):
+        return target.id == name
+    enumerated = isinstance(loop.iter, ast.Call) and callee_name(loop.iter) == "enumerate"
+    if enumerated and isinstance(target, ast.Tuple) and len(target.elts) == 2 and isinstance(target.elts[1], ast.Name):
+        return target.elts[1].id == name  # (index, batch)
+    return False
 
 
 def num_workers_nonzero(call: ast.Call) -> bool:

@@ -16,7 +16,7 @@ FN_KWARGS = ("collate_fn", "worker_init_fn")
 class UnpicklableWorkerFn(Rule):
     code = "PT-DATA007"
     name = "unpicklable-worker-fn"
-    severity = Severity.medium
+    severity = Severity.low  # portability: works with fork (Linux before Python 3.14), fails with spawn
     summary = "A lambda or nested function as `collate_fn`/`worker_init_fn` of a loader with worker processes"
     why = (
         "With the spawn or forkserver start method (the default on macOS and Windows, and on Linux from "

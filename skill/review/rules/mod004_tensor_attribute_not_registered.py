@@ -9,6 +9,7 @@ from ..models import Severity
 from ..rule import Rule
 from ._api_common import is_torch_tensor_call
 
+FRAMEWORK_ATTRS = {"example_input_array"}
 DEVICE_FOLLOWING = {"to", "cuda", "type_as", "to_device"}
 
 
@@ -71,6 +72,8 @@ class TensorAttributeNotRegistered(Rule):
                 if not _tensor_valued(ctx, stmt.value) or self._scalar(stmt.value):
                     continue
                 attr = t.attr
+                if "cache" in attr.lower() or attr in FRAMEWORK_ATTRS:
+                    continue  # transient caches (KV caches) and framework hooks (Lightning's example_input_array)
                 if self._registered_later(ctx, cls, attr) or self._always_moved(ctx, cls, attr):
                     continue
                 yield self.report_at(
