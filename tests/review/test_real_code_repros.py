@@ -84,8 +84,76 @@ CASES: list[Repro] = [
                         self._run_epoch(self.test_loader, train=False)
         ''')},
         # the evaluation call: Dropout stays active because nothing ever calls model.eval()
-        expected=(("trainer.py", 37),),
+        expected=(("trainer.py", 38),),
         pending="needs PT-MODE004 to follow the flag through a forwarding helper (_run_epoch -> _run_batch)",
+    ),
+    Repro(
+        name="epoch-scheduler-stepped-in-batch-helper",
+        rule="PT-OPT007",
+        kind="miss",
+        seen_in="engine.py-style trainers (facebookresearch/detr, facebookresearch/mae, timm) that pass the scheduler "
+                "into train_one_epoch",
+        files={"train.py": _src('''
+            import torch
+            import torch.nn.functional as F
+
+
+            def train_one_epoch(model, loader, optimizer, scheduler, device):
+                model.train()
+                for x, y in loader:
+                    loss = F.cross_entropy(model(x.to(device)), y.to(device))
+                    optimizer.zero_grad()
+                    loss.backward()
+                    optimizer.step()
+                    scheduler.step()
+
+
+            def main(model, loader, epochs, device):
+                optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+                scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs)
+                for epoch in range(epochs):
+                    train_one_epoch(model, loader, optimizer, scheduler, device)
+        ''')},
+        # T_max counts epochs but the helper steps it every batch: the cosine cycle ends after `epochs` batches
+        expected=(("train.py", 12),),
+        pending="needs PT-OPT007 to follow the scheduler into the per-batch helper it is passed to",
+    ),
+    Repro(
+        name="lr-annealed-in-else-branch",
+        rule="PT-OPT008",
+        kind="miss",
+        seen_in="pytorch/examples word_language_model/main.py idiom (`else: lr /= 4.0`), which is only right there "
+                "because the update is a manual `p.data.add_(p.grad, alpha=-lr)`; with an optimizer it is a no-op",
+        files={"lm.py": _src('''
+            import torch
+            import torch.nn as nn
+
+
+            def train(model, batches, optimizer, criterion):
+                model.train()
+                for x, y in batches:
+                    optimizer.zero_grad()
+                    loss = criterion(model(x), y)
+                    loss.backward()
+                    optimizer.step()
+
+
+            def main(model, train_batches, evaluate, lr=20.0, epochs=40):
+                criterion = nn.CrossEntropyLoss()
+                optimizer = torch.optim.SGD(model.parameters(), lr=lr)
+                best_val = None
+                for epoch in range(epochs):
+                    train(model, train_batches, optimizer, criterion)
+                    val_loss = evaluate(model)
+                    if best_val is None or val_loss < best_val:
+                        best_val = val_loss
+                        torch.save(model.state_dict(), "model.pt")
+                    else:
+                        lr /= 4.0
+        ''')},
+        expected=(("lm.py", 25),),
+        pending="needs PT-OPT008 to see `lr /= 4.0` (augmented assignment in an else branch) as a change of the "
+                "optimizer's learning rate variable",
     ),
     Repro(
         name="batch-encoding-to-is-in-place",
