@@ -156,6 +156,51 @@ CASES: list[Repro] = [
                 "optimizer's learning rate variable",
     ),
     Repro(
+        name="softmax-model-in-other-module",
+        rule="PT-LOSS001",
+        kind="miss",
+        seen_in="the models.py + train.py layout of most research repositories (a model class imported by the trainer)",
+        files={
+            "pkg/__init__.py": "",
+            "pkg/models.py": _src('''
+                import torch.nn as nn
+                import torch.nn.functional as F
+
+
+                class Classifier(nn.Module):
+                    def __init__(self, d_in, n_classes):
+                        super().__init__()
+                        self.fc1 = nn.Linear(d_in, 256)
+                        self.fc2 = nn.Linear(256, n_classes)
+
+                    def forward(self, x):
+                        return F.softmax(self.fc2(F.relu(self.fc1(x))), dim=-1)
+            '''),
+            "pkg/trainer.py": _src('''
+                import torch
+                import torch.nn as nn
+
+                from .models import Classifier
+
+
+                def train(loader, d_in, n_classes, epochs=10):
+                    model = Classifier(d_in, n_classes)
+                    criterion = nn.CrossEntropyLoss()
+                    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+                    for _ in range(epochs):
+                        for x, y in loader:
+                            optimizer.zero_grad()
+                            loss = criterion(model(x), y)
+                            loss.backward()
+                            optimizer.step()
+                    return model
+            '''),
+        },
+        # same file: reported at the softmax; across files of one reviewed tree it is not (yet)
+        expected=(("pkg/models.py", 12),),
+        pending="needs PT-LOSS001 to follow a model class imported from another file of the reviewed tree",
+    ),
+    Repro(
         name="batch-encoding-to-is-in-place",
         rule="PT-DEV005",
         kind="false-alarm",
