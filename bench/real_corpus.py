@@ -51,6 +51,9 @@ class CorpusRepo:
     commit: str  # 40 hex digits
     paths: tuple[str, ...]  # files or folders inside the repository, reviewed together as one project
     exclude: tuple[str, ...] = field(default=())  # path prefixes inside `paths` to leave out (tests, generated code)
+    # "dev": read and used to fix rules during the session; "fresh": added after the fixes and only read, to
+    # measure the false-alarm share on code the fixes were not made from
+    batch: str = "dev"
 
     @property
     def slug(self) -> str:
@@ -111,6 +114,19 @@ CORPUS: tuple[CorpusRepo, ...] = (
     CorpusRepo("huggingface/pytorch-image-models", "aa4b5850c1543fa488abf260f18390eda46cf85d",
                ("train.py", "validate.py", "timm/utils/model_ema.py", "timm/utils/cuda.py",
                 "timm/utils/checkpoint_saver.py")),
+    CorpusRepo("openai/improved-diffusion", "1bc7bbbdc414d83d4abf2ad8cc1446dc36c4e4d5",
+               ("improved_diffusion/train_util.py", "improved_diffusion/fp16_util.py", "improved_diffusion/resample.py",
+                "improved_diffusion/image_datasets.py", "scripts/image_train.py", "scripts/image_sample.py",
+                "scripts/image_nll.py"), batch="fresh"),
+    CorpusRepo("facebookresearch/ConvNeXt", "048efcea897d999aed302f2639b6270aedf8d4c8",
+               ("main.py", "engine.py", "datasets.py", "optim_factory.py", "utils.py", "models/convnext.py"),
+               batch="fresh"),
+    CorpusRepo("facebookresearch/deit", "7e160fe43f0252d17191b71cbb5826254114ea5b",
+               ("main.py", "engine.py", "losses.py", "samplers.py", "datasets.py", "utils.py", "models.py"),
+               batch="fresh"),
+    CorpusRepo("ultralytics/yolov5", "5081342f04fb287fc2e5f2b5a4e06752b7937b1c",
+               ("train.py", "val.py", "classify/train.py", "classify/val.py", "segment/train.py",
+                "utils/torch_utils.py", "utils/loss.py", "utils/autobatch.py"), batch="fresh"),
 )
 
 
@@ -329,6 +345,20 @@ def main(argv: list[str] | None = None) -> int:
           f"{verdicts['false alarm']} false alarms, {verdicts['style']} style")
     if read:
         print(f"false-alarm share among the findings read: {verdicts['false alarm'] / read:.1%}")
+    for batch in sorted({r.entry.batch for r in results}):
+        v = Counter()
+        n = 0
+        for r in results:
+            if r.entry.batch != batch:
+                continue
+            for f in r.findings:
+                n += 1
+                row = triage.get((r.entry.repo, f.file, f.line, f.rule))
+                v[row.verdict if row else "unread"] += 1
+        batch_read = n - v["unread"]
+        share = f"{v['false alarm'] / batch_read:.1%}" if batch_read else "n/a"
+        print(f"  batch {batch!r}: {n} findings, {batch_read} read, {v['false alarm']} false alarms ({share}), "
+              f"{v['true bug']} true bugs")
     in_scope = {e.repo for e in (r.entry for r in results)}
     gone = [row for key, row in triage.items() if key not in reported_keys and row.repo in in_scope
             and (select is None or row.code in select or "ALL" in select)]

@@ -29,7 +29,11 @@ def has_grad_disabling_decorator(ctx: Context, fn: ast.AST) -> bool:
     for dec in getattr(fn, "decorator_list", ()):
         target = dec.func if isinstance(dec, ast.Call) else dec
         name = dotted(target) or ""
-        if name.rsplit(".", 1)[-1] in NO_GRAD_CALLS:
+        last = name.rsplit(".", 1)[-1]
+        if last in NO_GRAD_CALLS:
+            return True
+        # project wrappers named for what they apply: yolov5's `@smart_inference_mode()`, `@torch_no_grad`
+        if last.endswith(("_inference_mode", "_no_grad")) and not last.startswith(("not_", "without_", "no_no")):
             return True
     return False
 
