@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass
 
 from ..analysis import Context, callee_name, const_value, dotted, kwarg_value
-from ..semantics import branch_of, last_assignment, local_function, walk_no_defs
+from ..semantics import branch_of, last_assignment, local_function, mutually_exclusive, walk_no_defs
 from .loss001_softmax_before_cross_entropy import _assigned_values
 
 OPTIMIZER_CLASSES = {
@@ -330,3 +330,19 @@ def nested_chains(ctx: Context, a: ast.AST, b: ast.AST, loop: ast.AST) -> bool:
     """Both run on the same iterations or one's condition includes the other's (unconditional + conditional)."""
     ca, cb = set(branch_chain(ctx, a, loop)), set(branch_chain(ctx, b, loop))
     return ca <= cb or cb <= ca
+
+
+def exclusive(ctx: Context, a: Event, b: Event) -> bool:
+    """Can `a` and `b` not both run in one iteration? (Events of one helper call compare their own nodes.)"""
+    if mutually_exclusive(ctx, a.anchor, b.anchor):
+        return True
+    return a.anchor is b.anchor and mutually_exclusive(ctx, a.node, b.node)
+
+
+def same_conditions(ctx: Context, a: Event, b: Event, loop: ast.AST) -> bool:
+    """`nested_chains` for events, inside the helper when both come from the same helper call."""
+    if a.anchor is b.anchor and a.anchor is not a.node:
+        fn = ctx.enclosing_function(a.node)
+        if fn is not None and fn is ctx.enclosing_function(b.node):
+            return nested_chains(ctx, a.node, b.node, fn)
+    return nested_chains(ctx, a.anchor, b.anchor, loop)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ast
 
-from ..analysis import Context, const_value, kwarg_value
+from ..analysis import Context, const_value, dotted, kwarg_value
 from ..models import Severity
 from ..rule import Rule
 from ..semantics import is_test_function
@@ -42,34 +42,44 @@ class ScalerStepWithoutUpdate(Rule):
         scalers = ctx.calls("GradScaler", "ShardedGradScaler")
         if scalers and all(const_value(kwarg_value(c, "enabled")) is False for c in scalers):
             return
-        reported: set[int] = set()
-        for loop in _loops_with_scaler_steps(ctx):
+        in_loops: set[int] = set()
+        for loop in training_loops(ctx):
             if is_test_function(ctx, ctx.enclosing_function(loop)):
                 continue
             evs = events(ctx, loop)
             updated = {e.target for e in evs if e.kind == "scaler_update"}
             for e in evs:
-                if e.kind != "scaler_step" or id(e.node) in reported or not e.via:
+                if e.kind != "scaler_step" or not e.via:
                     continue
-                if e.via in updated:
+                in_loops.add(id(e.node))
+                if e.via in updated or self._updated_elsewhere(ctx, e.via, loop):
                     continue
-                reported.add(id(e.node))
-                yield self.report(
-                    ctx, e.node,
-                    f"`{e.via}.step()` with no `{e.via}.update()` in the same iteration: the next `step()` raises, "
-                    "and an overflowed loss scale is never lowered",
-                )
+                yield self._finding(ctx, e.node, e.via)
+        # a scaler step outside any visible training loop (a step helper called from another module)
+        updates = {(dotted(c.func.value) or "").removeprefix("self.") for c in ctx.calls("update") if isinstance(c.func, ast.Attribute)}
+        for c in ctx.calls("step"):
+            if id(c) in in_loops or not isinstance(c.func, ast.Attribute) or role(ctx, c.func.value) != "scaler":
+                continue
+            name = (dotted(c.func.value) or "").removeprefix("self.")
+            if name and name not in updates and not is_test_function(ctx, ctx.enclosing_function(c)):
+                yield self._finding(ctx, c, name)
 
+    @staticmethod
+    def _updated_elsewhere(ctx: Context, name: str, loop: ast.AST) -> bool:
+        """An `update()` on this scaler in another function (maybe the per-step caller): unknown, no finding.
+        One in the same function outside the loop (once per epoch or per run) is still missing per step."""
+        fn = ctx.enclosing_function(loop)
+        for c in ctx.calls("update"):
+            if isinstance(c.func, ast.Attribute) and (dotted(c.func.value) or "").removeprefix("self.") == name:
+                if ctx.enclosing_function(c) is not fn:
+                    return True
+        return False
 
-def _loops_with_scaler_steps(ctx: Context) -> list[ast.AST]:
-    """Training loops, plus innermost loops running a scaler.step (the backward may be in a helper elsewhere)."""
-    out = {id(lp): lp for lp in training_loops(ctx)}
-    for c in ctx.calls("step"):
-        if not isinstance(c.func, ast.Attribute) or role(ctx, c.func.value) != "scaler":
-            continue
-        loops = ctx.loops_around(c)
-        if loops and not any(ctx.is_inside(c, lp) for lp in out.values()):
-            out[id(loops[0])] = loops[0]
-    return sorted(out.values(), key=lambda n: (n.lineno, n.col_offset))
+    def _finding(self, ctx: Context, node: ast.AST, name: str):
+        return self.report(
+            ctx, node,
+            f"`{name}.step()` with no `{name}.update()` in the same iteration: the next `step()` raises, "
+            "and an overflowed loss scale is never lowered",
+        )
 
 

@@ -8,7 +8,7 @@ import re
 from ..analysis import Context, callee_name, dotted, kwarg_value
 from ..models import Severity
 from ..rule import Rule
-from ..semantics import is_test_function, loader_dataset, walk_no_defs
+from ..semantics import call_sites, is_test_function, loader_dataset, walk_no_defs
 from ._trainloop import loader_constructions, loader_option, loop_source, training_loops
 
 ITERABLE_RE = re.compile(r"IterableDataset|IterDataPipe|WebDataset|\bwds\.|streaming\s*=\s*True|StreamingDataset|ShardedIterator")
@@ -53,11 +53,12 @@ class TrainLoaderNotShuffled(Rule):
     bad = (
         "from torch.utils.data import DataLoader\n\n"
         "train_loader = DataLoader(train_ds, batch_size=64, num_workers=4)\n"
-        "for x, y in train_loader:\n"
-        "    optimizer.zero_grad()\n"
-        "    loss = criterion(model(x), y)\n"
-        "    loss.backward()\n"
-        "    optimizer.step()\n"
+        "for epoch in range(10):\n"
+        "    for x, y in train_loader:\n"
+        "        optimizer.zero_grad()\n"
+        "        loss = criterion(model(x), y)\n"
+        "        loss.backward()\n"
+        "        optimizer.step()\n"
     )
     good = bad.replace("batch_size=64,", "batch_size=64, shuffle=True,")
 
@@ -69,7 +70,7 @@ class TrainLoaderNotShuffled(Rule):
             if is_test_function(ctx, ctx.enclosing_function(loop)) or carries_state(loop):
                 continue
             src = loop_source(loop)
-            if src is None:
+            if src is None or not self._repeated(ctx, loop):
                 continue
             built = loader_constructions(ctx, src)
             if not built or not all(self._unshuffled(ctx, ld, helper) for ld, helper in built):
@@ -84,6 +85,14 @@ class TrainLoaderNotShuffled(Rule):
                     f"`{dotted(src) or 'the loader'}` feeds the training loop on line {loop.lineno} but is never "
                     "shuffled: every epoch sees the samples in the same (often sorted) order",
                 )
+
+    @staticmethod
+    def _repeated(ctx: Context, loop: ast.AST) -> bool:
+        """The batch loop runs once per epoch: inside an outer loop, or in a function called from one."""
+        if ctx.loops_around(loop):
+            return True
+        fn = ctx.enclosing_function(loop)
+        return fn is not None and any(ctx.loops_around(site) for site in call_sites(ctx, fn))
 
     @staticmethod
     def _unshuffled(ctx: Context, loader: ast.Call, helper: ast.Call | None) -> bool:

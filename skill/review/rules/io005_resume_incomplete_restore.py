@@ -9,7 +9,7 @@ from ..analysis import Context, callee_name, const_value, dotted, kwarg_value
 from ..models import Severity
 from ..rule import Rule
 from ..semantics import is_test_function, is_torch_save
-from ._trainloop import role, role_of_value
+from ._trainloop import role, role_of_value, training_loops
 
 PROGRESS_RE = re.compile(r"(epoch|step|iter)", re.I)
 FRAMEWORK_RESTORE = {"load_state", "restore", "resume_from_checkpoint", "load_checkpoint_in_model", "restore_checkpoint"}
@@ -62,23 +62,24 @@ class ResumeIncompleteRestore(Rule):
         if not opt_loads:
             return
         site = opt_loads[0]
-        if is_test_function(ctx, ctx.enclosing_function(site)):
-            return
+        if is_test_function(ctx, ctx.enclosing_function(site)) or not training_loops(ctx):
+            return  # a checkpoint utility module: the training script decides what to restore
         restored = {role(ctx, c.func.value) for c in loads}  # type: ignore[attr-defined]
-        missing = []
+        missing: list[tuple[str, str]] = []
         scalers = [c for c in ctx.calls("GradScaler", "ShardedGradScaler") if const_value(kwarg_value(c, "enabled")) is not False]
         if scalers and "scaler" not in restored:
-            missing.append("the GradScaler")
+            missing.append(("the GradScaler", "the loss scale restarts at 65536 and skips steps while it re-calibrates"))
         if "scheduler" not in restored and self._unrestored_scheduler(ctx):
-            missing.append("the LR scheduler")
+            missing.append(("the LR scheduler", "the learning rate restarts from the schedule's first value"))
         if not self._reads_progress(ctx):
-            missing.append("the epoch/step position")
+            missing.append(("the epoch/step position", "training restarts from epoch 0"))
         if missing:
-            what = " and ".join([", ".join(missing[:-1]), missing[-1]] if len(missing) > 1 else missing)
+            what = " and ".join(m[0] for m in missing)
+            effect = "; ".join(m[1] for m in missing)
             yield self.report(
                 ctx, site,
-                f"Resume restores the model and optimizer but not {what}: the resumed run does not continue "
-                "the interrupted one (LR schedule, loss scale or position start over)",
+                f"Resume restores the model and optimizer but not {what}: the resumed run does not continue the "
+                f"interrupted one ({effect})",
             )
         elif ctx.calls(*RNG_GET) and not ctx.calls(*RNG_SET) and self._saves_rng(ctx):
             d = self.report(
@@ -116,10 +117,10 @@ class ResumeIncompleteRestore(Rule):
             if c.args and isinstance(const_value(c.args[0]), str) and PROGRESS_RE.search(const_value(c.args[0])):  # type: ignore[arg-type]
                 return True
         for n in ctx.nodes(ast.Attribute):
-            if isinstance(n.ctx, ast.Load) and PROGRESS_RE.search(n.attr) and (dotted(n.value) or "").split(".")[0] in {  # type: ignore[attr-defined]
-                "ckpt", "checkpoint", "state", "resume_state", "saved", "chkpt", "cp",
+            if isinstance(n.ctx, ast.Load) and PROGRESS_RE.search(n.attr) and (dotted(n.value) or "").split(".")[0] not in {  # type: ignore[attr-defined]
+                "self", "args", "cfg", "config", "hparams", "opt", "opts", "FLAGS", "torch", "optim", "optimizer", "",
             }:
-                return True
+                return True  # snapshot.finished_epoch, state.global_step
         return False
 
     @staticmethod

@@ -118,8 +118,9 @@ class MisalignedAccumulation(Rule):
                 elif form == "plus1" and self._last_window_dropped(ctx, loop, counter, steps):
                     d = self.report(
                         ctx, node.test,
-                        f"The last partial window is never stepped: if the loader's length is not a multiple of "
-                        f"{ast.unparse(k)}, its gradients are dropped (or leak into the next epoch's first step)",
+                        f"The last partial window is never stepped: when the loader's length is not a multiple of "
+                        f"{ast.unparse(k)}, the last micro-batches' gradients leak into the next epoch's first step "
+                        "(and are lost after the last epoch)",
                     )
                     d.extra["severity"] = Severity.medium
                     yield d

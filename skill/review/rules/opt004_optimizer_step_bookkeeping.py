@@ -8,8 +8,8 @@ import ast
 from ..analysis import Context, callee_name, dotted
 from ..models import Severity
 from ..rule import Rule
-from ..semantics import is_test_function, mutually_exclusive, walk_no_defs
-from ._trainloop import events, nested_chains, role, training_loops, value_of
+from ..semantics import is_test_function, walk_no_defs
+from ._trainloop import events, exclusive, role, same_conditions, training_loops, value_of
 
 # Calls that only read or log a loss (a loss passed to anything else may be backpropagated there).
 LOSS_READERS = {
@@ -72,7 +72,7 @@ class OptimizerStepBookkeeping(Rule):
             for prev in steps[:i]:
                 if prev.target != s.target or prev.node is s.node:
                     continue
-                if mutually_exclusive(ctx, prev.anchor, s.anchor) or not nested_chains(ctx, prev.anchor, s.anchor, loop):
+                if exclusive(ctx, prev, s) or not same_conditions(ctx, prev, s, loop):
                     continue
                 if any(e.kind == "backward" and prev.key < e.key < s.key for e in evs):
                     continue
@@ -94,7 +94,7 @@ class OptimizerStepBookkeeping(Rule):
                 break
         # zero_grad between the backward and the step that should use its gradients
         for s in steps:
-            backs = [e for e in evs if e.kind == "backward" and e.key < s.key and not mutually_exclusive(ctx, e.anchor, s.anchor)]
+            backs = [e for e in evs if e.kind == "backward" and e.key < s.key and not exclusive(ctx, e, s)]
             if not backs:
                 continue
             last_back = backs[-1]
@@ -103,9 +103,9 @@ class OptimizerStepBookkeeping(Rule):
                     continue
                 if not self._clears(ctx, z, s):
                     continue
-                if mutually_exclusive(ctx, z.anchor, s.anchor) or mutually_exclusive(ctx, z.anchor, last_back.anchor):
+                if exclusive(ctx, z, s) or exclusive(ctx, z, last_back):
                     continue
-                if not nested_chains(ctx, z.anchor, s.anchor, loop):
+                if not same_conditions(ctx, z, s, loop) or _in_exiting_branch(ctx, z.anchor, loop) or _in_exiting_branch(ctx, z.node, ctx.enclosing_function(z.node) or loop):
                     continue
                 yield z.node, (
                     f"`zero_grad()` between `backward()` and `{s.target}.step()` clears the gradients just computed: "
@@ -192,3 +192,19 @@ class OptimizerStepBookkeeping(Rule):
                 if isinstance(parent, ast.Attribute) and parent.attr in {"copy_", "add_", "data"}:
                     return True
         return False
+
+
+def _in_exiting_branch(ctx: Context, node: ast.AST, loop: ast.AST) -> bool:
+    """`node` sits in an if/except block of `loop` that ends with continue/break/return/raise (a skipped step)."""
+    child = node
+    for anc in ctx.ancestors(node):
+        if anc is loop:
+            return False
+        for field in ("body", "orelse", "handlers"):
+            block = getattr(anc, field, None)
+            if isinstance(anc, (ast.If, ast.ExceptHandler, ast.Try)) and isinstance(block, list) and child in block:
+                last = block[-1]
+                if isinstance(last, (ast.Continue, ast.Break, ast.Return, ast.Raise)):
+                    return True
+        child = anc
+    return False

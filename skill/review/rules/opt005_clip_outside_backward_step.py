@@ -5,8 +5,8 @@ from __future__ import annotations
 from ..analysis import Context
 from ..models import Severity
 from ..rule import Rule
-from ..semantics import is_test_function, mutually_exclusive
-from ._trainloop import events, training_loops
+from ..semantics import is_test_function
+from ._trainloop import events, exclusive, training_loops
 
 
 class ClipOutsideBackwardStep(Rule):
@@ -51,7 +51,7 @@ class ClipOutsideBackwardStep(Rule):
             for c in (e for e in evs if e.kind == "clip"):
                 if id(c.node) in reported:
                     continue
-                live = [e for e in evs if e is not c and not mutually_exclusive(ctx, e.anchor, c.anchor)]
+                live = [e for e in evs if e is not c and not exclusive(ctx, e, c)]
                 backs_before = [e for e in live if e.kind == "backward" and e.key < c.key]
                 steps_before = [e for e in live if e.kind in ("step", "scaler_step") and e.key < c.key]
                 backs_after = [e for e in live if e.kind == "backward" and e.key > c.key]
