@@ -62,7 +62,7 @@ class ResumeIncompleteRestore(Rule):
         if not opt_loads:
             return
         site = opt_loads[0]
-        if is_test_function(ctx, ctx.enclosing_function(site)) or not training_loops(ctx):
+        if is_test_function(ctx, ctx.enclosing_function(site)) or not self._trains(ctx):
             return  # a checkpoint utility module: the training script decides what to restore
         restored = {role(ctx, c.func.value) for c in loads}  # type: ignore[attr-defined]
         missing: list[tuple[str, str]] = []
@@ -89,6 +89,17 @@ class ResumeIncompleteRestore(Rule):
             )
             d.extra["severity"] = Severity.low
             yield d
+
+    @staticmethod
+    def _trains(ctx: Context) -> bool:
+        """The file runs training: a loop with a backward, or a loop calling a train* function."""
+        if training_loops(ctx):
+            return True
+        for loop in ctx.nodes(ast.For, ast.While):
+            for n in ast.walk(loop):
+                if isinstance(n, ast.Call) and "train" in (callee_name(n) or "").lower():
+                    return True
+        return False
 
     @staticmethod
     def _unrestored_scheduler(ctx: Context) -> bool:
