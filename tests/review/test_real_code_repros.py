@@ -201,6 +201,76 @@ CASES: list[Repro] = [
         pending="needs PT-LOSS001 to follow a model class imported from another file of the reviewed tree",
     ),
     Repro(
+        name="step-in-alternative-optimize-methods",
+        rule="PT-OPT004",
+        kind="false-alarm",
+        seen_in="openai/improved-diffusion improved_diffusion/train_util.py",
+        files={"train_util.py": _src('''
+            import torch
+
+
+            class TrainLoop:
+                def __init__(self, model, data, lr, use_fp16=False):
+                    self.model = model
+                    self.data = data
+                    self.use_fp16 = use_fp16
+                    self.lg_loss_scale = 20.0
+                    self.opt = torch.optim.AdamW(model.parameters(), lr=lr)
+
+                def run_step(self, batch):
+                    self.opt.zero_grad()
+                    loss = self.model(batch).mean()
+                    (loss * 2 ** self.lg_loss_scale if self.use_fp16 else loss).backward()
+                    if self.use_fp16:
+                        self.optimize_fp16()
+                    else:
+                        self.optimize_normal()
+
+                def optimize_fp16(self):
+                    if any(not torch.isfinite(p.grad).all() for p in self.model.parameters()):
+                        self.lg_loss_scale -= 1
+                        return
+                    for p in self.model.parameters():
+                        p.grad.mul_(1.0 / 2 ** self.lg_loss_scale)
+                    self.opt.step()
+                    self.lg_loss_scale += 0.001
+
+                def optimize_normal(self):
+                    self.opt.step()
+
+                def run(self):
+                    for batch in self.data:
+                        self.run_step(batch)
+        ''')},
+        pending="PT-OPT004 false alarm: optimize_fp16 / optimize_normal are alternative branches, one step per backward",
+    ),
+    Repro(
+        name="strict-false-after-intersecting-keys",
+        rule="PT-IO008",
+        kind="false-alarm",
+        seen_in="ultralytics/yolov5 train.py, segment/train.py",
+        files={"train.py": _src('''
+            import logging
+
+            import torch
+
+            LOGGER = logging.getLogger(__name__)
+
+
+            def intersect_dicts(da, db, exclude=()):
+                return {k: v for k, v in da.items() if k in db and all(x not in k for x in exclude) and v.shape == db[k].shape}
+
+
+            def load_pretrained(model, weights, exclude=("anchor",)):
+                ckpt = torch.load(weights, map_location="cpu", weights_only=True)
+                csd = intersect_dicts(ckpt["model"], model.state_dict(), exclude=exclude)
+                model.load_state_dict(csd, strict=False)
+                LOGGER.info(f"Transferred {len(csd)}/{len(model.state_dict())} items from {weights}")
+                return model
+        ''')},
+        pending="PT-IO008 false alarm: the keys were intersected before loading and the transferred count is logged",
+    ),
+    Repro(
         name="batch-encoding-to-is-in-place",
         rule="PT-DEV005",
         kind="false-alarm",
