@@ -127,6 +127,16 @@ CORPUS: tuple[CorpusRepo, ...] = (
     CorpusRepo("ultralytics/yolov5", "5081342f04fb287fc2e5f2b5a4e06752b7937b1c",
                ("train.py", "val.py", "classify/train.py", "classify/val.py", "segment/train.py",
                 "utils/torch_utils.py", "utils/loss.py", "utils/autobatch.py"), batch="fresh"),
+    CorpusRepo("karpathy/minGPT", "37baab71b9abea1b76ab957409a1cc2fbfba8a26",
+               ("mingpt", "projects/adder/adder.py", "projects/chargpt/chargpt.py"), batch="fresh"),
+    CorpusRepo("facebookresearch/simsiam", "a7bc1772896d0dad0806c51f0bb6f3b16d290468",
+               ("main_simsiam.py", "main_lincls.py", "simsiam"), batch="fresh"),
+    CorpusRepo("facebookresearch/barlowtwins", "8e8d284ca0bc02f88b92328e53f9b901e86b4a3c",
+               ("main.py", "evaluate.py"), batch="fresh"),
+    CorpusRepo("sthalles/SimCLR", "1848fc934ad844ae630e6c452300433fe99acfd9",
+               ("run.py", "simclr.py", "utils.py", "models/resnet_simclr.py", "data_aug"), batch="fresh"),
+    CorpusRepo("facebookresearch/swav", "06b1b7cbaf6ba2a792300d79c7299db98b93b7f9",
+               ("main_swav.py", "eval_linear.py", "eval_semisup.py", "src"), batch="fresh"),
 )
 
 
