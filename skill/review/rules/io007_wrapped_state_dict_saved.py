@@ -70,7 +70,12 @@ class WrappedStateDictSaved(Rule):
                 recv = dotted(n.func.value)
                 if recv in wrapped:
                     kind, stmt = wrapped[recv]
-                    if (stmt.lineno, stmt.col_offset) > (save.lineno, save.col_offset):
+                    if (stmt.lineno, stmt.col_offset) > (save.lineno, save.col_offset) and not recv.startswith("self."):
+                        continue
+                    same_scope = ctx.enclosing_function(stmt) is ctx.enclosing_function(save) or (
+                        recv.startswith("self.") and ctx.enclosing_class(stmt) is ctx.enclosing_class(save)
+                    ) or ctx.enclosing_function(stmt) is None
+                    if not same_scope:
                         continue
                     prefix = WRAPPERS[kind]
                     inner = "_orig_mod" if kind == "compile" else "module"

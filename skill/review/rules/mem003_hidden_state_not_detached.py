@@ -10,6 +10,8 @@ from ..models import Severity
 from ..rule import Rule
 from ..semantics import backward_calls, in_no_grad, is_model_expr
 
+STATE_NAME_RE = re.compile(r"^(h|c|hx|cx|hn|cn|h0|c0|h_t|c_t|ht|ct|hc|hidden|hiddens|state|states|carry|rnn_state|lstm_state)$"
+                           r"|hidden|_state$|^state_|_h$|_c$", re.I)
 RECURRENT_RE = re.compile(r"(rnn|lstm|gru|model|net|cell|encoder|decoder|lm|recurrent)", re.I)
 
 
@@ -47,7 +49,7 @@ class HiddenStateNotDetached(Rule):
             if not isinstance(call, ast.Call) or not self._recurrent_call(ctx, call):
                 continue
             targets = {n for t in stmt.targets for n in target_names(t)}  # type: ignore[union-attr]
-            carried = targets & {n for a in call.args for n in self._arg_names(a)}
+            carried = {n for n in targets & {n for a in call.args for n in self._arg_names(a)} if STATE_NAME_RE.search(n)}
             if not carried:
                 continue
             loop = self._step_loop(ctx, stmt, backs)

@@ -44,7 +44,7 @@ class RetainGraphEveryStep(Rule):
             if not loops or not is_training_loop(ctx, loops[0]):
                 continue
             loop = loops[-1]  # the outermost loop of this function: later backwards anywhere in it count
-            if self._another_backward(ctx, call, loop, backs):
+            if self._another_backward(ctx, call, loop, backs) or self._graph_built_outside(ctx, call, loops[0]):
                 continue
             yield self.report(
                 ctx, call,
@@ -79,3 +79,19 @@ class RetainGraphEveryStep(Rule):
         ):
             return True
         return False
+
+    @staticmethod
+    def _graph_built_outside(ctx: Context, call: ast.Call, loop: ast.AST) -> bool:
+        """`loss` computed before the loop and backpropagated on every iteration: the graph is reused, so it
+        must be retained (unrolled optimisation, meta-learning inner loops)."""
+        recv = call.func.value if isinstance(call.func, ast.Attribute) else None
+        if not isinstance(recv, ast.Name):
+            return False
+        for n in ast.walk(loop):
+            if isinstance(n, (ast.Assign, ast.AugAssign, ast.AnnAssign)):
+                targets = n.targets if isinstance(n, ast.Assign) else [n.target]
+                if any(isinstance(t, ast.Name) and t.id == recv.id or recv.id in {e.id for e in ast.walk(t) if isinstance(e, ast.Name)} for t in targets):
+                    return False
+            if isinstance(n, (ast.For, ast.AsyncFor)) and recv.id in {e.id for e in ast.walk(n.target) if isinstance(e, ast.Name)}:
+                return False
+        return True
