@@ -224,8 +224,9 @@ class TriageRow:
         return (self.repo, self.file, self.line, self.code)
 
 
-def read_triage(path: Path = TRIAGE) -> dict[tuple[str, str, int, str], TriageRow]:
+def read_triage(path: Path | None = None) -> dict[tuple[str, str, int, str], TriageRow]:
     """Rows of the markdown tables in the triage file; a bad verdict is an error (the figures would be wrong)."""
+    path = path or TRIAGE
     rows: dict[tuple[str, str, int, str], TriageRow] = {}
     if not path.is_file():
         return rows
