@@ -114,12 +114,13 @@ def _callers_disable_grad(ctx: Context, fn: ast.AST, depth: int) -> bool:
     for site in call_sites(ctx, fn):
         if maybe_grad_disabled(ctx, site):
             return True
-        caller = ctx.enclosing_function(site)
+        home = ctx.project.ctx_of(site) or ctx  # a caller in another file of the reviewed tree
+        caller = home.enclosing_function(site)
         if caller is None:
-            if _disables_grad_by_call(ctx, ctx.tree, site):
+            if _disables_grad_by_call(home, home.tree, site):
                 return True
             continue
-        if has_grad_disabling_decorator(ctx, caller) or _disables_grad_by_call(ctx, caller, site):
+        if has_grad_disabling_decorator(home, caller) or _disables_grad_by_call(home, caller, site):
             return True
         if _callers_disable_grad(ctx, caller, depth + 1):
             return True
