@@ -40,6 +40,8 @@ class StrictFalseResultIgnored(Rule):
                 strict = call.args[1]
             if const_value(strict, default=None) is not False or not call.args or self._in_memory(ctx, call.args[0]):
                 continue
+            if self._keys_compared(ctx, call):
+                continue
             stmt = ctx.statement_of(call)
             if isinstance(stmt, ast.Expr) and stmt.value is call:
                 yield self.report(ctx, call, self._message())
@@ -86,4 +88,13 @@ class StrictFalseResultIgnored(Rule):
                 arg = b[1]
                 continue
             return False
+        return False
+
+    @staticmethod
+    def _keys_compared(ctx: Context, call: ast.Call) -> bool:
+        """The function compares the keys itself (`missing = set(model.state_dict()) - set(sd)`) before loading."""
+        scope = ctx.enclosing_function(call) or ctx.tree
+        for n in walk_scope(scope):
+            if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store) and ("missing" in n.id or "unexpected" in n.id):
+                return True
         return False

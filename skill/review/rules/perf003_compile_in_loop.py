@@ -7,7 +7,7 @@ import ast
 from ..analysis import Context
 from ..models import Severity
 from ..rule import Rule
-from ..semantics import DATAISH_RE, is_training_loop, loop_iter_text
+from ..semantics import DATAISH_RE, backward_calls, is_training_loop, loop_iter_text
 
 
 class CompileInLoop(Rule):
@@ -38,8 +38,10 @@ class CompileInLoop(Rule):
             if not loops:
                 continue
             loop = loops[0]
-            if not (is_training_loop(ctx, loop) or DATAISH_RE.search(loop_iter_text(loop))):
-                continue  # `for name, m in models.items(): compiled[name] = torch.compile(m)`: once per model
+            step_loop = any(ctx.loops_around(b)[:1] == [loop] for b in backward_calls(ctx) if ctx.is_inside(b, loop))
+            data_loop = not is_training_loop(ctx, loop) and bool(DATAISH_RE.search(loop_iter_text(loop)))
+            if not (step_loop or data_loop):
+                continue  # once per model / per compile mode / per epoch: dynamo's cache makes that cheap
             if self._guarded(ctx, call, loop):
                 continue
             yield self.report(
