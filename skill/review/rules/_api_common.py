@@ -96,7 +96,13 @@ def is_known_tensor(ctx: Context, expr: ast.AST, depth: int = 0) -> bool:
         return False
     stmt, value = b
     if value is None:
-        return False
+        # `x, y = batch` with batch a loader item or a step function's `batch` parameter: the parts are tensors
+        whole = getattr(stmt, "value", None)
+        targets = getattr(stmt, "targets", [])
+        return (
+            isinstance(whole, ast.Name) and len(targets) == 1 and isinstance(targets[0], ast.Tuple)
+            and (is_loader_item(ctx, whole, whole_batch=True) or _batch_parameter(ctx, whole))
+        )
     if isinstance(value, ast.Call) and is_module_constructor(ctx, value):
         return False
     return is_known_tensor(ctx, value, depth + 1)
@@ -118,6 +124,17 @@ def is_loader_item(ctx: Context, expr: ast.AST, whole_batch: bool = False) -> bo
         return False
     b = binding_value(ctx, expr)
     return b is None or not ctx.is_inside(b[0], loop)
+
+
+BATCH_PARAM_NAMES = {"batch", "inputs_targets", "sample", "minibatch", "mini_batch", "batch_data"}
+
+
+def _batch_parameter(ctx: Context, name: ast.Name) -> bool:
+    """`def training_step(self, batch, ...)`: the batch a step function receives (not rebound before the use)."""
+    fn = ctx.enclosing_function(name)
+    if fn is None or name.id not in BATCH_PARAM_NAMES:
+        return False
+    return any(a.arg == name.id for a in fn.args.args + fn.args.kwonlyargs) and binding_value(ctx, name) is None
 
 
 def _bound_whole(loop: ast.For | ast.AsyncFor, name: str) -> bool:
