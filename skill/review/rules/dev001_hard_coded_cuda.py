@@ -44,8 +44,11 @@ class HardCodedCuda(Rule):
     def check(self, ctx: Context):
         if gpu_only_by_design(ctx):
             return
+        found = list(self._placements(ctx))
+        if found and _gpu_only_project(ctx):
+            return
         lines: set[int] = set()
-        for d in self._placements(ctx):
+        for d in found:
             if d.line not in lines:  # `x, y = x.cuda(), y.cuda()` is one finding
                 lines.add(d.line)
                 yield d
@@ -184,3 +187,40 @@ def _default_every_caller_overrides(ctx: Context, node: ast.AST) -> bool:
             continue
         return False
     return True
+
+
+NCCL_RE = re.compile(r"""["']nccl["']""")
+MPS_RE = re.compile(r"""["']mps["']|\bbackends\.mps\b""")
+
+
+def _gpu_only_project(ctx: Context) -> bool:
+    """A file of a GPU-only project: it has no CUDA-availability test of its own, and the distributed setup next
+    to it (a file of its folder or the folder above, or a project module it imports) is NCCL-only, as in DINO,
+    MoCo or SwAV, whose `utils.init_distributed_mode` / `main_*.py` use `backend="nccl"`."""
+    import os
+
+    proj = getattr(ctx, "_project", None)
+    if proj is None or not getattr(proj, "paths", None) or ctx.filename in ("-", "<string>"):
+        return False
+    if ctx.calls("is_available", "device_count") or MPS_RE.search(ctx.source):
+        return False
+    here = os.path.dirname(os.path.abspath(ctx.filename))
+    near = {here, os.path.dirname(here)}
+    candidates = [p for p in proj.paths if os.path.dirname(p) in near and p != os.path.abspath(ctx.filename)]
+    for q in set(ctx.imports.values()):
+        mod = q.rsplit(".", 1)[0] if "." in q else q
+        for name in (q, mod):
+            try:
+                path = proj.module_file(ctx, name)
+            except Exception:  # noqa: BLE001 -- an unresolvable import is simply not a candidate
+                path = None
+            if path:
+                candidates.append(path)
+    cache = proj.__dict__.setdefault("_pp_dev001_nccl", {})
+    for path in candidates:
+        if path not in cache:
+            text = proj.text(path) or ""
+            cache[path] = bool(NCCL_RE.search(text))
+        if cache[path]:
+            return True
+    return False
