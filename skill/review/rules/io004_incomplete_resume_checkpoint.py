@@ -13,6 +13,7 @@ from ..semantics import (
     TORCH_SAVE,
     calls_of,
     is_torch_load,
+    is_test_function,
     is_torch_save,
     latest_binding,
 )
@@ -58,6 +59,8 @@ class IncompleteResumeCheckpoint(Rule):
             return
         resume_tokens = self._resume_tokens(ctx)
         for call in saves:
+            if is_test_function(ctx, ctx.enclosing_function(call)):
+                continue  # a unit test's fixture checkpoint, not a training run's
             if not self._weights_only(ctx, call.args[0], call):
                 continue
             if not (resume_tokens or self._reloaded(ctx, call) or self._saves_progress(ctx, call.args[0], call)):
