@@ -5,7 +5,7 @@ from __future__ import annotations
 import ast
 
 from ..analysis import Context, callee_name, dotted
-from ..semantics import DATAISH_RE, is_model_expr, is_module_constructor, latest_binding, loop_iter_text, name_bindings
+from ..semantics import DATAISH_RE, is_model_expr, mutually_exclusive, is_module_constructor, latest_binding, loop_iter_text, name_bindings
 
 # torch functions that return a new tensor
 TENSOR_FACTORIES = frozenset({
@@ -46,8 +46,8 @@ def binding_value(ctx: Context, expr: ast.AST) -> tuple[ast.stmt, ast.expr | Non
     pos = (expr.lineno, expr.col_offset)  # type: ignore[attr-defined]
     best = fallback = None
     for stmt, value in name_bindings(ctx).get(name, ()):
-        if (stmt.lineno, stmt.col_offset) >= pos or ctx.is_inside(expr, stmt):
-            continue
+        if (stmt.lineno, stmt.col_offset) >= pos or ctx.is_inside(expr, stmt) or mutually_exclusive(ctx, stmt, expr):
+            continue  # later, the use's own statement, or the other branch of an if/else
         s_scope = ctx.enclosing_function(stmt)
         if s_scope is scope:
             best = (stmt, value)
@@ -68,9 +68,10 @@ def loop_binding(ctx: Context, name: str, node: ast.AST) -> ast.For | ast.AsyncF
     return None
 
 
-def is_known_tensor(ctx: Context, expr: ast.AST, depth: int = 0) -> bool:
-    """Is `expr` known (from this file) to hold a tensor, not a module? Conservative: False when unsure."""
-    if depth > 4:
+def is_known_tensor(ctx: Context, expr: ast.AST, depth: int = 0, loader_items: bool = True) -> bool:
+    """Is `expr` known (from this file) to hold a tensor, not a module? Conservative: False when unsure.
+    With `loader_items=False`, parts of batches from a loop are not assumed to be tensors."""
+    if depth > 4 or (not loader_items and isinstance(expr, (ast.Name, ast.Subscript)) and _loop_item_based(ctx, expr)):
         return False
     if isinstance(expr, ast.Call):
         if is_torch_tensor_call(ctx, expr):
@@ -135,6 +136,13 @@ def _batch_parameter(ctx: Context, name: ast.Name) -> bool:
     if fn is None or name.id not in BATCH_PARAM_NAMES:
         return False
     return any(a.arg == name.id for a in fn.args.args + fn.args.kwonlyargs) and binding_value(ctx, name) is None
+
+
+def _loop_item_based(ctx: Context, expr: ast.AST) -> bool:
+    base = expr
+    while isinstance(base, ast.Subscript):
+        base = base.value
+    return isinstance(base, ast.Name) and loop_binding(ctx, base.id, base) is not None
 
 
 def _bound_whole(loop: ast.For | ast.AsyncFor, name: str) -> bool:

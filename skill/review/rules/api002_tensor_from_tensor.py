@@ -46,5 +46,5 @@ class TensorFromTensor(Rule):
             "argmax", "argmin", "detach", "clone", "sum", "mean", "max", "min", "float", "long", "cpu", "cuda", "to",
             "view", "reshape", "squeeze", "unsqueeze", "softmax", "sigmoid", "flatten", "t", "permute",
         }:
-            return is_known_tensor(ctx, arg.func.value) or arg.func.attr in {"detach"}
-        return is_known_tensor(ctx, arg)
+            return is_known_tensor(ctx, arg.func.value, loader_items=False) or arg.func.attr in {"detach"}
+        return is_known_tensor(ctx, arg, loader_items=False)

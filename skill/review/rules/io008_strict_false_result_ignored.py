@@ -78,9 +78,20 @@ class StrictFalseResultIgnored(Rule):
     def _in_memory(ctx: Context, arg: ast.AST) -> bool:
         """`lora.load_state_dict(child.state_dict(), strict=False)`: copying between live modules, where the
         extra keys are known by construction (adapters, heads), not a checkpoint whose contents are unknown."""
-        for _ in range(3):
+        for _ in range(4):
             if isinstance(arg, ast.Call) and callee_name(arg) == "state_dict":
                 return True
+            if isinstance(arg, ast.Dict):
+                return True  # keys written out by hand: the author knows which ones are loaded
+            if isinstance(arg, ast.DictComp) and arg.generators:
+                it = arg.generators[0].iter  # `{k: v for k, v in sd.items()}`: follow `sd`
+                arg = it.func.value if isinstance(it, ast.Call) and isinstance(it.func, ast.Attribute) else it
+                continue
+            if isinstance(arg, ast.Call) and arg.args and isinstance(arg.args[0], (ast.Name, ast.Call)) and callee_name(arg) not in {
+                "load", "load_file", "load_state_dict_from_url", "load_url", "safe_load",
+            }:
+                arg = arg.args[0]  # `sd = strip_prefix(sd)`: a transformation of a state dict
+                continue
             if isinstance(arg, ast.Name):
                 b = latest_binding(ctx, arg.id, arg)
                 if b is None or b[1] is None or ctx.is_inside(arg, b[0]):

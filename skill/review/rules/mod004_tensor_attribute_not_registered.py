@@ -88,7 +88,14 @@ class TensorAttributeNotRegistered(Rule):
         if not isinstance(call, ast.Call):
             return False
         q = callee_name(call)
-        return q == "tensor" and bool(call.args) and isinstance(const_value(call.args[0], default=None), (int, float))
+        if q != "tensor" or not call.args:
+            return False
+        arg = call.args[0]
+        if isinstance(arg, ast.IfExp):
+            return any(isinstance(const_value(b, default=None), (int, float)) for b in (arg.body, arg.orelse))
+        if isinstance(arg, ast.Call) and callee_name(arg) in {"float", "int"}:
+            return True
+        return isinstance(const_value(arg, default=None), (int, float))
 
     @staticmethod
     def _registered_later(ctx: Context, cls: ast.AST, attr: str) -> bool:
