@@ -389,3 +389,13 @@ def test_probe(rule: str, buggy: str, fixed: str) -> None:
     twin = review_source(textwrap.dedent(fixed), "probe_fixed.py", select=[rule])
     assert any(f.rule == rule for f in bug), f"{rule} missed the bug"
     assert not [f for f in twin if f.rule == rule], f"{rule} reported the fixed twin: {[(f.line, f.message) for f in twin]}"
+
+
+@pytest.mark.parametrize(("target", "severity"), [(None, "low"), ("2.6", "low"), ("2.13", "low"), ("2.4", "high"), ("1.13", "high")])
+def test_bare_torch_load_severity_follows_target_torch(target, severity) -> None:
+    """PT-IO002: weights_only=True is the default from torch 2.6, so a bare torch.load is only high below it;
+    an explicit weights_only=False (PT-IO009) is high whatever the target."""
+    src = "import torch\nstate = torch.load(path)\nckpt = torch.load(path, weights_only=False)\n"
+    findings = review_source(src, "load.py", select=["PT-IO002", "PT-IO009"], target_torch=target)
+    got = {(f.rule, f.severity.value) for f in findings}
+    assert got == {("PT-IO002", severity), ("PT-IO009", "high")}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import ast
 
 from ..analysis import Context, callee_name, dotted
-from ..semantics import DATAISH_RE, is_model_expr, mutually_exclusive, is_module_constructor, latest_binding, loop_iter_text, name_bindings
+from ..semantics import DATAISH_RE, is_model_expr, is_module_constructor, loop_iter_text, mutually_exclusive, name_bindings
 
 # torch functions that return a new tensor
 TENSOR_FACTORIES = frozenset({
@@ -182,6 +182,8 @@ def target_torch(ctx: Context) -> tuple[int, int]:
                 break
         if raw:
             break
+    if isinstance(raw, tuple) and len(raw) >= 2 and all(isinstance(v, int) for v in raw[:2]):
+        return raw[0], raw[1]  # `ctx.target_torch`, already parsed
     try:
         parts = str(raw or "2.6").split(".")
         return int(parts[0]), int(parts[1]) if len(parts) > 1 else 0

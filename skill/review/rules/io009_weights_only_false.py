@@ -5,7 +5,7 @@ from __future__ import annotations
 import ast
 import re
 
-from ..analysis import Context, callee_name, const_value, dotted, keyword
+from ..analysis import Context, const_value, dotted, keyword
 from ..models import Severity
 from ..rule import Rule
 from ..semantics import TEST_FILE_RE, TORCH_LOAD, calls_of, is_torch_load

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ast
 
 from ..analysis import Context, const_value, has_star_kwargs, keyword
 from ..models import Severity
