@@ -11,6 +11,8 @@ from ..semantics import dataloader_calls, name_bindings
 
 
 def _is_dist_sampler(ctx: Context, node: ast.AST | None) -> bool:
+    if isinstance(node, ast.IfExp):  # `DistributedSampler(ds) if args.distributed else None`
+        return _is_dist_sampler(ctx, node.body) or _is_dist_sampler(ctx, node.orelse)
     if not isinstance(node, ast.Call):
         return False
     q = ctx.call_qualname(node) or ""
@@ -55,6 +57,8 @@ class DistributedSamplerWithoutSetEpoch(Rule):
                 site = vals[-1]
             elif not _is_dist_sampler(ctx, sampler):
                 continue
+            if isinstance(site, ast.IfExp):
+                site = site.body if _is_dist_sampler(ctx, site.body) else site.orelse
             if const_value(kwarg_value(site, "shuffle"), default=True) is False:  # type: ignore[arg-type]
                 continue  # an evaluation sampler: no shuffling to vary
             stmt = ctx.statement_of(loader)

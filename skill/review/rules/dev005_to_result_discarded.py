@@ -3,14 +3,31 @@
 from __future__ import annotations
 
 import ast
+import re
 
 from ..analysis import Context, dotted
 from ..models import Severity
 from ..rule import Rule
 from ..semantics import is_model_expr, model_names
-from ._api_common import is_known_tensor
+from ._api_common import binding_value, is_known_tensor, loop_binding
 
 MOVING = {"to", "cuda", "cpu", "float", "half", "double", "long", "int", "bool", "bfloat16", "type", "contiguous", "pin_memory"}
+
+
+TENSOR_PARAM_RE = re.compile(
+    r"^(x|y|xb|yb|x_batch|y_batch|inputs?|targets?|labels?|images?|imgs?|input_ids|attention_mask|token_ids|tokens|"
+    r"pixel_values|features|feats|logits|masks?|src|tgt|noise|latents?|waveforms?|audio|spectrograms?)$"
+)
+
+
+def _tensor_parameter(ctx: Context, recv: ast.AST) -> bool:
+    """`def train_step(model, images, labels, ...)`: a parameter named like a batch tensor, not rebound before."""
+    if not isinstance(recv, ast.Name) or not TENSOR_PARAM_RE.match(recv.id):
+        return False
+    fn = ctx.enclosing_function(recv)
+    if fn is None or not any(a.arg == recv.id for a in fn.args.args + fn.args.kwonlyargs):
+        return False
+    return binding_value(ctx, recv) is None and loop_binding(ctx, recv.id, recv) is None
 
 
 class ToResultDiscarded(Rule):
@@ -39,7 +56,7 @@ class ToResultDiscarded(Rule):
                 continue
             if isinstance(recv, ast.Attribute) and not isinstance(recv.value, ast.Subscript):
                 continue  # `self.buf.to(...)`: unknown, may be a module
-            if not is_known_tensor(ctx, recv):
+            if not (is_known_tensor(ctx, recv) or _tensor_parameter(ctx, recv)):
                 continue
             text = ctx.segment(recv) or "the tensor"
             yield self.report(
