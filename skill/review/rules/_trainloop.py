@@ -35,9 +35,9 @@ def _strip_self(name: str | None) -> str:
     return (name or "").removeprefix("self.")
 
 
-def value_of(ctx: Context, expr: ast.AST | None) -> list[ast.AST]:
+def value_of(ctx: Context, expr: ast.AST | None, depth: int = 0) -> list[ast.AST]:
     """The values a name/attribute may hold (its assignments: local, `self.x` in the class, the argument
-    passed for a parameter, module level); a call is its own value."""
+    passed for a parameter, module level), following name-to-name bindings; a call is its own value."""
     if expr is None:
         return []
     if isinstance(expr, ast.Call):
@@ -46,9 +46,16 @@ def value_of(ctx: Context, expr: ast.AST | None) -> list[ast.AST]:
     if not name:
         return []
     try:
-        return list(_assigned_values(ctx, expr, name))
+        values = list(_assigned_values(ctx, expr, name))
     except RecursionError:  # pragma: no cover - defensive
         return []
+    out: list[ast.AST] = []
+    for v in values:
+        if isinstance(v, (ast.Name, ast.Attribute)) and depth < 3 and v is not expr:
+            out.extend(value_of(ctx, v, depth + 1) or [v])
+        else:
+            out.append(v)
+    return out
 
 
 def _constructor(value: ast.AST) -> ast.Call | None:

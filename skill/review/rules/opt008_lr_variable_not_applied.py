@@ -9,7 +9,7 @@ from ..analysis import Context, callee_name, dotted, kwarg_value
 from ..models import Severity
 from ..rule import Rule
 from ..semantics import walk_scope
-from ._trainloop import role_of_value
+from ._trainloop import OPTIMIZER_CLASSES, role_of_value
 
 LR_NAME_RE = re.compile(r"(^|[._])(lr|learning_rate|base_lr|cur_lr|current_lr)$", re.I)
 
@@ -42,7 +42,12 @@ class LrVariableNotApplied(Rule):
     def check(self, ctx: Context):
         if "param_groups" in ctx.source or "set_lr" in ctx.source:
             return
-        for scope in [ctx.tree, *ctx.nodes(ast.FunctionDef, ast.AsyncFunctionDef)]:
+        built = [
+            c for c in ctx.calls(*OPTIMIZER_CLASSES)
+            if isinstance(kwarg_value(c, "lr"), (ast.Name, ast.Attribute)) and isinstance(ctx.parent(c), ast.Assign)
+        ]
+        scopes = {id(ctx.enclosing_function(c) or ctx.tree): ctx.enclosing_function(c) or ctx.tree for c in built}
+        for scope in scopes.values():
             nodes = sorted(
                 (n for n in walk_scope(scope) if isinstance(n, (ast.Assign, ast.AugAssign))),
                 key=lambda n: (n.lineno, n.col_offset),
