@@ -104,6 +104,15 @@ class StrictFalseResultIgnored(Rule):
     @staticmethod
     def _keys_compared(ctx: Context, call: ast.Call) -> bool:
         """The function compares the keys itself (`missing = set(model.state_dict()) - set(sd)`) before loading."""
+        arg = call.args[0] if call.args else None
+        if isinstance(arg, ast.Name):
+            b = latest_binding(ctx, arg.id, arg)
+            value = b[1] if b is not None else None
+            # `csd = intersect_dicts(ckpt["model"], model.state_dict())`: matched against the target's own keys
+            if isinstance(value, ast.Call) and any(
+                isinstance(a, ast.Call) and callee_name(a) == "state_dict" for a in [*value.args, *(k.value for k in value.keywords)]
+            ):
+                return True
         scope = ctx.enclosing_function(call) or ctx.tree
         for n in walk_scope(scope):
             if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store) and ("missing" in n.id or "unexpected" in n.id):
