@@ -15,6 +15,7 @@ import re
 from ..analysis import Context, callee_name, dotted
 from ..semantics import walk_scope
 
+PRETRAINED_KW_RE = re.compile(r"(pretrain|weight|ckpt|checkpoint|path|resume|load)", re.IGNORECASE)
 PIPELINE_NAME_RE = re.compile(r"(^|_)(pipe|pipeline)$", re.IGNORECASE)
 CHAIN = {"to", "cuda", "from_pretrained", "from_single_file", "from_pipe"}
 WEIGHT_LOADERS = {"load_state_dict", "load", "from_pretrained", "load_checkpoint", "load_from_checkpoint",
@@ -40,6 +41,8 @@ def _is_constructor(ctx: Context, value: ast.expr, depth: int = 0) -> bool:
     if not isinstance(value, ast.Call):
         return False
     name = callee_name(value) or ""
+    if any(kw.arg is None or PRETRAINED_KW_RE.search(kw.arg) for kw in value.keywords):
+        return False  # `Net(pretrained=True)`, `Net(ckpt_path=...)`, `Net(**cfg)`: weights may be loaded inside
     if name[:1].isupper():
         return name != "DataParallel"
     if depth >= 2 or not isinstance(value.func, ast.Name):
@@ -61,6 +64,8 @@ def is_smoke_test(ctx: Context, scope: ast.AST, model: str) -> bool:
         return False
     if any(isinstance(a, ast.arg) and a.arg == model for a in ast.walk(scope.args)):  # type: ignore[attr-defined]
         return False
+    if any(isinstance(n, (ast.For, ast.AsyncFor, ast.While)) for n in walk_scope(scope)):
+        return False  # a loop over data: an evaluation, even of a fresh model
     for n in walk_scope(scope):
         if isinstance(n, ast.Call) and callee_name(n) in WEIGHT_LOADERS:
             return False
