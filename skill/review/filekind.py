@@ -54,7 +54,7 @@ def is_test_function(ctx: Context, fn: ast.AST | None) -> bool:
             fn = anc
     if not fn.name.startswith(("test_", "_test")):
         return False
-    if TEST_FILE_RE.search(ctx.filename) or re.search(r"[\\/](tests?|testing)[\\/]", ctx.filename):
+    if TEST_FILE_RE.search(ctx.filename) or re.search(r"(^|[\\/])(tests?|testing)[\\/]", ctx.filename):
         return True
     cls = ctx.enclosing_class(fn)
     return cls is not None and (bool(TEST_CLASS_RE.search(cls.name)) or any("TestCase" in (dotted(b) or "") for b in cls.bases))
