@@ -8,7 +8,7 @@ import re
 from ..analysis import Context, callee_name, const_value, dotted, kwarg_value
 from ..models import Severity
 from ..rule import Rule
-from ..semantics import is_test_function, walk_no_defs
+from ..semantics import is_test_function
 from ._trainloop import branch_of, events, loader_constructions, loop_source, training_loops, value_of
 from .opt003_misaligned_accumulation import modulo_test
 
