@@ -55,8 +55,8 @@ class ModeAsFlag(Rule):
             flag = flags[0]
             if not self._flag_controls_grad(fn, flag):
                 continue
-            if mode_calls(ctx, fn):
-                continue  # the function sets a mode itself (from the flag or not)
+            if mode_calls(ctx, fn) or self._flag_handed_on(fn, flag):
+                continue  # the function sets a mode itself, or hands the flag to code that may
             for site in ctx.calls(fn.name):  # type: ignore[attr-defined]
                 if ctx.is_inside(site, fn) or not self._passes_false(fn, site, flag):
                     continue
@@ -81,6 +81,15 @@ class ModeAsFlag(Rule):
                 for m in walk_no_defs(n):
                     if isinstance(m, ast.Call) and callee_name(m) in {"backward", "step"}:
                         return True
+        return False
+
+    @staticmethod
+    def _flag_handed_on(fn: ast.AST, flag: str) -> bool:
+        """The flag is passed to a call other than `set_grad_enabled` (e.g. `set_mode(model, train)` imported)."""
+        for n in walk_no_defs(fn):
+            if isinstance(n, ast.Call) and callee_name(n) not in {"set_grad_enabled", "print", "log", "info", "format"}:
+                if any(isinstance(a, ast.Name) and a.id == flag for a in (*n.args, *(k.value for k in n.keywords))):
+                    return True
         return False
 
     @staticmethod
