@@ -366,6 +366,40 @@ CASES: list[Repro] = [
         pending="PT-IO006 false alarm: the checkpoint stores `epoch + 1`; the `epoch: epoch` dict is a JSON log line, not the checkpoint",
     ),
     Repro(
+        name="resume-epoch-saved-as-next-epoch-dict-call",
+        rule="PT-IO006",
+        kind="false-alarm",
+        seen_in="facebookresearch/barlowtwins main.py, evaluate.py",
+        files={"main.py": _src('''
+            import json
+            from pathlib import Path
+
+            import torch
+
+
+            def main(model, optimizer, loader, epochs, checkpoint_dir: Path):
+                if (checkpoint_dir / "checkpoint.pth").is_file():
+                    ckpt = torch.load(checkpoint_dir / "checkpoint.pth", map_location="cpu", weights_only=True)
+                    start_epoch = ckpt["epoch"]
+                    model.load_state_dict(ckpt["model"])
+                    optimizer.load_state_dict(ckpt["optimizer"])
+                else:
+                    start_epoch = 0
+                for epoch in range(start_epoch, epochs):
+                    for step, (y1, y2) in enumerate(loader, start=epoch * len(loader)):
+                        optimizer.zero_grad()
+                        loss = model(y1, y2)
+                        loss.backward()
+                        optimizer.step()
+                        if step % 100 == 0:
+                            stats = dict(epoch=epoch, step=step, loss=loss.item())
+                            print(json.dumps(stats))
+                    state = dict(epoch=epoch + 1, model=model.state_dict(), optimizer=optimizer.state_dict())
+                    torch.save(state, checkpoint_dir / "checkpoint.pth")
+        ''')},
+        pending="PT-IO006 false alarm: `dict(epoch=epoch + 1, ...)` is saved; `dict(epoch=epoch, ...)` is a stats line",
+    ),
+    Repro(
         name="lightning-example-input-array",
         rule="PT-MOD004",
         kind="false-alarm",
