@@ -116,7 +116,6 @@ CASES: list[Repro] = [
         ''')},
         # T_max counts epochs but the helper steps it every batch: the cosine cycle ends after `epochs` batches
         expected=(("train.py", 12),),
-        pending="needs PT-OPT007 to follow the scheduler into the per-batch helper it is passed to",
     ),
     Repro(
         name="lr-annealed-in-else-branch",
@@ -152,8 +151,6 @@ CASES: list[Repro] = [
                         lr /= 4.0
         ''')},
         expected=(("lm.py", 25),),
-        pending="needs PT-OPT008 to see `lr /= 4.0` (augmented assignment in an else branch) as a change of the "
-                "optimizer's learning rate variable",
     ),
     Repro(
         name="softmax-model-in-other-module",
@@ -268,7 +265,6 @@ CASES: list[Repro] = [
                 LOGGER.info(f"Transferred {len(csd)}/{len(model.state_dict())} items from {weights}")
                 return model
         ''')},
-        pending="PT-IO008 false alarm: the keys were intersected before loading and the transferred count is logged",
     ),
     Repro(
         name="batch-encoding-to-is-in-place",
@@ -298,7 +294,6 @@ CASES: list[Repro] = [
                     optimizer.step()
                     optimizer.zero_grad()
         ''')},
-        pending="PT-DEV005 false alarm: HF BatchEncoding.to() is in place (31 findings on huggingface/accelerate)",
     ),
     Repro(
         name="resume-epoch-saved-as-next-epoch",
@@ -353,7 +348,7 @@ CASES: list[Repro] = [
                         scheduler.step()
                         log_stats = {"train_loss": loss.item(), "epoch": epoch}
                         with open(os.path.join(out_dir, "log.txt"), "a") as f:
-                            f.write(json.dumps(log_stats) + "\n")
+                            f.write(json.dumps(log_stats) + "\\n")
                         save_dict = {
                             "epoch": epoch + 1,
                             "state_dict": linear.state_dict(),
@@ -458,8 +453,16 @@ def test_real_code_repro(case: Repro, tmp_path) -> None:
 
 
 def test_cases_are_well_formed() -> None:
+    """Every source parses (an xfail must never hide a broken repro) and expected lines exist."""
+    import ast
+
     names = [c.name for c in CASES]
     assert len(names) == len(set(names))
+    for c in CASES:
+        for rel, text in c.files.items():
+            ast.parse(text, filename=rel)
+        for rel, line in c.expected:
+            assert 0 < line <= len(c.files[rel].splitlines()), (c.name, rel, line)
     for c in CASES:
         assert c.kind in {"miss", "false-alarm"}
         assert (c.kind == "miss") == bool(c.expected), c.name
