@@ -1,8 +1,12 @@
 """Reviewer speed on a large real corpus, as ratios measured in the same run.
 
-Corpus: the Python sources of the installed torch package (torch/nn, torch/optim, torch/utils,
-torch/distributed). Prints:
-  * review time / bare `ast.parse` time of the same files (one process each; goal <= 3x),
+Corpora: the Python sources of the installed torch package (torch/nn, torch/optim, torch/utils,
+torch/distributed), and a large real repository, huggingface/diffusers `examples/` at a pinned commit
+(extracted from the `fetch` mirror in /work/.mirror or $PP_REAL_CORPUS_MIRROR; skipped with a note when
+absent). For each corpus it prints:
+  * whole review as ONE project in one process (`review_paths(jobs=1)`: discovery, reading, the project
+    index, cross-file summaries, every default rule) / reading + bare `ast.parse` of the same files (goal <= 3x),
+  * per-file `review_source` (no project) / `ast.parse`,
   * the same with directories on all cores (the CLI's default),
   * TorchFix (`torchfix --select ALL`) on a subset / our reviewer on the same subset (goal >= 25x),
     when the `torchfix` command is installed (`pip install torchfix`).
@@ -47,6 +51,57 @@ def best_of(n: int, fn) -> float:
     return min(times)
 
 
+DIFFUSERS = ("huggingface+diffusers", "58eb52c080", "examples")
+
+
+def diffusers_examples() -> Path | None:
+    """diffusers/examples at the pinned commit, extracted once from the local mirror; None if no mirror."""
+    slug, commit, sub = DIFFUSERS
+    mirror = Path(os.environ.get("PP_REAL_CORPUS_MIRROR", "/work/.mirror")) / slug / "repo"
+    cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "pytorch-patterns" / f"diffusers-{commit}"
+    if (cache / sub).is_dir():
+        return cache / sub
+    if not mirror.exists():
+        return None
+    cache.mkdir(parents=True, exist_ok=True)
+    archive = subprocess.run(["git", "--git-dir", str(mirror), "archive", commit, sub], capture_output=True)
+    if archive.returncode != 0:
+        return None
+    subprocess.run(["tar", "-x", "-C", str(cache)], input=archive.stdout, check=True)
+    return cache / sub
+
+
+def project_ratio(console: Console, label: str, dirs: list[Path], repeat: int) -> float:
+    """Whole review of `dirs` as one project in one process / reading + parsing the same files."""
+    from skill.review.config import ReviewConfig
+
+    files = sorted(p for d in dirs for p in d.rglob("*.py"))
+    n_lines = sum(p.read_bytes().count(b"\n") for p in files)
+
+    def parse_all():
+        for p in files:
+            try:
+                ast.parse(p.read_bytes(), str(p))
+            except (SyntaxError, ValueError):
+                pass
+
+    t_parse = best_of(repeat, parse_all)
+    report = None
+
+    def review():
+        nonlocal report
+        report = review_paths([str(d) for d in dirs], config=ReviewConfig(), jobs=1)
+
+    t_review = best_of(repeat, review)
+    ratio = t_review / t_parse
+    verdict = "OK" if ratio <= 3 else "OVER GOAL"
+    console.print(
+        f"{label}: {len(files)} files, {n_lines:,} lines; parse {t_parse:.2f}s, project review {t_review:.2f}s, "
+        f"{len(report.findings)} findings -> {ratio:.2f}x (goal <= 3x): {verdict}"
+    )
+    return ratio
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeat", type=int, default=3)
@@ -59,6 +114,12 @@ def main() -> None:
     sources = [(str(p), p.read_bytes()) for p in files]
     n_lines = sum(s.count(b"\n") for _, s in sources)
     console.print(f"corpus: {len(files)} files, {n_lines:,} lines from {root}")
+    project_ratio(console, "torch nn/optim/utils/distributed as one project", dirs, args.repeat)
+    ex = diffusers_examples()
+    if ex is None:
+        console.print("[yellow]diffusers mirror absent (fetch github:huggingface/diffusers): real-repository corpus skipped[/]")
+    else:
+        project_ratio(console, f"diffusers {DIFFUSERS[1]} examples/ as one project", [ex], args.repeat)
 
     def parse_all():
         for name, data in sources:

@@ -38,6 +38,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--stdin-filename", default=None, help="name to report for '-' input")
     p.add_argument("-j", "--jobs", type=int, default=None, help="worker processes for directories (default: all cores)")
     p.add_argument("-q", "--quiet", action="store_true", help="no summary line")
+    p.add_argument("--target-torch", default=None, metavar="X.Y",
+                   help="oldest torch version the code must support (default: config target-torch, else 2.6)")
     p.set_defaults(func=run)
 
 
@@ -60,6 +62,14 @@ def run(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"pytorch-patterns: error: {exc}", file=sys.stderr)
         return 2
+
+    if args.target_torch is not None:
+        import re
+
+        if not re.fullmatch(r"\d+(\.\d+){0,2}", args.target_torch):
+            print(f"pytorch-patterns: error: --target-torch expects a version like 2.6, got {args.target_torch!r}", file=sys.stderr)
+            return 2
+        config.target_torch = args.target_torch
 
     select = args.select
     if select is None:
@@ -123,7 +133,7 @@ def _review(paths, stdin_data, stdin_name, select, ignore, config, jobs):
     if stdin_data is not None:
         name = stdin_name or "-"
         try:
-            report.findings.extend(review_source(stdin_data, name, select=select, ignore=[*(ignore or []), *config.ignores_for(name)]))
+            report.findings.extend(review_source(stdin_data, name, select=select, ignore=[*(ignore or []), *config.ignores_for(name)], target_torch=config.target_torch))
         except SourceParseError as exc:
             report.errors.append(exc.error)
         report.files_reviewed += 1

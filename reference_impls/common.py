@@ -134,7 +134,7 @@ def resolve_amp(device: torch.device, amp: str) -> str:
     if amp != "auto":
         return amp
     if device.type == "cuda":
-        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+        return "bf16" if torch.cuda.is_bf16_supported(including_emulation=False) else "fp16"
     if device.type == "cpu" and cpu_has_native_bf16(cpu_flags()):
         return "bf16"
     return "none"

@@ -33,7 +33,7 @@ def _device_info(torch, device) -> dict:
         props = torch.cuda.get_device_properties(device)
         return {"type": "cuda", "name": props.name, "capability": f"sm_{props.major}{props.minor}",
                 "memory_mb": props.total_memory // (1 << 20),
-                "native_bf16": bool(torch.cuda.is_bf16_supported())}
+                "native_bf16": bool(torch.cuda.is_bf16_supported(including_emulation=False))}
     if device.type == "mps":
         return {"type": "mps", "name": platform.machine() or "apple-silicon", "capability": "mps",
                 "memory_mb": None, "native_bf16": None}

@@ -33,6 +33,20 @@ DEFAULT_ALIASES = {
 }
 
 
+DEFAULT_TARGET_TORCH = "2.6"
+
+
+def parse_version(text: str) -> tuple[int, int]:
+    """'2.6' / '2.6.1' / '2' -> (2, 6) / (2, 6) / (2, 0); garbage -> the default."""
+    parts = str(text).strip().split(".")
+    try:
+        major = int(parts[0])
+        minor = int(parts[1]) if len(parts) > 1 and parts[1] else 0
+    except ValueError:
+        return parse_version(DEFAULT_TARGET_TORCH) if text != DEFAULT_TARGET_TORCH else (2, 6)
+    return major, minor
+
+
 def dotted(node: ast.AST) -> str | None:
     """`a.b.c` for a Name/Attribute chain, else None. Iterative (chains may be very long)."""
     parts: list[str] = []
@@ -131,7 +145,22 @@ class Context:
         self.functions_by_name: dict[str, list[ast.FunctionDef | ast.AsyncFunctionDef]] = defaultdict(list)
         self.classes_by_name: dict[str, ast.ClassDef] = {}
         self.imports: dict[str, str] = {}  # local name -> qualified name
+        self._project = None  # set by skill.review.project.Project.register
         self._index()
+
+    @property
+    def project(self):
+        """The `skill.review.project.Project` this file is reviewed in (a one-file project if alone)."""
+        if self._project is None:
+            from .project import Project
+
+            Project.single(self)
+        return self._project
+
+    @property
+    def target_torch(self) -> tuple[int, int]:
+        """The oldest torch version the reviewed code must support (config `target-torch`, default 2.6)."""
+        return parse_version(getattr(self._project, "target_torch", None) or DEFAULT_TARGET_TORCH)
 
     # ------------------------------------------------------------------ indexing
     def _index(self) -> None:

@@ -1,4 +1,5 @@
-"""`[tool.pytorch-patterns]` in pyproject.toml: select, ignore, extend-select, per-file-ignores, exclude."""
+"""`[tool.pytorch-patterns]` in pyproject.toml: select, ignore, extend-select, per-file-ignores, exclude,
+target-torch (the oldest torch the code must support, e.g. "2.6"; version-dependent rules read it)."""
 
 from __future__ import annotations
 
@@ -31,6 +32,7 @@ class ReviewConfig(BaseModel):
     per_file_ignores: dict[str, list[str]] = Field(default_factory=dict, alias="per-file-ignores")
     exclude: list[str] = Field(default_factory=list)
     extend_exclude: list[str] = Field(default_factory=list, alias="extend-exclude")
+    target_torch: str = Field(default="2.6", alias="target-torch", pattern=r"^\d+(\.\d+){0,2}$")
     root: Path | None = Field(default=None, exclude=True)
 
     def effective_select(self) -> list[str] | None:

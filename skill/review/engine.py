@@ -76,18 +76,25 @@ def review_source(
     ignore: Iterable[str] | None = None,
     rules: Iterable[type[Rule]] | None = None,
     respect_noqa: bool = True,
+    project=None,
+    target_torch: str | None = None,
 ) -> list[Finding]:
     """Review Python source text and return the findings, sorted by position.
 
     Raises `SourceParseError` when the text is not Python (syntax error, binary data).
     `.ipynb` filenames are read as notebooks (the JSON document).
+    `project` (a `skill.review.project.Project`) makes the other files of the reviewed tree visible to
+    the analysis; without it the file is analysed alone. `target_torch` ('2.6') is the oldest torch the
+    code must support (version-dependent rules read `ctx.target_torch`).
     """
     if filename.endswith(".ipynb"):
         from .notebook import review_notebook
 
         return review_notebook(source, filename, select=select, ignore=ignore, rules=rules)
     text = decode_source(source, filename)
-    diagnostics, ctx = run_rules(text, filename, select=select, ignore=ignore, rules=rules)
+    diagnostics, ctx = run_rules(
+        text, filename, select=select, ignore=ignore, rules=rules, project=project, target_torch=target_torch
+    )
     findings = [to_finding(d, filename, ctx) for d in diagnostics]
     if respect_noqa and "noqa" in text:
         findings = [f for f in findings if not suppressed(ctx.lines, f)]
@@ -101,12 +108,28 @@ def run_rules(
     select: Iterable[str] | None = None,
     ignore: Iterable[str] | None = None,
     rules: Iterable[type[Rule]] | None = None,
+    project=None,
+    target_torch: str | None = None,
 ) -> tuple[list[Diagnostic], Context]:
+    from .project import Project
+
     tree = parse_source(text, filename)
     try:
         ctx = Context(text, tree, filename)
     except RecursionError:  # pragma: no cover - the index is iterative; belt and braces
         raise SourceParseError(SourceError(file=filename, message="source is nested too deeply to analyse")) from None
+    proj = project if project is not None else Project([])
+    if target_torch:
+        proj.target_torch = target_torch
+    proj.register(ctx)
+    try:
+        return _run(ctx, filename, select, ignore, rules)
+    finally:
+        if project is not None:
+            project.unregister(ctx)
+
+
+def _run(ctx: Context, filename: str, select, ignore, rules) -> tuple[list[Diagnostic], Context]:
     chosen = list(rules) if rules is not None else list(iter_enabled(select, ignore))
     out: list[Diagnostic] = []
     seen: set[tuple[str, int, int]] = set()
@@ -139,7 +162,7 @@ def to_finding(d: Diagnostic, filename: str, ctx: Context | None = None) -> Find
         end_col=d.end_col + 1,
         rule=r.code,
         name=r.name,
-        severity=r.severity,
+        severity=d.extra.get("severity", r.severity),  # a rule may grade one finding lower
         message=d.message,
         fix=d.fix,
     )

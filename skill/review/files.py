@@ -51,7 +51,9 @@ def _walk(root: Path, config: ReviewConfig) -> Iterator[str]:
                     yield full
 
 
-def review_file(path: str, config: ReviewConfig | None = None, select=None, ignore=None) -> tuple[list[Finding], SourceError | None]:
+def review_file(
+    path: str, config: ReviewConfig | None = None, select=None, ignore=None, project=None
+) -> tuple[list[Finding], SourceError | None]:
     config = config or ReviewConfig()
     try:
         if path == "-":
@@ -66,18 +68,29 @@ def review_file(path: str, config: ReviewConfig | None = None, select=None, igno
     sel = select if select is not None else config.effective_select()
     ign = [*(ignore or []), *config.ignores_for(path)]
     try:
-        return review_source(data, name, select=sel, ignore=ign), None
+        proj = project if path != "-" and not path.endswith(".ipynb") else None
+        return review_source(data, name, select=sel, ignore=ign, project=proj, target_torch=config.target_torch), None
     except SourceParseError as exc:
         return [], exc.error
 
 
-def _review_chunk(args: tuple[list[str], ReviewConfig, list[str] | None, list[str] | None]) -> list[tuple[list[dict], dict | None]]:
-    paths, config, select, ignore = args
+def _review_chunk(args: tuple[list[str], ReviewConfig, list[str] | None, list[str] | None, list[str]]) -> list[tuple[list[dict], dict | None]]:
+    paths, config, select, ignore, project_files = args
+    project = _project(project_files, config)
     out = []
     for p in paths:
-        findings, err = review_file(p, config, select, ignore)
+        findings, err = review_file(p, config, select, ignore, project)
         out.append(([f.model_dump(mode="json") for f in findings], err.model_dump(mode="json") if err else None))
     return out
+
+
+def _project(files: list[str], config: ReviewConfig):
+    from .project import Project
+
+    py = [f for f in files if f != "-" and f.endswith((".py", ".pyi"))]
+    proj = Project(py)
+    proj.target_torch = config.target_torch
+    return proj
 
 
 def review_paths(
@@ -88,7 +101,11 @@ def review_paths(
     config: ReviewConfig | None = None,
     jobs: int | None = None,
 ) -> ReviewReport:
-    """Review files, directories (recursively) and '-' (stdin); directories use all cores."""
+    """Review files, directories (recursively) and '-' (stdin); directories use all cores.
+
+    The files reviewed together form one project (`skill.review.project.Project`): a helper, method or
+    import in one file is visible to the analysis of the others. Stdin and notebooks stay single-file.
+    """
     config = config or ReviewConfig()
     select = list(select) if select is not None else None
     ignore = list(ignore) if ignore is not None else None
@@ -102,14 +119,15 @@ def review_paths(
         chunks = [files[i::n_chunks] for i in range(n_chunks)]
         chunks = [c for c in chunks if c]
         with ProcessPoolExecutor(max_workers=jobs, mp_context=mp.get_context("fork")) as pool:
-            for result in pool.map(_review_chunk, [(c, config, select, ignore) for c in chunks]):
+            for result in pool.map(_review_chunk, [(c, config, select, ignore, files) for c in chunks]):
                 for fdicts, err in result:
                     report.findings.extend(Finding.model_validate(f) for f in fdicts)
                     if err:
                         report.errors.append(SourceError.model_validate(err))
     else:
+        project = _project(files, config)
         for p in files:
-            findings, err = review_file(p, config, select, ignore)
+            findings, err = review_file(p, config, select, ignore, project)
             report.findings.extend(findings)
             if err:
                 report.errors.append(err)

@@ -2,6 +2,10 @@
 
 The .txt lists the expected findings of that rule, one `LINE CODE` per line (empty file: no finding).
 Each fixture is reviewed with only its own rule selected, so a case tests exactly one rule.
+
+A case may also be a directory `fixtures/<CODE>/<case>/` of several files reviewed as ONE project (the
+way `pytorch-patterns review DIR` does), with `expected.txt` listing `FILE LINE CODE` per finding (FILE
+relative to the case directory; empty: no finding). These test the cross-file analysis.
 """
 
 from __future__ import annotations
@@ -10,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from skill.review import all_rules, review_source
+from skill.review import all_rules, review_paths, review_source
+from skill.review.config import ReviewConfig
 
 FIXTURES = Path(__file__).with_name("fixtures")
 
@@ -37,6 +42,28 @@ def test_fixture(case: Path) -> None:
     findings = review_source(case.read_text(), str(case), select=[code])
     got = sorted((f.line, f.rule) for f in findings)
     assert got == _expected(case)
+
+
+def _dir_cases() -> list[Path]:
+    return sorted(p for p in FIXTURES.glob("PT-*/*") if p.is_dir() and (p / "expected.txt").exists())
+
+
+@pytest.mark.parametrize("case", _dir_cases(), ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_project_fixture(case: Path) -> None:
+    code = case.parent.name
+    report = review_paths([str(case)], select=[code], config=ReviewConfig(), jobs=1)
+    assert not report.errors
+    got = sorted((Path(f.file).relative_to(case).as_posix(), f.line, f.rule) for f in report.findings)
+    expected = []
+    for raw in (case / "expected.txt").read_text().splitlines():
+        raw = raw.split("#", 1)[0].strip()
+        if raw:
+            file, line, rule = raw.split()
+            expected.append((file, int(line), rule))
+    assert got == sorted(expected)
+    # each file alone is still reviewed without error (single-file analysis keeps working)
+    for py in sorted(case.rglob("*.py")):
+        review_source(py.read_text(), str(py), select=[code])
 
 
 @pytest.mark.parametrize("rule", all_rules(), ids=lambda r: r.code)

@@ -58,6 +58,8 @@ class DeprecatedCudaAmpNamespace(Rule):
         for call in calls_of(ctx, DEPRECATED_NAMES):
             target = DEPRECATED[ctx.call_qualname(call) or ""]
             seen.add(id(call.func))
+            if in_version_fallback(ctx, call):
+                continue
             yield self.report(ctx, call, fix=self._fix_call(ctx, call, *target))
         # bare decorators: `@torch.cuda.amp.custom_fwd`
         for fn in ctx.nodes(ast.FunctionDef, ast.AsyncFunctionDef):
@@ -65,7 +67,7 @@ class DeprecatedCudaAmpNamespace(Rule):
                 if isinstance(dec, ast.Call) or id(dec) in seen:
                     continue
                 target = DEPRECATED.get(ctx.qualname(dec) or "")
-                if target is None:
+                if target is None or in_version_fallback(ctx, dec):
                     continue
                 seen.add(id(dec))
                 yield self.report(ctx, dec, fix=self._fix_decorator(ctx, dec, *target))
@@ -76,7 +78,7 @@ class DeprecatedCudaAmpNamespace(Rule):
             parent = ctx.parent(node)
             if isinstance(parent, ast.Call) and parent.func is node:
                 continue
-            if DEPRECATED.get(ctx.qualname(node) or "") is not None:
+            if DEPRECATED.get(ctx.qualname(node) or "") is not None and not in_version_fallback(ctx, node):
                 yield self.report(ctx, node)
 
     def _new_callee(self, ctx: Context, func: ast.expr, kind: str) -> str | None:
@@ -114,3 +116,49 @@ class DeprecatedCudaAmpNamespace(Rule):
             return None
         text = f'{new}(device_type="{device}")'
         return self.make_fix(f"use `@{text}`", [replace_node(ctx, dec, text)])
+
+
+VERSION_WORDS = ("__version__", "version", "TORCH_", "is_torch_")
+FALLBACK_ERRORS = {"ImportError", "ModuleNotFoundError", "AttributeError", "TypeError"}
+
+
+def _is_version_test(test: ast.AST) -> bool:
+    """`version.parse(torch.__version__) >= ...`, `hasattr(torch.amp, "GradScaler")`, `TORCH_GE_2_3`..."""
+    for n in ast.walk(test):
+        if isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id in {"hasattr", "getattr"}:
+            if n.args and (dotted(n.args[0]) or "").split(".")[0] in {"torch", "amp"}:
+                return True  # `hasattr(torch.amp, "GradScaler")`, not `hasattr(model, "module")`
+            continue
+        text = n.attr if isinstance(n, ast.Attribute) else n.id if isinstance(n, ast.Name) else ""
+        if text and any(w.lower() in text.lower() for w in VERSION_WORDS):
+            return True
+    return False
+
+
+def in_version_fallback(ctx: Context, node: ast.AST) -> bool:
+    """The old API is the fallback of a version-compatibility switch: a branch of an `if`/conditional expression
+    on the torch version or on `hasattr(...)`, or the handler of `except ImportError/AttributeError`."""
+    child = node
+    for anc in ctx.ancestors(node):
+        if isinstance(anc, (ast.If, ast.IfExp)) and child is not anc.test and _is_version_test(anc.test):
+            return True
+        if isinstance(anc, ast.ExceptHandler):
+            names = {dotted(t) for t in (anc.type.elts if isinstance(anc.type, ast.Tuple) else [anc.type])} if anc.type else set()
+            if anc.type is None or names & FALLBACK_ERRORS or "Exception" in names:
+                return True
+        if isinstance(child, ast.stmt) and _after_early_return_switch(anc, child):
+            return True
+        child = anc
+    return False
+
+
+def _after_early_return_switch(block: ast.AST, stmt: ast.stmt) -> bool:
+    """`if <version test>: return new_api(...)` earlier in the same block: `stmt` is the old-torch path."""
+    for field in ("body", "orelse", "finalbody"):
+        body = getattr(block, field, None)
+        if isinstance(body, list) and stmt in body:
+            for prev in body[: body.index(stmt)]:
+                if isinstance(prev, ast.If) and _is_version_test(prev.test) and prev.body \
+                        and isinstance(prev.body[-1], (ast.Return, ast.Raise)):
+                    return True
+    return False

@@ -8,6 +8,7 @@ from ..analysis import Context
 from ..models import Severity
 from ..rule import Rule, replace_node
 from ..semantics import calls_of
+from .amp003_deprecated_cuda_amp_namespace import in_version_fallback
 
 # qualified name -> advice. torch.norm is deprecated too but everywhere and still supported: not flagged.
 DEPRECATED = {
@@ -64,6 +65,8 @@ class DeprecatedTorchApi(Rule):
     def check(self, ctx: Context):
         for call in calls_of(ctx, DEPRECATED_NAMES):
             q = ctx.call_qualname(call) or ""
+            if in_version_fallback(ctx, call):
+                continue  # the old-torch branch of `if hasattr(torch, "linalg"):` / `except AttributeError:`
             yield self.report(ctx, call, f"`{q}` is {DEPRECATED[q]}", fix=self._fix(ctx, call, q))
         if not _imports_functorch(ctx):
             return

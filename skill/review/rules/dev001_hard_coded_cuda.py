@@ -44,8 +44,11 @@ class HardCodedCuda(Rule):
     def check(self, ctx: Context):
         if gpu_only_by_design(ctx):
             return
+        found = list(self._placements(ctx))
+        if found and _gpu_only_project(ctx):
+            return
         lines: set[int] = set()
-        for d in self._placements(ctx):
+        for d in found:
             if d.line not in lines:  # `x, y = x.cuda(), y.cuda()` is one finding
                 lines.add(d.line)
                 yield d
@@ -111,7 +114,7 @@ class HardCodedCuda(Rule):
                 yield self.report(ctx, stmt, "`device = 'cuda'` with no CUDA-availability fallback", whole=True)
 
     def _guarded(self, ctx: Context, node: ast.AST, var: str | None = None) -> bool:
-        if is_device_guarded(ctx, node):
+        if is_device_guarded(ctx, node) or _default_every_caller_overrides(ctx, node):
             return True
         if var is None:
             # `device = torch.device("cuda")` assigned to a variable that is re-chosen under a check
@@ -142,3 +145,82 @@ class HardCodedCuda(Rule):
             ):
                 return True
         return False
+
+
+def _default_params(ctx: Context) -> dict[int, tuple[ast.AST, str, int | None]]:
+    """id(default expression) -> (function, parameter name, positional index or None for keyword-only)."""
+    cache = ctx.__dict__.get("_pp_dev001_defaults")
+    if cache is None:
+        cache = {}
+        for fn in ctx.nodes(ast.FunctionDef, ast.AsyncFunctionDef):
+            a = fn.args  # type: ignore[union-attr]
+            positional = [*a.posonlyargs, *a.args]
+            for i, default in enumerate(a.defaults):
+                idx = len(positional) - len(a.defaults) + i
+                cache[id(default)] = (fn, positional[idx].arg, idx)
+            for arg, default in zip(a.kwonlyargs, a.kw_defaults):
+                if default is not None:
+                    cache[id(default)] = (fn, arg.arg, None)
+        ctx.__dict__["_pp_dev001_defaults"] = cache
+    return cache
+
+
+def _default_every_caller_overrides(ctx: Context, node: ast.AST) -> bool:
+    """`def train_one_epoch(..., device=torch.device("cuda"))` whose every call passes `device`.
+
+    A default that no call of the reviewed code relies on places nothing; with no call at all in the reviewed
+    code (a library function) the callers are unknown and nothing is reported either.
+    """
+    from ..semantics import call_sites
+
+    entry = _default_params(ctx).get(id(node))
+    if entry is None:
+        return False
+    fn, name, idx = entry
+    first = fn.args.posonlyargs[0].arg if fn.args.posonlyargs else (fn.args.args[0].arg if fn.args.args else "")  # type: ignore[attr-defined]
+    bound_self = first in {"self", "cls"}
+    for call in call_sites(ctx, fn):
+        if any(k.arg == name or k.arg is None for k in call.keywords):
+            continue  # passed by keyword, or maybe through **kwargs
+        pos = len(call.args) + (1 if bound_self and isinstance(call.func, ast.Attribute) else 0)
+        if any(isinstance(a, ast.Starred) for a in call.args) or (idx is not None and pos > idx):
+            continue
+        return False
+    return True
+
+
+NCCL_RE = re.compile(r"""["']nccl["']""")
+MPS_RE = re.compile(r"""["']mps["']|\bbackends\.mps\b""")
+
+
+def _gpu_only_project(ctx: Context) -> bool:
+    """A file of a GPU-only project: it has no CUDA-availability test of its own, and the distributed setup next
+    to it (a file of its folder or the folder above, or a project module it imports) is NCCL-only, as in DINO,
+    MoCo or SwAV, whose `utils.init_distributed_mode` / `main_*.py` use `backend="nccl"`."""
+    import os
+
+    proj = getattr(ctx, "_project", None)
+    if proj is None or not getattr(proj, "paths", None) or ctx.filename in ("-", "<string>"):
+        return False
+    if ctx.calls("is_available", "device_count") or MPS_RE.search(ctx.source):
+        return False
+    here = os.path.dirname(os.path.abspath(ctx.filename))
+    near = {here, os.path.dirname(here)}
+    candidates = [p for p in proj.paths if os.path.dirname(p) in near and p != os.path.abspath(ctx.filename)]
+    for q in set(ctx.imports.values()):
+        mod = q.rsplit(".", 1)[0] if "." in q else q
+        for name in (q, mod):
+            try:
+                path = proj.module_file(ctx, name)
+            except Exception:  # noqa: BLE001 -- an unresolvable import is simply not a candidate
+                path = None
+            if path:
+                candidates.append(path)
+    cache = proj.__dict__.setdefault("_pp_dev001_nccl", {})
+    for path in candidates:
+        if path not in cache:
+            text = proj.text(path) or ""
+            cache[path] = bool(NCCL_RE.search(text))
+        if cache[path]:
+            return True
+    return False

@@ -55,6 +55,8 @@ class ModelToDeviceInLoop(Rule):
                 outer = train_loops[-1]
                 if self._rebuilt_in(ctx, name, outer) or self._offloaded_in(ctx, name, outer):
                     continue
+                if _in_checkpoint_branch(ctx, call, outer):
+                    continue  # `if step % k == 0: model.cpu(); torch.save(...); model.to(device)`: not every step
                 yield self.report(ctx, call, f"`{name}` is moved to the device on every iteration of the training loop")
             elif not loops and self._in_per_epoch_helper(ctx, call, name):
                 yield self.report(
@@ -115,10 +117,32 @@ class ModelToDeviceInLoop(Rule):
     def _offloaded_in(ctx: Context, name: str, loop: ast.AST) -> bool:
         """Deliberate CPU<->GPU offloading: the same loop also moves the model back to the CPU."""
         for call in ctx.calls("cpu", "to"):
-            if not isinstance(call.func, ast.Attribute) or dotted(call.func.value) != name:
-                continue
+            if not isinstance(call.func, ast.Attribute) or dotted(_strip_mode_calls(call.func.value)) != name:
+                continue  # (`model.eval().cpu()` offloads `model` too)
             if not ctx.is_inside(call, loop):
                 continue
             if callee_name(call) == "cpu" or _is_cpu_target(call.args[0] if call.args else kwarg_value(call, "device")):
                 return True
         return False
+
+
+MODE_CHAIN = {"eval", "train", "float", "half", "double", "requires_grad_"}
+
+
+def _strip_mode_calls(node: ast.AST) -> ast.AST:
+    """`model.eval()` / `model.train().float()` -> `model` (they return the module itself)."""
+    while isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in MODE_CHAIN:
+        node = node.func.value
+    return node
+
+
+def _in_checkpoint_branch(ctx: Context, call: ast.Call, loop: ast.AST) -> bool:
+    """The move is in an `if` inside the loop whose body saves a checkpoint (`torch.save`, `save_checkpoint`...)."""
+    node = ctx.parent(call)
+    while node is not None and node is not loop:
+        if isinstance(node, ast.If) and ctx.is_inside(call, node) and any(ctx.is_inside(call, b) for b in node.body):
+            for n in ast.walk(node):
+                if isinstance(n, ast.Call) and "save" in (callee_name(n) or "").lower():
+                    return True
+        node = ctx.parent(node)
+    return False

@@ -8,6 +8,7 @@ import re
 from ..analysis import Context, callee_name, kwarg_value
 from ..models import Severity
 from ..rule import Rule
+from ._not_evaluation import is_pipeline_call, is_smoke_test
 from ..semantics import (
     call_sites,
     evaluation_sites,
@@ -51,6 +52,8 @@ class EvalWithoutNoGrad(Rule):
         for site in sites:
             if maybe_grad_disabled(ctx, site.forward) or maybe_grad_disabled(ctx, site.anchor):
                 continue
+            if is_pipeline_call(ctx, site.scope, site.forward, site.model) or is_smoke_test(ctx, site.scope, site.model):
+                continue  # a pipeline disables grad itself; a fresh model's shape check measures nothing
             scope = site.scope
             if id(scope) in reported and site.how == "function":
                 continue
@@ -111,12 +114,13 @@ def _callers_disable_grad(ctx: Context, fn: ast.AST, depth: int) -> bool:
     for site in call_sites(ctx, fn):
         if maybe_grad_disabled(ctx, site):
             return True
-        caller = ctx.enclosing_function(site)
+        home = ctx.project.ctx_of(site) or ctx  # a caller in another file of the reviewed tree
+        caller = home.enclosing_function(site)
         if caller is None:
-            if _disables_grad_by_call(ctx, ctx.tree, site):
+            if _disables_grad_by_call(home, home.tree, site):
                 return True
             continue
-        if has_grad_disabling_decorator(ctx, caller) or _disables_grad_by_call(ctx, caller, site):
+        if has_grad_disabling_decorator(home, caller) or _disables_grad_by_call(home, caller, site):
             return True
         if _callers_disable_grad(ctx, caller, depth + 1):
             return True

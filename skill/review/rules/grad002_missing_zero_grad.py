@@ -46,9 +46,13 @@ class MissingZeroGrad(Rule):
 
     def check(self, ctx: Context):
         backwards = backward_calls(ctx)
-        if not backwards or not ctx.calls("step"):
+        if not backwards:
             return
+        if not ctx.calls("step") and ctx.project.paths == [] and not ctx.functions_by_name:
+            return  # nothing steps an optimizer here (no step() call, no helper that could)
         for bw in backwards:
+            if "distributed.autograd" in (ctx.call_qualname(bw) or ""):
+                continue  # distributed autograd: gradients live in the per-iteration context, not in `.grad`
             loops = ctx.loops_around(bw)
             if loops:
                 loop = next((lp for lp in loops if _optimizer_steps(ctx, lp)), None)
@@ -67,22 +71,62 @@ class MissingZeroGrad(Rule):
             if not steps or _clears(ctx, fn):
                 continue
             sites = [s for s in call_sites(ctx, fn) if ctx.loops_around(s)]
-            if sites and all(not _clears(ctx, ctx.loops_around(s)[-1]) for s in sites):
+            if not sites:
+                continue
+            if all(not _clears(ctx, ctx.loops_around(s)[-1]) for s in sites):
                 yield self.report(ctx, bw)
+                continue
+            # per optimizer: `update(optG, g_loss)` in a loop that zeroes only optD
+            for s in sites:
+                if ctx.project.ctx_of(s) not in (ctx, None):
+                    continue  # a call in another file is reported when that file is reviewed
+                eff = ctx.project.effects_at(ctx, s)
+                loop = ctx.loops_around(s)[0]
+                receivers = _clear_receivers(ctx, loop)
+                if eff is None or not receivers:
+                    continue
+                stepped = _stepped_in(ctx, loop)
+                missing = sorted(opt for opt in eff.steps if opt not in receivers)
+                if set(receivers) <= stepped and missing:
+                    yield self.report(ctx, s, (
+                        f"`{missing[0]}` is stepped through this call but this loop only clears "
+                        f"{', '.join(f'`{r}`' for r in sorted(set(receivers)))}: its gradients add up across "
+                        "iterations, so every step applies the sum of all past gradients"
+                    ))
 
 
 def _optimizer_steps(ctx: Context, node: ast.AST) -> list[tuple[str, ast.Call]]:
-    """(optimizer name, call) for `opt.step()` / `scaler.step(opt)` under `node`."""
+    """(optimizer name, call) for `opt.step()` / `scaler.step(opt)` under `node`, and for the calls under
+    `node` whose callee steps an optimizer (a `self.optimizer_step()` helper, `update(optD, loss)`): the
+    optimizer as the caller names it, at the call."""
     out = []
     known = _optimizer_variables(ctx)
+    proj = ctx.project
     for n in walk_no_defs(node):
-        if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr == "step":
+        if not isinstance(n, ast.Call):
+            continue
+        if isinstance(n.func, ast.Attribute) and n.func.attr == "step":
             recv = dotted(n.func.value) or ""
             if "scaler" in recv.lower() and n.args:
                 out.append((dotted(n.args[0]) or "", n))
             elif is_optimizer_name(recv) or recv in known:
                 out.append((recv, n))
+            continue
+        eff = proj.effects_at(ctx, n)
+        if eff is not None and not eff.calls_backward:
+            out.extend((opt, n) for opt in sorted(eff.steps))
     out.sort(key=lambda e: (e[1].lineno, e[1].col_offset))
+    return out
+
+
+def _stepped_in(ctx: Context, loop: ast.AST) -> set[str]:
+    """Every optimizer stepped in one iteration of `loop`, directly or by a helper (backward helpers too)."""
+    out = {name for name, _ in _optimizer_steps(ctx, loop)}
+    for n in walk_no_defs(loop):
+        if isinstance(n, ast.Call):
+            eff = ctx.project.effects_at(ctx, n)
+            if eff is not None:
+                out |= eff.steps
     return out
 
 
@@ -114,14 +158,12 @@ def _clear_receivers(ctx: Context, node: ast.AST, depth: int = 0) -> list[str] |
                     return None
             elif isinstance(func, ast.Name) and "zero_grad" in func.id:
                 return None
-            if depth < 2:
-                target = local_function(ctx, n)
-                if target is not None and not ctx.is_inside(n, target):
-                    inner = _clear_receivers(ctx, target, depth + 1)
-                    if inner is None:
-                        return None
-                    if inner:
-                        return None  # a helper that zeroes something: trust it
+            eff = ctx.project.effects_at(ctx, n)
+            if eff is not None and eff.fn is not node:
+                zeroed = eff.zeroes
+                if "*" in zeroed:
+                    return None  # the helper clears `.grad` by hand
+                receivers.extend(sorted(zeroed))  # as the caller names them: per optimizer
         elif isinstance(n, (ast.Assign, ast.Delete)):
             targets = n.targets
             if any(isinstance(t, ast.Attribute) and t.attr == "grad" for t in targets):

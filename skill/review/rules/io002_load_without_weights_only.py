@@ -9,6 +9,7 @@ from ..analysis import Context, has_star_kwargs, keyword
 from ..models import Severity
 from ..rule import Rule
 from ..semantics import TORCH_LOAD, append_keyword_argument, calls_of, is_torch_load
+from ._api_common import target_torch
 
 # What may sit between the last argument and the call's `)`: spaces, a trailing comma, comments.
 CALL_TAIL_RE = re.compile(r"^(\s|,|#[^\n]*)*\)$")
@@ -17,12 +18,13 @@ CALL_TAIL_RE = re.compile(r"^(\s|,|#[^\n]*)*\)$")
 class LoadWithoutWeightsOnly(Rule):
     code = "PT-IO002"
     name = "load-without-weights-only"
-    severity = Severity.high
+    severity = Severity.low  # graded per finding: high when the target torch is older than 2.6
     summary = "`torch.load` without `weights_only=True`"
     why = (
-        "torch.load unpickles, and unpickling an untrusted file runs arbitrary code. Since PyTorch 2.6 the "
-        "default is weights_only=True, so code that silently relied on full unpickling (whole models, custom "
-        "classes) breaks on upgrade; saying it explicitly documents intent and is safe on every version."
+        "On torch >= 2.6 a bare torch.load is safe (weights_only=True is the default) but breaks on files "
+        "that pickle whole models or custom classes; on older torch it unpickles, and unpickling an "
+        "untrusted file runs arbitrary code. Saying `weights_only=True` explicitly documents intent and is "
+        "safe on every version. Low severity when the target torch (`target-torch`, default 2.6) is >= 2.6."
     )
     fix_text = (
         "Pass `weights_only=True` (checkpoints of tensors, dicts, lists and primitives load fine); use "
@@ -36,7 +38,19 @@ class LoadWithoutWeightsOnly(Rule):
         for call in calls_of(ctx, TORCH_LOAD):
             if not is_torch_load(ctx, call) or keyword(call, "weights_only") is not None or has_star_kwargs(call):
                 continue
-            yield self.report(ctx, call, fix=self._fix(ctx, call))
+            d = self.report(ctx, call, fix=self._fix(ctx, call))
+            if target_torch(ctx) < (2, 6):
+                d.message = (
+                    "`torch.load` without `weights_only=True` unpickles the file on torch < 2.6, which runs any "
+                    "code it contains"
+                )
+                d.extra["severity"] = Severity.high
+            else:
+                d.message = (
+                    "`torch.load` without `weights_only=True`: safe by default on torch >= 2.6, but say it so "
+                    "the load stays safe on older torch and the intent is visible"
+                )
+            yield d
 
     def _fix(self, ctx: Context, call: ast.Call):
         last = max([*call.args, *call.keywords], key=lambda n: (n.end_lineno, n.end_col_offset), default=None)

@@ -12,6 +12,7 @@ from ..semantics import (
     calls_of,
     gpu_only_by_design,
     is_device_guarded,
+    is_test_function,
     is_torch_load,
 )
 
@@ -47,6 +48,10 @@ class LoadWithoutMapLocation(Rule):
                 continue  # a GPU-only (or CPU-only) branch
             if call.args and isinstance(call.args[0], ast.Call) and callee_name(call.args[0]) == "BytesIO":
                 continue  # bytes serialised in this process, not a checkpoint from another host
+            if is_test_function(ctx, ctx.enclosing_function(call)):
+                continue  # a unit test reloads what it saved a moment ago, on the same machine
+            if _cpu_saved_cache(ctx, call):
+                continue  # a cache this file writes as CPU tensors (`torch.save(feats.cpu(), ".../feats.pth")`)
             yield self.report(ctx, call)
 
     @staticmethod
@@ -66,3 +71,37 @@ class LoadWithoutMapLocation(Rule):
                 if name.rsplit(".", 1)[-1] in {"device", "dev"}:
                     return True
         return False
+
+
+CPU_RESULTS = {"cpu", "numpy", "tolist", "item"}
+
+
+def _literals(node: ast.AST) -> set[str]:
+    return {n.value for n in ast.walk(node) if isinstance(n, ast.Constant) and isinstance(n.value, str) and n.value}
+
+
+def _on_cpu(node: ast.AST) -> bool:
+    """`x.cpu()`, `x.detach().cpu()`, `{k: v.cpu() ...}`, `[t.cpu() for t in ...]`: host tensors only."""
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+        return node.func.attr in CPU_RESULTS
+    if isinstance(node, (ast.ListComp, ast.SetComp, ast.GeneratorExp)):
+        return _on_cpu(node.elt)
+    if isinstance(node, ast.DictComp):
+        return _on_cpu(node.value)
+    if isinstance(node, (ast.List, ast.Tuple)):
+        return bool(node.elts) and all(_on_cpu(e) for e in node.elts)
+    if isinstance(node, ast.Dict):
+        return bool(node.values) and all(v is not None and _on_cpu(v) for v in node.values)
+    return False
+
+
+def _cpu_saved_cache(ctx: Context, load: ast.Call) -> bool:
+    """Every `torch.save` of this file that writes the loaded file's name saves CPU tensors."""
+    if not load.args:
+        return False
+    names = {s for s in _literals(load.args[0]) if "." in s or "/" in s}
+    if not names:
+        return False
+    saves = [c for c in ctx.calls("save") if (ctx.call_qualname(c) or "").startswith("torch.") and len(c.args) >= 2]
+    matching = [c for c in saves if names & _literals(c.args[1])]
+    return bool(matching) and all(_on_cpu(c.args[0]) for c in matching)

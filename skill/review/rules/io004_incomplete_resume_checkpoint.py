@@ -13,6 +13,7 @@ from ..semantics import (
     TORCH_SAVE,
     calls_of,
     is_torch_load,
+    is_test_function,
     is_torch_save,
     latest_binding,
 )
@@ -58,12 +59,19 @@ class IncompleteResumeCheckpoint(Rule):
             return
         resume_tokens = self._resume_tokens(ctx)
         for call in saves:
+            if is_test_function(ctx, ctx.enclosing_function(call)):
+                continue  # a unit test's fixture checkpoint, not a training run's
             if not self._weights_only(ctx, call.args[0], call):
                 continue
             if not (resume_tokens or self._reloaded(ctx, call) or self._saves_progress(ctx, call.args[0], call)):
                 continue
-            if not self._periodic(ctx, call) or self._export(ctx, call) or self._train_state_saved_nearby(ctx, call):
+            if self._train_state_saved_nearby(ctx, call):
                 continue
+            if not self._periodic(ctx, call) or self._export(ctx, call):
+                # a "best" or end-of-evaluation save is an export, unless this file resumes training from that
+                # very file (`start_epoch = checkpoint["epoch"]`): then it is the resume checkpoint
+                if not (self._reloaded(ctx, call) and self._saves_progress(ctx, call.args[0], call) and resume_tokens):
+                    continue
             yield self.report(ctx, call)
 
     @staticmethod

@@ -19,7 +19,7 @@ PASSTHROUGH_METHODS = {
 PASSTHROUGH_FUNCS = {"squeeze", "unsqueeze", "flatten", "reshape", "clamp", "clip", "transpose", "permute"}
 MODULE_WRAPPERS = {"to", "cuda", "cpu", "float", "double", "half", "train", "eval", "requires_grad_"}
 WRAPPER_CALLS = {"DataParallel", "DistributedDataParallel", "compile"}
-LAYER_OF = {"softmax": "Softmax", "sigmoid": "Sigmoid"}
+LAYER_OF = {"softmax": "Softmax", "sigmoid": "Sigmoid", "relu": "ReLU", "linear": "Linear"}  # relu/linear: PT-LOSS003/004
 MAX_DEPTH = 24
 
 
@@ -102,10 +102,31 @@ def _module_output_origin(ctx: Context, func: ast.AST, kind: str, depth: int, el
     if not name:
         return None
     values = _assigned_values(ctx, func, name)
+    if not values and "." not in name:
+        only = _only_model_class(ctx)  # `def train(model, ...)` with no call site: the file's one model class
+        if only is not None:
+            return forward_origin(ctx, only, kind, depth + 1, element)
     origins = [constructed_module_origin(ctx, v, kind, depth + 1, element) for v in values]
     if origins and all(o is not None for o in origins):
         return origins[-1]
     return None
+
+
+def _only_model_class(ctx: Context) -> ast.ClassDef | None:
+    """The single module class of the file that no other class of the file builds (the top-level model)."""
+    memo = ctx.__dict__
+    if "_pp_only_model_class" not in memo:
+        classes = [ctx.classes_by_name[n] for n in ctx.module_class_names if n in ctx.classes_by_name]
+        classes = [c for c in classes if any(isinstance(f, ast.FunctionDef) and f.name == "forward" for f in c.body)]
+        built_inside = {
+            callee_name(call)
+            for c in classes
+            for call in ast.walk(c)
+            if isinstance(call, ast.Call)
+        }
+        top = [c for c in classes if c.name not in built_inside]
+        memo["_pp_only_model_class"] = top[0] if len(top) == 1 else None
+    return memo["_pp_only_model_class"]
 
 
 def constructed_module_origin(
@@ -131,7 +152,53 @@ def constructed_module_origin(
         return Origin(value)
     if name == "Sequential" and value.args and not isinstance(value.args[-1], ast.Starred):
         return constructed_module_origin(ctx, value.args[-1], kind, depth + 1)
+    if name == "Sequential" and len(value.args) == 1 and isinstance(value.args[0], ast.Starred):
+        last = _last_list_element(ctx, value.args[0].value, value)  # nn.Sequential(*layers)
+        return constructed_module_origin(ctx, last, kind, depth + 1) if last is not None else None
+    if isinstance(value.func, ast.Name) and len(ctx.functions_by_name.get(value.func.id, ())) == 1:
+        helper = ctx.functions_by_name[value.func.id][0]  # a model-building helper: every return ends in `kind`
+        rets = [r.value for r in ast.walk(helper) if isinstance(r, ast.Return) and ctx.enclosing_function(r) is helper]
+        if rets and all(r is not None for r in rets):
+            origins = [constructed_module_origin(ctx, r, kind, depth + 1) for r in rets]  # type: ignore[arg-type]
+            if all(o is not None for o in origins):
+                return origins[-1]
     return None
+
+
+def _last_list_element(ctx: Context, lst: ast.AST, use: ast.AST) -> ast.AST | None:
+    """The element a list built by `layers = [...]` / `layers.append(x)` / `layers += [...]` ends with at `use`
+    (the last unconditional addition in `use`'s function; None when unknown)."""
+    if not isinstance(lst, ast.Name):
+        return None
+    scope = ctx.enclosing_scope(use)
+    last: tuple[tuple[int, int], ast.AST | None] | None = None
+    for node in ast.walk(scope):
+        if not isinstance(node, (ast.Assign, ast.AugAssign, ast.Call)):
+            continue
+        if ctx.enclosing_scope(node) is not scope or not before(node, use):
+            continue
+        value: ast.AST | None = ...  # type: ignore[assignment]
+        if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == lst.id for t in node.targets):
+            value = node.value.elts[-1] if isinstance(node.value, ast.List) and node.value.elts else None
+        elif isinstance(node, ast.AugAssign) and isinstance(node.target, ast.Name) and node.target.id == lst.id:
+            value = node.value.elts[-1] if isinstance(node.value, ast.List) and node.value.elts else None
+        elif (
+            isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in {"append", "extend"}
+            and isinstance(node.func.value, ast.Name) and node.func.value.id == lst.id and node.args
+        ):
+            arg = node.args[0]
+            if node.func.attr == "append":
+                value = arg
+            else:
+                value = arg.elts[-1] if isinstance(arg, (ast.List, ast.Tuple)) and arg.elts else None
+        if value is ...:
+            continue
+        if any(isinstance(a, (ast.If, ast.Try, ast.IfExp)) for a in ctx.ancestors(node) if ctx.is_inside(a, scope)):
+            value = None  # added conditionally: the last element is unknown
+        pos = (node.lineno, node.col_offset)  # type: ignore[attr-defined]
+        if last is None or pos > last[0]:
+            last = (pos, value)
+    return last[1] if last is not None else None
 
 
 def forward_origin(ctx: Context, cls: ast.ClassDef, kind: str, depth: int, element: int | None = None) -> Origin | None:

@@ -57,7 +57,7 @@ class LossAccumulatedWithGraph(Rule):
             if not loops or maybe_grad_disabled(ctx, stmt):
                 continue
             scope = ctx.enclosing_function(stmt) or ctx.tree
-            if not backward_receiver_names(ctx, scope):
+            if not backward_receiver_names(ctx, scope) and not _backward_in_callee(ctx, scope):
                 continue  # not training code
             if not is_graph_attached(ctx, value, scope, stmt):
                 continue
@@ -65,6 +65,17 @@ class LossAccumulatedWithGraph(Rule):
                 continue  # a sum over heads/time steps for one joint backward
             if any(not _reset_inside(ctx, loop, acc, stmt) for loop in loops):
                 yield self.report_at(ctx, stmt.lineno, stmt.col_offset)
+
+
+def _backward_in_callee(ctx: Context, scope: ast.AST) -> bool:
+    """Does `scope` call a function (helper, method, imported from the tree) that runs backward?"""
+    from ..scopes import walk_no_defs
+
+    proj = ctx.project
+    return any(
+        isinstance(n, ast.Call) and (eff := proj.effects_at(ctx, n)) is not None and eff.calls_backward
+        for n in walk_no_defs(scope)
+    )
 
 
 def _accumulation(stmt: ast.AST) -> tuple[str | None, ast.expr | None]:

@@ -48,6 +48,8 @@ class ForwardCalledDirectly(Rule):
             # ctx.forward(...) inside an autograd.Function, etc.: not a module
             if name in {"ctx", "cls"}:
                 continue
+            if _is_remote_module(ctx, name):
+                continue  # RemoteModule.forward(...) is the RPC API (it runs the remote module's __call__)
             if isinstance(recv, ast.Name) and _bound_to_plain_class(ctx, recv.id):
                 continue  # `diffusion = GaussianDiffusion(...)`: a class of this file that is not a module
             if name == "self":
@@ -71,4 +73,19 @@ def _bound_to_plain_class(ctx: Context, name: str) -> bool:
             continue
         if any(isinstance(t, ast.Name) and t.id == name for t in assign.targets):  # type: ignore[union-attr]
             return True
+    return False
+
+
+def _is_remote_module(ctx: Context, name: str) -> bool:
+    """A `torch.distributed.nn.RemoteModule` (its `forward` is the documented way to call it over RPC)."""
+    if "RemoteModule" not in ctx.source:
+        return False
+    last = name.rsplit(".", 1)[-1]
+    if "remote" in last.lower():
+        return True
+    for assign in ctx.nodes(ast.Assign):
+        value = assign.value  # type: ignore[union-attr]
+        if isinstance(value, ast.Call) and "RemoteModule" in (dotted(value.func) or ""):
+            if any((dotted(t) or "").rsplit(".", 1)[-1] == last for t in assign.targets):  # type: ignore[union-attr]
+                return True
     return False

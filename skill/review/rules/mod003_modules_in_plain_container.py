@@ -70,6 +70,8 @@ class ModulesInPlainContainer(Rule):
                 holds = self._filled_with_modules(ctx, fn, target, stmt)
             if not holds or self._registered_later(ctx, fn, target, stmt):
                 continue
+            if _menu_of_choices(cls, attrs[0].attr):
+                continue  # `self.backbone = self._pick(name)` picks one entry: the chosen module is registered
             kind = "dict" if isinstance(_unwrap(value), (ast.Dict, ast.DictComp)) else "list"
             wrapper = "nn.ModuleDict" if kind == "dict" else "nn.ModuleList"
             yield self.report(
@@ -211,3 +213,37 @@ class _FunctionFacts:
             if target == name and at < pos and (best is None or at > best[0]):
                 best = (at, value)
         return best[1] if best else None
+
+
+def _menu_of_choices(cls: ast.ClassDef, attr: str) -> bool:
+    """`self.<attr>` is only read as `self.<attr>[key]` outside forward, and each chosen entry ends up in a module
+    attribute: `self.backbone = self.<attr>[name]`, or a method returning it whose result is stored on self
+    (SimCLR's `self.resnet_dict = {...}; self.backbone = self._get_basemodel(name)`)."""
+    def is_attr(n: ast.AST) -> bool:
+        return isinstance(n, ast.Attribute) and n.attr == attr and isinstance(n.value, ast.Name) and n.value.id == "self"
+
+    methods = {f.name: f for f in cls.body if isinstance(f, (ast.FunctionDef, ast.AsyncFunctionDef))}
+    stored_calls = set()  # methods whose result is assigned to a self attribute
+    for f in methods.values():
+        for n in ast.walk(f):
+            if isinstance(n, ast.Assign) and any(isinstance(t, ast.Attribute) and isinstance(t.value, ast.Name)
+                                                 and t.value.id == "self" for t in n.targets):
+                v = n.value
+                if isinstance(v, ast.Call) and isinstance(v.func, ast.Attribute) and isinstance(v.func.value, ast.Name) \
+                        and v.func.value.id == "self":
+                    stored_calls.add(v.func.attr)
+    uses = 0
+    for name, f in methods.items():
+        for n in ast.walk(f):
+            if not is_attr(n) or not isinstance(n.ctx, ast.Load):
+                continue
+            uses += 1
+            parent = next((p for p in ast.walk(f) if isinstance(p, ast.Subscript) and p.value is n), None)
+            if parent is None or name == "forward":
+                return False
+            stored = any(isinstance(a, ast.Assign) and a.value is parent and any(
+                isinstance(t, ast.Attribute) and isinstance(t.value, ast.Name) and t.value.id == "self" for t in a.targets)
+                for a in ast.walk(f))
+            if not stored and name not in stored_calls:
+                return False
+    return uses > 0

@@ -74,6 +74,8 @@ class MissingTrainModeAfterEval(Rule):
             trained = {k.rsplit(".", 1)[-1] for n in walk_no_defs(train_loop) if isinstance(n, ast.Call)
                        for k in [model_call_key(ctx, n)] if k}
             fn = ctx.enclosing_function(train_loop)
+            if _deliberate_eval_before(ctx, fn or ctx.tree, train_loop, trained):
+                continue  # `model.eval()` right before the loop: trained in eval mode on purpose (linear probing)
             candidates = list(loops)
             if fn is not None:
                 for site in call_sites(ctx, fn):
@@ -140,3 +142,27 @@ def _leaves_eval(ctx: Context, loop: ast.AST, trained: set[str]) -> bool:
         if is_eval_function_name(name):
             evals = True
     return evals
+
+
+def _deliberate_eval_before(ctx: Context, scope: ast.AST, train_loop: ast.AST, trained: set[str]) -> bool:
+    """The training loop's own scope switches the model to eval as its last mode switch before the loop.
+
+    Then the mode during training does not depend on what ran before (an evaluation elsewhere): the author chose
+    eval mode for training, e.g. linear probing with a frozen BatchNorm backbone.
+    """
+    pos = (train_loop.lineno, train_loop.col_offset)
+    last = None
+    for n in walk_no_defs(scope):
+        if not (isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr in {"eval", "train"}):
+            continue
+        if (n.lineno, n.col_offset) >= pos or ctx.loops_around(n) != ctx.loops_around(train_loop):
+            continue
+        recv = dotted(n.func.value) or ""
+        if not recv or not _matches(recv, trained):
+            continue
+        is_eval = n.func.attr == "eval" and not n.args
+        if n.func.attr == "train" and n.args and isinstance(n.args[0], ast.Constant) and n.args[0].value is False:
+            is_eval = True
+        if last is None or (n.lineno, n.col_offset) > last[0]:
+            last = ((n.lineno, n.col_offset), is_eval)
+    return last is not None and last[1]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ast
 
-from ..analysis import Context, const_value
+from ..analysis import Context, callee_name, const_value
 from ..models import Severity
 from ..rule import Rule
 
@@ -58,18 +58,43 @@ def _one_plus(node: ast.AST) -> ast.expr | None:
     return None
 
 
+SOFTMAX_QUALNAMES = {"torch.softmax", "torch.nn.functional.softmax", "torch.special.softmax"}
+
+
+def _is_softmax(ctx: Context, node: ast.AST | None) -> bool:
+    """`F.softmax(x, dim)`, `torch.softmax(x, -1)`, `x.softmax(-1)`."""
+    if not isinstance(node, ast.Call) or not isinstance(node.func, ast.Attribute) or node.func.attr != "softmax":
+        return False
+    q = ctx.call_qualname(node) or ""
+    return q in SOFTMAX_QUALNAMES or _method_operand(ctx, node) is not None and not q.startswith(("numpy.", "scipy."))
+
+
+def _bound_value(ctx: Context, node: ast.AST) -> ast.AST | None:
+    """For a local name, the value of its only binding in the same function (`probs = F.softmax(...)`)."""
+    if not isinstance(node, ast.Name):
+        return None
+    scope = ctx.enclosing_function(node)
+    values = [
+        stmt.value for stmt in ctx.nodes(ast.Assign)
+        if ctx.enclosing_function(stmt) is scope
+        and any(isinstance(t, ast.Name) and t.id == node.id for t in stmt.targets)  # type: ignore[union-attr]
+    ]
+    return values[0] if len(values) == 1 else None
+
+
 class NumericallyUnstableIdiom(Rule):
     code = "PT-NUM001"
     name = "numerically-unstable-idiom"
     severity = Severity.medium
-    summary = "Numerically unstable formula with a stable torch primitive"
+    summary = "Numerically unstable formula with a stable torch primitive (log1p, expm1, logsumexp, softplus, log_softmax)"
     why = (
         "`log(1 + x)` loses all precision for small x and `exp(x) - 1` cancels catastrophically; "
-        "`log(sum(exp(x)))` and `log(1 + exp(x))` overflow to inf for x above ~88 (float32) or ~11 (fp16). "
-        "log1p, expm1, logsumexp and softplus compute the same values stably."
+        "`log(sum(exp(x)))` and `log(1 + exp(x))` overflow to inf for x above ~88 (float32) or ~11 (fp16), and "
+        "`log(softmax(x))` gives -inf (NaN gradients) once a probability underflows to 0. "
+        "log1p, expm1, logsumexp, softplus and log_softmax compute the same values stably."
     )
     fix_text = (
-        "Use `torch.log1p(x)`, `torch.expm1(x)`, `torch.logsumexp(x, dim)` or `F.softplus(x)`."
+        "Use `torch.log1p(x)`, `torch.expm1(x)`, `torch.logsumexp(x, dim)`, `F.softplus(x)` or `F.log_softmax(x, dim)`."
     )
     bad = "import torch\n\nz = torch.randn(4, 5)\nlse = torch.log(torch.sum(torch.exp(z), dim=1))\n"
     good = "import torch\n\nz = torch.randn(4, 5)\nlse = torch.logsumexp(z, dim=1)\n"
@@ -81,11 +106,19 @@ class NumericallyUnstableIdiom(Rule):
             arg = _operand(ctx, call)
             if arg is None:
                 continue
+            if _is_softmax(ctx, arg) or _is_softmax(ctx, _bound_value(ctx, arg)):
+                yield self.report(
+                    ctx, call,
+                    "`log(softmax(x))` underflows to -inf (and NaN gradients) once a probability rounds to 0; "
+                    "use `F.log_softmax(x, dim)`",
+                )
+                continue
             inner = _one_plus(arg)
             if inner is not None:
                 if _torch_call(ctx, inner, "exp") is not None:
                     yield self.report(ctx, call, "`torch.log(1 + torch.exp(x))` overflows; use `F.softplus(x)`")
-                else:
+                elif not _integer_valued(ctx, inner, call):
+                    # (an integer x is 0 or >= 1: log(1 + x) loses nothing there; counts, lengths, bincounts)
                     yield self.report(ctx, call, "`torch.log(1 + x)` is imprecise for small x; use `torch.log1p(x)`")
                 continue
             summed = _torch_call(ctx, arg, "sum")
@@ -107,3 +140,47 @@ class NumericallyUnstableIdiom(Rule):
             parent = ctx.parent(call)
             if isinstance(parent, ast.BinOp) and isinstance(parent.op, ast.Sub) and parent.left is call and _is_one(parent.right):
                 yield self.report(ctx, call, "`torch.exp(x) - 1` cancels for small x; use `torch.expm1(x)`")
+
+
+INT_CALLS = {"len", "bincount", "count_nonzero", "argmax", "argmin", "numel", "randint", "long", "int", "round",
+             "floor", "ceil", "nelement", "dim", "ndimension", "size"}
+INT_DTYPES = {"long", "int64", "int32", "int", "int16", "int8", "uint8"}
+
+
+def _integer_valued(ctx: Context, node: ast.AST, at: ast.AST, depth: int = 0) -> bool:
+    """Is `node` a count/length/integer tensor (0 or >= 1 whenever it is not negative)?"""
+    if isinstance(node, ast.Constant):
+        return isinstance(node.value, int) and not isinstance(node.value, bool)
+    if isinstance(node, ast.BinOp):
+        if isinstance(node.op, ast.FloorDiv):
+            return True
+        if isinstance(node.op, (ast.Add, ast.Sub, ast.Mult)):
+            return _integer_valued(ctx, node.left, at, depth) and _integer_valued(ctx, node.right, at, depth)
+        return False
+    if isinstance(node, ast.Call):
+        name = callee_name(node) or ""
+        if name in INT_CALLS:
+            return True
+        if name == "to" or name == "type":
+            dt = node.args[0] if node.args else None
+            return isinstance(dt, ast.Attribute) and dt.attr in INT_DTYPES
+        if name == "sum" and isinstance(node.func, ast.Attribute) and isinstance(node.func.value, ast.Compare):
+            return True  # `(pred == y).sum()`
+        return False
+    if isinstance(node, ast.Subscript) and isinstance(node.value, ast.Attribute) and node.value.attr == "shape":
+        return True
+    if isinstance(node, ast.Name) and depth < 2:
+        fn = ctx.enclosing_function(at)
+        if fn is not None:
+            for a in [*fn.args.posonlyargs, *fn.args.args, *fn.args.kwonlyargs]:
+                if a.arg == node.id and a.annotation is not None:
+                    return isinstance(a.annotation, ast.Name) and a.annotation.id == "int"
+        scope = fn if fn is not None else ctx.tree
+        values = [n.value for n in ast.walk(scope) if isinstance(n, ast.Assign)
+                  and any(isinstance(t, ast.Name) and t.id == node.id for t in n.targets)]
+        loops = [n for n in ast.walk(scope) if isinstance(n, (ast.For, ast.comprehension))
+                 and isinstance(n.target, ast.Name) and n.target.id == node.id]
+        if loops:
+            return all(isinstance(lp.iter, ast.Call) and callee_name(lp.iter) == "range" for lp in loops) and not values
+        return bool(values) and all(_integer_valued(ctx, v, at, depth + 1) for v in values)
+    return False

@@ -62,7 +62,7 @@ class SchedulerBeforeOptimizer(Rule):
 
     def check(self, ctx: Context):
         steps = ctx.calls("step")
-        if len(steps) < 2 and not ctx.calls("train", "train_one_epoch", "train_epoch"):
+        if not steps:
             return
         made_by = _assigned_from(ctx)
         optimizer_names = set()
@@ -110,6 +110,9 @@ class SchedulerBeforeOptimizer(Rule):
                     passed = dotted(arg)
                     if passed and (passed in optimizer_names or OPTIMIZER_RE.search(passed)):
                         return not mutually_exclusive(ctx, sched, node)
+            eff = ctx.project.effects_at(ctx, node)  # a helper, method or imported function that steps
+            if eff is not None and any(not SCHEDULER_RE.search(o) for o in eff.steps):
+                return not mutually_exclusive(ctx, sched, node)
             for fn in ctx.functions_by_name.get(name or "", ()):
                 for inner in ast.walk(fn):
                     if isinstance(inner, ast.Call) and callee_name(inner) == "step":

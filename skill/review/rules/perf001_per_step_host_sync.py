@@ -21,6 +21,7 @@ class PerStepHostSync(Rule):
     code = "PT-PERF001"
     name = "per-step-host-sync"
     severity = Severity.low
+    default_enabled = False  # a per-step sync for logging costs little on most models: opt-in
     summary = "Host sync (.item()/.cpu()/.numpy()/.tolist()/print(tensor)) on every training step"
     why = (
         "Reading a CUDA tensor's value on the host waits for every queued kernel to finish, so the "

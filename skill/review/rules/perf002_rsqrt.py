@@ -13,6 +13,7 @@ class Rsqrt(Rule):
     code = "PT-PERF002"
     name = "rsqrt"
     severity = Severity.info
+    default_enabled = False  # style / micro-performance: opt-in (select it by code)
     summary = "`a / torch.sqrt(b)` computes a square root and a division; `a * torch.rsqrt(b)` is one fused op"
     why = (
         "torch.rsqrt computes 1/sqrt(b) in one kernel, so `a * torch.rsqrt(b)` replaces a sqrt plus a "

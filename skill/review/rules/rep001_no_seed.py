@@ -66,7 +66,7 @@ class NoSeed(Rule):
             return
         if not ctx.calls("backward") and not any(is_main_guard(n) for n in ctx.tree.body):
             return  # cheap gate: neither trains nor runs
-        if seeds_somewhere(ctx):
+        if seeds_somewhere(ctx) or _seeds_via_helper(ctx):
             return
         if ctx.calls("backward"):
             runnable = is_runnable_training_script(ctx) or _module_level_training_call(ctx)
@@ -80,6 +80,17 @@ class NoSeed(Rule):
             anchor.col_offset,
             "Training script never seeds its RNGs (no torch.manual_seed / seed_everything / set_seed): runs are not reproducible",
         )
+
+
+def _seeds_via_helper(ctx: Context) -> bool:
+    """A call to a function of the reviewed tree that seeds (`setup(args)` in utils.py calling
+    `torch.manual_seed`), found through the function summaries."""
+    proj = ctx.project
+    for call in ctx.nodes(ast.Call):
+        eff = proj.effects_at(ctx, call)  # type: ignore[arg-type]
+        if eff is not None and eff.seeds:
+            return True
+    return False
 
 
 def _has_optimizer_step(ctx: Context) -> bool:

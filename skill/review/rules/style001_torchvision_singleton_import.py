@@ -13,6 +13,7 @@ class TorchvisionSingletonImport(Rule):
     code = "PT-STYLE001"
     name = "torchvision-singleton-import"
     severity = Severity.info
+    default_enabled = False  # style / micro-performance: opt-in (select it by code)
     summary = "`import torchvision.X as X`; write `from torchvision import X`"
     why = "Both bind the same module; the `from` form says it once and is the style torchvision documents."
     fix_text = "Write `from torchvision import models` instead of `import torchvision.models as models`."

@@ -1,0 +1,92 @@
+"""Forward passes that look like evaluation but are not: shared by PT-GRAD001 and PT-MODE001.
+
+Both were found as false alarms on real repositories (bench/real_corpus.py):
+- a shape smoke test, `def test(): net = ResNet18(); y = net(torch.randn(1, 3, 32, 32)); print(y.size())`: the model
+  is built in the same function and never loaded with weights, so nothing is measured;
+- a generation pipeline call, `pipeline(prompt, num_inference_steps=20)`: diffusers' `DiffusionPipeline.__call__` and
+  transformers' `Pipeline.__call__` already run under `torch.no_grad()` / `inference_mode()`.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+
+from ..analysis import Context, callee_name, dotted
+from ..semantics import walk_scope
+
+PRETRAINED_KW_RE = re.compile(r"(pretrain|weight|ckpt|checkpoint|path|resume|load)", re.IGNORECASE)
+PIPELINE_NAME_RE = re.compile(r"(^|_)(pipe|pipeline)$", re.IGNORECASE)
+CHAIN = {"to", "cuda", "from_pretrained", "from_single_file", "from_pipe"}
+WEIGHT_LOADERS = {"load_state_dict", "load", "from_pretrained", "load_checkpoint", "load_from_checkpoint",
+                  "load_model", "restore", "set_state_dict", "load_weights"}
+
+
+def _bindings(scope: ast.AST, name: str) -> list[ast.expr]:
+    out = []
+    for n in walk_scope(scope):
+        if isinstance(n, ast.Assign):
+            if any(isinstance(t, ast.Name) and t.id == name for t in n.targets):
+                out.append(n.value)
+        elif isinstance(n, ast.AnnAssign) and isinstance(n.target, ast.Name) and n.target.id == name and n.value:
+            out.append(n.value)
+    return out
+
+
+def _is_constructor(ctx: Context, value: ast.expr, depth: int = 0) -> bool:
+    """`Net(...)`, `models.ResNet18(...)`, `Net(...).to(device)`, or a factory of this file that returns one
+    (`def densenet_cifar(): return DenseNet(...)`): fresh random weights."""
+    while isinstance(value, ast.Call) and isinstance(value.func, ast.Attribute) and value.func.attr in {"to", "cuda", "cpu", "double", "float"}:
+        value = value.func.value
+    if not isinstance(value, ast.Call):
+        return False
+    name = callee_name(value) or ""
+    if any(kw.arg is None or PRETRAINED_KW_RE.search(kw.arg) for kw in value.keywords):
+        return False  # `Net(pretrained=True)`, `Net(ckpt_path=...)`, `Net(**cfg)`: weights may be loaded inside
+    if name[:1].isupper():
+        return name != "DataParallel"
+    if depth >= 2 or not isinstance(value.func, ast.Name):
+        return False
+    factories = ctx.functions_by_name.get(name) or []
+    if len(factories) != 1:
+        return False
+    returns = [n.value for n in ast.walk(factories[0]) if isinstance(n, ast.Return) and n.value is not None]
+    return bool(returns) and all(_is_constructor(ctx, r, depth + 1) for r in returns) and not any(
+        isinstance(n, ast.Call) and callee_name(n) in WEIGHT_LOADERS for n in ast.walk(factories[0]))
+
+
+def is_smoke_test(ctx: Context, scope: ast.AST, model: str) -> bool:
+    """The model is a local built from its class in this function and no weights are ever loaded into it here."""
+    if isinstance(scope, ast.Module) or "." in model:
+        return False
+    values = _bindings(scope, model)
+    if not values or not all(_is_constructor(ctx, v) for v in values):
+        return False
+    if any(isinstance(a, ast.arg) and a.arg == model for a in ast.walk(scope.args)):  # type: ignore[attr-defined]
+        return False
+    if any(isinstance(n, (ast.For, ast.AsyncFor, ast.While)) for n in walk_scope(scope)):
+        return False  # a loop over data: an evaluation, even of a fresh model
+    for n in walk_scope(scope):
+        if isinstance(n, ast.Call) and callee_name(n) in WEIGHT_LOADERS:
+            return False
+    return True
+
+
+def is_pipeline_call(ctx: Context, scope: ast.AST, forward: ast.Call, model: str) -> bool:
+    """A diffusers/transformers pipeline called: its `__call__` disables gradients itself."""
+    last = model.rsplit(".", 1)[-1]
+    if PIPELINE_NAME_RE.search(last):
+        return True
+    if isinstance(scope, ast.Module) or "." in model:
+        values = [n.value for n in ctx.nodes(ast.Assign)
+                  if any(dotted(t) == model for t in n.targets)]  # type: ignore[union-attr]
+    else:
+        values = _bindings(scope, model)
+    for v in values:
+        # `StableDiffusionPipeline.from_pretrained(...).to(device)`, `pipeline("text-generation", ...)`
+        while isinstance(v, ast.Call) and isinstance(v.func, ast.Attribute) and v.func.attr in CHAIN:
+            v = v.func.value
+        name = callee_name(v) if isinstance(v, ast.Call) else (dotted(v) or "").rsplit(".", 1)[-1]
+        if name and (name.endswith("Pipeline") or name == "pipeline"):
+            return True
+    return False

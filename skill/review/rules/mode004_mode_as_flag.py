@@ -1,0 +1,150 @@
+"""PT-MODE004 mode-as-flag: evaluation through a `train=False` flag that never switches the model to eval mode."""
+
+from __future__ import annotations
+
+import ast
+import re
+
+from ..analysis import Context, callee_name, const_value, dotted, kwarg_value
+from ..models import Severity
+from ..rule import Rule
+from ..semantics import mode_calls, walk_no_defs
+from .loss001_softmax_before_cross_entropy import _assigned_values
+
+FLAG_RE = re.compile(r"^(train|training|is_train|is_training|train_mode|training_mode|do_train|backprop|update|optimize)$")
+STOCHASTIC_RE = re.compile(r"(Dropout|BatchNorm|dropout|batch_norm|SyncBatchNorm|DropPath|drop_path|StochasticDepth)")
+
+
+class ModeAsFlag(Rule):
+    code = "PT-MODE004"
+    name = "mode-as-flag"
+    severity = Severity.high
+    summary = "Evaluation runs through a `train=False` flag, but the function never puts the model in eval mode"
+    why = (
+        "A shared `run_epoch(model, loader, train=False)` that only uses the flag for `torch.set_grad_enabled` or "
+        "to skip `backward()` leaves the model in training mode: dropout keeps dropping units and BatchNorm "
+        "normalises with batch statistics (and updates its running averages on the validation data), so the "
+        "reported metrics are noisy, pessimistic and depend on the batch size."
+    )
+    fix_text = "Set the mode from the flag at the top of the function: `model.train(train)` (or `model.train() if train else model.eval()`)."
+    bad = (
+        "import torch\n\n"
+        "def run_epoch(model, loader, optimizer, train=True):\n"
+        "    total = 0.0\n"
+        "    with torch.set_grad_enabled(train):\n"
+        "        for x, y in loader:\n"
+        "            loss = criterion(model(x), y)\n"
+        "            if train:\n"
+        "                optimizer.zero_grad()\n"
+        "                loss.backward()\n"
+        "                optimizer.step()\n"
+        "            total += loss.item()\n"
+        "    return total / len(loader)\n\n"
+        "for epoch in range(10):\n"
+        "    run_epoch(model, train_loader, optimizer, train=True)\n"
+        "    val_loss = run_epoch(model, val_loader, optimizer, train=False)\n"
+    )
+    good = bad.replace("    total = 0.0\n", "    model.train(train)\n    total = 0.0\n", 1)
+
+    def check(self, ctx: Context):
+        for fn in ctx.nodes(ast.FunctionDef, ast.AsyncFunctionDef):
+            params = [a.arg for a in (*fn.args.posonlyargs, *fn.args.args, *fn.args.kwonlyargs)]  # type: ignore[attr-defined]
+            flags = [p for p in params if FLAG_RE.match(p)]
+            if not flags:
+                continue
+            flag = flags[0]
+            if not self._flag_controls_grad(fn, flag):
+                continue
+            if mode_calls(ctx, fn) or self._flag_handed_on(fn, flag):
+                continue  # the function sets a mode itself, or hands the flag to code that may
+            for site in ctx.calls(fn.name):  # type: ignore[attr-defined]
+                if ctx.is_inside(site, fn) or not self._passes_false(fn, site, flag):
+                    continue
+                if self._caller_sets_eval(ctx, site):
+                    continue
+                model = self._model_arg(fn, site)
+                if model is not None and not self._may_be_stochastic(ctx, model, site):
+                    continue
+                yield self.report(
+                    ctx, site,
+                    f"`{fn.name}(..., {flag}=False)` evaluates with the model still in training mode: `{fn.name}` "  # type: ignore[attr-defined]
+                    "only changes grad mode with the flag, so dropout and BatchNorm behave as in training",
+                )
+
+    @staticmethod
+    def _flag_controls_grad(fn: ast.AST, flag: str) -> bool:
+        """`torch.set_grad_enabled(flag)`, or `if flag:` guarding a backward/step."""
+        for n in walk_no_defs(fn):
+            if isinstance(n, ast.Call) and callee_name(n) == "set_grad_enabled" and n.args and isinstance(n.args[0], ast.Name) and n.args[0].id == flag:
+                return True
+            if isinstance(n, ast.If) and isinstance(n.test, ast.Name) and n.test.id == flag:
+                for m in walk_no_defs(n):
+                    if isinstance(m, ast.Call) and callee_name(m) in {"backward", "step"}:
+                        return True
+        return False
+
+    @staticmethod
+    def _flag_handed_on(fn: ast.AST, flag: str) -> bool:
+        """The flag is passed to a call other than `set_grad_enabled` (e.g. `set_mode(model, train)` imported)."""
+        for n in walk_no_defs(fn):
+            if isinstance(n, ast.Call) and callee_name(n) not in {"set_grad_enabled", "print", "log", "info", "format"}:
+                if any(isinstance(a, ast.Name) and a.id == flag for a in (*n.args, *(k.value for k in n.keywords))):
+                    return True
+        return False
+
+    @staticmethod
+    def _param_index(fn: ast.AST, name: str, site: ast.Call) -> int | None:
+        params = [a.arg for a in (*fn.args.posonlyargs, *fn.args.args)]  # type: ignore[attr-defined]
+        if params and params[0] in {"self", "cls"} and isinstance(site.func, ast.Attribute):
+            params = params[1:]
+        return params.index(name) if name in params else None
+
+    def _passes_false(self, fn: ast.AST, site: ast.Call, flag: str) -> bool:
+        value = kwarg_value(site, flag)
+        if value is None:
+            i = self._param_index(fn, flag, site)
+            if i is not None and i < len(site.args) and not any(isinstance(a, ast.Starred) for a in site.args[: i + 1]):
+                value = site.args[i]
+        return value is not None and const_value(value) is False
+
+    @staticmethod
+    def _caller_sets_eval(ctx: Context, site: ast.Call) -> bool:
+        scope = ctx.enclosing_function(site) or ctx.tree
+        pos = (site.lineno, site.col_offset)
+        before = [m for m in mode_calls(ctx, scope) if m[0] < pos]
+        return bool(before) and not before[-1][1]
+
+    def _model_arg(self, fn: ast.AST, site: ast.Call) -> ast.AST | None:
+        for name in ("model", "net", "network", "module"):
+            v = kwarg_value(site, name)
+            if v is None:
+                i = self._param_index(fn, name, site)
+                if i is not None and i < len(site.args):
+                    v = site.args[i]
+            if v is not None:
+                return v
+        return None
+
+    @staticmethod
+    def _may_be_stochastic(ctx: Context, model: ast.AST, site: ast.Call) -> bool:
+        """False only when the model is built in this file from classes with no dropout/norm layers."""
+        name = dotted(model)
+        if not name:
+            return True
+        values = _assigned_values(ctx, site, name)
+        if not values:
+            return True
+        for v in values:
+            while isinstance(v, ast.Call) and isinstance(v.func, ast.Attribute) and callee_name(v) in {"to", "cuda", "float"}:
+                v = v.func.value
+            if not isinstance(v, ast.Call):
+                return True
+            text = ast.unparse(v)
+            if STOCHASTIC_RE.search(text):
+                return True
+            cls = ctx.classes_by_name.get(callee_name(v) or "")
+            if cls is None and callee_name(v) != "Sequential":
+                return True
+            if cls is not None and STOCHASTIC_RE.search(ast.unparse(cls)):
+                return True
+        return False
