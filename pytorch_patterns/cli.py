@@ -13,7 +13,7 @@ import sys
 
 from . import __version__
 
-SUBCOMMAND_MODULES = ["review", "rules", "run", "generate", "serve", "eval"]
+SUBCOMMAND_MODULES = ["review", "rules", "run", "generate", "serve", "eval", "doctor"]
 
 
 def build_parser() -> argparse.ArgumentParser:
