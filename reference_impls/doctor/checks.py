@@ -32,9 +32,12 @@ FLAT_RELATIVE = 1e-7
 MIN_LOSS_POINTS = 8
 NEGATIVE_RUNAWAY = 2.0  # a negative loss whose last quarter is twice the first quarter (in magnitude), falling
 # Data: input-bound when more than half of the step time is spent waiting for batches and the wait is at least
-# 5 ms a step (below that a tiny model's collate dominates without any real problem).
+# 10 ms a step (below that a tiny model's collate or worker IPC dominates without any real problem).
 INPUT_BOUND_SHARE = 0.5
-INPUT_BOUND_MIN_WAIT_S = 0.005
+INPUT_BOUND_MIN_WAIT_S = 0.010
+# With workers the wait also measures how busy the host's cores are (workers compete with the step for CPU):
+# demand a clearer majority.
+INPUT_BOUND_SHARE_WORKERS = 0.75
 MIN_LABELS = 64  # a label or column is "constant" only over at least this many rows
 SAME_BATCH_STEPS = 3  # consecutive steps with identical inputs (the bug shows at its third step)
 # Schedule: the LR "collapses" below 1% of its peak (an order of magnitude below any sane final LR of a
@@ -533,7 +536,9 @@ def _constant_columns(tr: Trace, script: str) -> list[DoctorFinding]:
 
 
 def check_input_bound(tr: Trace, script: str) -> list[DoctorFinding]:
-    steps = [s for s in tr.steps[1:] if s.get("dt")]
+    # steps that waited for an epoch's first batch pay the workers' start-up: reported apart, not counted here
+    epoch_starts = {b["step"] + 1 for b in tr.by["batch"] if b.get("i") == 0}
+    steps = [s for s in tr.steps[1:] if s.get("dt") and s["k"] not in epoch_starts]
     if len(steps) < 3:
         return []
     wait = sum(s.get("wait") or 0 for s in steps)
@@ -541,8 +546,9 @@ def check_input_bound(tr: Trace, script: str) -> list[DoctorFinding]:
     if total <= 0:
         return []
     share = wait / total
-    if share > INPUT_BOUND_SHARE and wait / len(steps) > INPUT_BOUND_MIN_WAIT_S:
-        it = next((e for e in tr.by["iter"] if e["loader"] == tr.train_loader), {})
+    it = next((e for e in tr.by["iter"] if e["loader"] == tr.train_loader), {})
+    limit = INPUT_BOUND_SHARE_WORKERS if it.get("workers") else INPUT_BOUND_SHARE
+    if share > limit and wait / len(steps) > INPUT_BOUND_MIN_WAIT_S:
         return [make_finding(
             "PT-RUN016", it.get("site"),
             f"{share:.0%} of the step time is spent waiting for data ({1000 * wait / len(steps):.1f} ms per step, "
