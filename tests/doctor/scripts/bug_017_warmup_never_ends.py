@@ -1,7 +1,7 @@
 # doctor-expect: PT-RUN017
 # doctor-args:
-# doctor-options:
-# doctor-bug: the linear warm-up is sized in optimizer steps (warmup_steps=200) but scheduler.step() is called once per epoch: after 4 epochs (32 steps) the applied LR is still 2.5% of the target and warm-up never ends within the run
+# doctor-options: --steps 32
+# doctor-bug: the linear warm-up is sized in optimizer steps (warmup_steps=200) but scheduler.step() is called once per epoch: after 4 epochs (32 steps) the applied LR is still 2% of the target and warm-up never ends within the run
 """Transformer-ish classifier with a warm-up schedule from a dataclass config."""
 from dataclasses import dataclass
 
