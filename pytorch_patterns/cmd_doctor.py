@@ -22,7 +22,8 @@ def _add_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--profile", action="store_true", help="torch.profiler's top operators (and CUDA memory)")
     p.add_argument("--check-determinism", action="store_true", help="run twice and compare losses and weights")
     p.add_argument("--resume-args", metavar="'ARGS'", help="arguments that make the script resume: run N steps, "
-                   "run N/2, resume with these arguments for N/2 and compare")
+                   "run N/2, resume with these arguments for N/2 and compare (write --resume-args='--resume' "
+                   "when they start with a dash)")
     p.add_argument("--isolate", action="store_true", help="read-only filesystem except a scratch folder")
     p.add_argument("--nproc", type=int, default=1, help="run under torchrun with N processes (gloo on CPU)")
     p.add_argument("--threads", type=int, help="torch threads in the child (set before the script runs)")
@@ -45,7 +46,20 @@ def options_from_argv(argv: list[str]):
     """DoctorOptions from doctor flags (the `# doctor-options:` header of the test scripts uses this)."""
     parser = argparse.ArgumentParser(prog="doctor-options", add_help=False)
     _add_options(parser)
-    return _options(parser.parse_args(argv))
+    return _options(parser.parse_args(join_resume_args(argv)))
+
+
+def join_resume_args(argv: list[str]) -> list[str]:
+    """`--resume-args --resume` -> `--resume-args=--resume` (argparse takes a value starting with '-' for an option)."""
+    out, i = [], 0
+    while i < len(argv):
+        if argv[i] == "--resume-args" and i + 1 < len(argv):
+            out.append(f"--resume-args={argv[i + 1]}")
+            i += 2
+        else:
+            out.append(argv[i])
+            i += 1
+    return out
 
 
 def _options(args: argparse.Namespace):

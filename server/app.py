@@ -303,6 +303,11 @@ def build_server(root_dirs: list[Path] | None = None) -> MCPServer:
                 raise ToolError(_validation_message(exc)) from None
             return await _in_child_thread(ctx, lambda progress, cancel: compare(ref, cand, options, cancel=cancel))
 
+    # ------------------------------------------------------------------ training doctor
+    from .doctor_tool import register as register_doctor
+
+    register_doctor(tool, roots)
+
     # ------------------------------------------------------------------ resources
     _register_resources(mcp)
     _register_prompts(mcp)

@@ -48,7 +48,10 @@ LR_COLLAPSE = 0.01
 WARMUP_STUCK = 0.05
 # Host syncs per step (median): a training step needs one or two (logging the loss); more than 8 stall the GPU.
 SYNCS_PER_STEP = 8
-RECOMPILES = 4  # torch.compile recompilations: a couple are normal (dynamic shapes), more mean guard churn
+# torch.compile: a model with a few graph breaks compiles 2-4 graphs once; more graphs (or frame compilations)
+# than that in a few steps are recompilations (changing shapes or guarded Python values).
+RECOMPILE_GRAPHS = 5
+RECOMPILE_FRAMES = 8
 
 RULE_NAMES = {
     "PT-RUN001": "eval-in-train-mode", "PT-RUN002": "train-in-eval-mode", "PT-RUN003": "step-without-new-grads",
@@ -268,7 +271,7 @@ def check_params(tr: Trace, script: str) -> list[DoctorFinding]:
     reports = tr.by["params"]
     if not reports or not tr.steps:
         return out
-    last = max(reports, key=lambda r: r["step"])
+    last = reports[-1]  # the latest report (events are in time order)
     opt_sites = {e["opt"]: e.get("site") for e in tr.by["opt"]}
     for o in last["optimizers"]:
         # only parameters of modules that ran: a tensor in no forwarded module was replaced (PT-RUN007's story)
@@ -629,12 +632,13 @@ def check_syncs(tr: Trace, script: str) -> list[DoctorFinding]:
 
 def check_recompiles(tr: Trace, script: str) -> list[DoctorFinding]:
     stats = (tr.end or {}).get("compile") or {}
-    recompiles = sum((stats.get("recompiles") or {}).values()) if isinstance(stats.get("recompiles"), dict) else 0
     graphs = (stats.get("stats") or {}).get("unique_graphs", 0)
-    if recompiles > RECOMPILES or graphs > 2 * RECOMPILES:
+    frames = (stats.get("frames") or {}).get("total", 0)
+    if graphs > RECOMPILE_GRAPHS or frames > RECOMPILE_FRAMES:
+        site = next((f.get("site") for f in tr.by["fwd"] if f.get("mod") == "OptimizedModule"), None)
         return [make_finding(
-            "PT-RUN019", None,
-            f"torch.compile compiled {graphs} graphs ({recompiles} recompilations) in {tr.total_steps} steps: "
-            "changing shapes or Python values in guards (mark_dynamic, pad shapes, avoid graph breaks).",
-            evidence={"unique_graphs": graphs, "recompiles": recompiles}, script=script)]
+            "PT-RUN019", site,
+            f"torch.compile compiled {graphs} graphs from {frames} frame compilations in {tr.total_steps} steps: "
+            "it recompiles for changing shapes or Python values (pad to fixed shapes, mark_dynamic, or "
+            "dynamic=True).", evidence={"unique_graphs": graphs, "frames": frames}, script=script)]
     return []
