@@ -14,7 +14,7 @@ def parse():
     p = argparse.ArgumentParser()
     p.add_argument("--epochs", type=int, default=4)
     p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--lr", type=float, default=0.02)
+    p.add_argument("--lr", type=float, default=0.01)
     return p.parse_args()
 
 
@@ -25,7 +25,7 @@ def main():
     x = torch.randn(256, 6)
     y = x @ torch.tensor([[1.0], [-2.0], [0.5], [0.0], [3.0], [1.5]])
     loader = DataLoader(TensorDataset(x, y), batch_size=args.batch_size, shuffle=True)
-    model = nn.Linear(6, 1)
+    model = nn.Sequential(nn.Linear(6, 32), nn.ReLU(), nn.Linear(32, 1))
     optimizer = torch.optim.SGD(model.parameters(), lr=args.lr, momentum=0.9)
     scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=2, gamma=0.5)
     for epoch in range(args.epochs):

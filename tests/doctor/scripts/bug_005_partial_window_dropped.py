@@ -36,4 +36,4 @@ if __name__ == "__main__":
     torch.manual_seed(0)
     torch.set_num_threads(1)
     net = nn.Sequential(nn.Linear(8, 32), nn.ReLU(), nn.Linear(32, 2))
-    train(net, make_loader(), torch.optim.SGD(net.parameters(), lr=0.05, momentum=0.9))
+    train(net, make_loader(), torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9))
