@@ -83,9 +83,20 @@ def run(args: argparse.Namespace) -> int:
     from reference_impls.doctor import diagnose
     from reference_impls.doctor.report import render_html, render_json, render_text
 
-    script_args = list(args.script_args)
-    if script_args[:1] == ["--"]:
-        script_args = script_args[1:]
+    # argparse hands everything after SCRIPT to script_args: doctor options come before `--`, the script's after
+    rest = list(args.script_args)
+    split = rest.index("--") if "--" in rest else len(rest)
+    late, script_args = rest[:split], rest[split + 1:]
+    if late:
+        parser = argparse.ArgumentParser(prog="pytorch-patterns doctor SCRIPT", add_help=False)
+        _add_options(parser)
+        parser.add_argument("--format", choices=["text", "json", "html"])
+        parser.add_argument("-o", "--output-dir")
+        defaults = {a.dest: a.default for a in parser._actions}
+        parsed = parser.parse_args(join_resume_args(late))
+        for key, value in vars(parsed).items():
+            if value != defaults.get(key):
+                setattr(args, key, value)
     if not Path(args.script).is_file():
         return _fail(f"{args.script}: no such file")
     if args.output_dir and Path(args.output_dir).exists() and not Path(args.output_dir).is_dir():

@@ -38,6 +38,7 @@ MAX_BATCH_EVENTS = 4000
 STAT_BATCHES = 8  # batches per loader whose label / column statistics are collected
 FP_BATCHES = 4  # batches per epoch whose sampler indices are fingerprinted
 RATIO_TENSORS = 6  # parameter tensors per optimizer whose update-to-weight ratio is measured each step
+RATIO_MIN_NUMEL = 64  # smaller tensors (biases, a 4-weight layer) have ratios too noisy to judge an LR by
 GRAD_CHECK_TENSORS = 4  # parameter tensors per optimizer whose gradient state decides "cleared since the last step"
 
 
@@ -414,7 +415,7 @@ class Probe:
             if grads:
                 norms = torch._foreach_norm([g.detach() for g in grads])
                 gnorm = float(torch.linalg.vector_norm(torch.stack([n.float().cpu() for n in norms])))
-            sample = [p for p in with_grad if p.dim() >= 1 and p.numel() >= 2]
+            sample = [p for p in with_grad if p.dim() >= 1 and p.numel() >= RATIO_MIN_NUMEL]
             sample = sorted(sample, key=lambda p: -p.numel())[:RATIO_TENSORS]
             st["snap"] = [(p, p.detach().clone()) for p in sample]
             st["pre"] = {"gnorm": gnorm, "with_grad": len(with_grad), "params": len(params)}
@@ -888,8 +889,13 @@ def run(config: dict, script: str, args: list[str]) -> int:
             reason = "stopped"  # a script (or torch) re-raised our stop as another error: still a clean stop
         else:
             reason, code = "error", 1
-            error = "".join(traceback.format_exception(exc)[-12:])
-            traceback.print_exc()
+            tb = exc.__traceback__  # the user's frames only: drop the probe's and runpy's
+            while tb is not None and (tb.tb_frame.f_code.co_filename.startswith(_HERE)
+                                      or "runpy" in tb.tb_frame.f_code.co_filename):
+                tb = tb.tb_next
+            lines = traceback.format_exception(type(exc), exc, tb)
+            error = "".join(lines[-12:])
+            sys.stderr.write("".join(lines))
     probe.finish(reason, error, code)
     return code
 

@@ -279,8 +279,9 @@ def _build_report(path: Path, args: list[str], options: DoctorOptions, run: _Run
                                                                      else None),
                           peak_rss_mb=result.peak_rss_mb if result else None, seen=seen)
     tail = _tail(result)
-    crashed = (end or {}).get("reason") == "error" or (result is not None and result.returncode not in (0, None)
-                                                        and end is None)
+    killed = result is not None and result.killed_reason is not None
+    crashed = not killed and ((end or {}).get("reason") == "error"
+                              or (result is not None and result.returncode not in (0, None) and end is None))
     if result is not None and result.killed_reason in ("timeout", "memory", "output", "disk"):
         report.notes.append(result.message or result.killed_reason)
     if steps == 0:
