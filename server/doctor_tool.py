@@ -8,6 +8,7 @@ torch is never imported here.
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from typing import Annotated
 
@@ -69,11 +70,12 @@ async def diagnose_training_run(ctx: Context, roots, request: DiagnoseInput) -> 
     except ValidationError as exc:
         raise ToolError(_message(exc)) from None
     cancel = threading.Event()
-    token = anyio.lowlevel.current_token()
+    loop = asyncio.get_running_loop()
 
     def progress(done: float, total: float | None, message: str) -> None:
+        # called from the doctor's watcher thread (not an anyio worker): hand the coroutine to the server's loop
         try:
-            anyio.from_thread.run(ctx.report_progress, done, total, message, token=token)
+            asyncio.run_coroutine_threadsafe(ctx.report_progress(done, total, message), loop).result(timeout=5)
         except Exception:  # noqa: BLE001 -- progress is best effort (client gone, request cancelled)
             pass
 

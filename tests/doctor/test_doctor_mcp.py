@@ -103,7 +103,7 @@ async def test_cancel_kills_the_script(params, marker):
                 running.set()  # the script has made an optimizer step: its process is up
 
         async def long_run():
-            await client.call_tool("diagnose_training_run", {"path": "forever.py", "steps": 10**6},
+            await client.call_tool("diagnose_training_run", {"path": "forever.py", "steps": 10_000},
                                    progress_callback=on_progress)
 
         async with anyio.create_task_group() as tg:
