@@ -61,7 +61,7 @@ def test_clean_exit_0_and_findings_exit_1_with_json_and_html(tmp_path: Path):
     out = tmp_path / "out"
     proc = doctor(str(buggy), "--steps", "6", "-o", str(out))
     assert proc.returncode == 1, proc.stderr
-    assert "PT-RUN003" in proc.stdout and f"{buggy.name}:12" in proc.stdout  # the second step() call's line
+    assert "PT-RUN003" in proc.stdout and f"{buggy.name}:13" in proc.stdout  # the second step() call's line
     data = json.loads((out / "doctor.json").read_text())
     assert [f["rule"] for f in data["findings"]] == ["PT-RUN003"]
     page = (out / "doctor.html").read_text()
