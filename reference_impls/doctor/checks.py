@@ -18,10 +18,11 @@ from skill.review.models import Finding, Severity
 
 # ---------------------------------------------------------------- thresholds
 # Update-to-weight ratio ||dW|| / ||W|| per step (median over the sampled tensors, then over steps). ~1e-3 is the
-# usual operating point (Adam's first step gives lr * sqrt(3 * fan_in): 0.01-0.1 for lr 1e-3); above 0.2 every
-# step rewrites a fifth of the weights (an LR ~100x too large); below 1e-6 a thousand steps move the weights by
+# usual operating point (Adam's first step gives lr * sqrt(3 * fan_in): 0.01-0.1 for lr 1e-3); above 0.3 every
+# step rewrites a third of the weights (Adam lr 1e-2 on a 784-wide MLP measures ~0.2) (an LR ~100x too large); below 1e-6 a thousand steps move the weights by
 # 0.1% (an LR ~1000x too small for its optimizer).
-RATIO_TOO_LARGE = 0.2
+RATIO_TOO_LARGE = 0.3
+RATIO_ONE_STEP = 1.0  # one early step that moves the weights by more than their norm is always too large
 RATIO_TOO_SMALL = 1e-6
 MIN_RATIO_STEPS = 3  # the ratio verdict needs a few steps (the first one of Adam is atypical)
 # Loss curve: diverging when the mean of the last quarter is 10x the first quarter's (noise in a few steps of a
@@ -386,13 +387,15 @@ def _ratio_hint(tr: Trace) -> str:
 
 def _early_ratios(tr: Trace) -> dict[int, float]:
     """Per optimizer: the median update-to-weight ratio of steps 2-5 (Adam's first step is sign-like and
-    atypical; later steps of a run with far too large an LR shrink as the weights blow up)."""
+    atypical; later steps of a run with far too large an LR shrink as the weights blow up), or the largest
+    ratio of steps 1-5 when a step changed the weights by more than their own norm."""
     out = {}
     for opt, steps in _per_opt(tr).items():
-        per_step = [median(s["ratios"]) for s in steps[1:5] if s.get("ratios")]
-        per_step = [r for r in per_step if math.isfinite(r)]
+        first = [median(s["ratios"]) for s in steps[:5] if s.get("ratios")]
+        first = [r for r in first if math.isfinite(r)]
+        per_step = first[1:]
         if len(per_step) >= MIN_RATIO_STEPS:
-            out[opt] = median(per_step)
+            out[opt] = max(first) if max(first) > RATIO_ONE_STEP else median(per_step)
     return out
 
 
