@@ -420,7 +420,8 @@ def check_update_ratio(tr: Trace, script: str) -> list[DoctorFinding]:
                 step=steps[min(1, len(steps) - 1)]["k"], evidence={"optimizer": opt, "median_ratio": ratio,
                                                                    "ratios": per_step[:10], "lr": lr},
                 script=script))
-        elif 0 < ratio < RATIO_TOO_SMALL:
+        elif 0 < ratio < RATIO_TOO_SMALL and not any(c.get("scaled") for c in tr.by["clip"]):
+            # (clipping GradScaler-scaled gradients shrinks every update: PT-RUN012 is the cause then)
             out.append(make_finding(
                 "PT-RUN011", site,
                 f"{cls} (lr={lr:g}) changes the weights by only {ratio:.3g} of their norm per step (usual: ~1e-3): "

@@ -412,11 +412,12 @@ class Probe:
                 st["cleared"] = not same
             grads = [p.grad for p in with_grad]
             gnorm = None
-            if grads:
+            if grads and self.profiler is None:
                 norms = torch._foreach_norm([g.detach() for g in grads])
                 gnorm = float(torch.linalg.vector_norm(torch.stack([n.float().cpu() for n in norms])))
             sample = [p for p in with_grad if p.dim() >= 1 and p.numel() >= RATIO_MIN_NUMEL]
-            sample = sorted(sample, key=lambda p: -p.numel())[:RATIO_TENSORS]
+            # while profiling, the probe's own measurements stay out of the operator table
+            sample = [] if self.profiler is not None else sorted(sample, key=lambda p: -p.numel())[:RATIO_TENSORS]
             st["snap"] = [(p, p.detach().clone()) for p in sample]
             st["pre"] = {"gnorm": gnorm, "with_grad": len(with_grad), "params": len(params)}
         finally:
