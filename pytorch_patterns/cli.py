@@ -13,7 +13,7 @@ import sys
 
 from . import __version__
 
-SUBCOMMAND_MODULES = ["review", "rules", "run", "generate", "serve", "eval", "demo"]
+SUBCOMMAND_MODULES = ["review", "rules", "run", "generate", "serve", "eval", "doctor", "demo"]
 
 
 def build_parser() -> argparse.ArgumentParser:

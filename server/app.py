@@ -187,7 +187,7 @@ def build_server(root_dirs: list[Path] | None = None, *, toolsets: list[str] | N
         """`mcp.add_tool` with the docstring dedented into the description; skipped when its toolset is off."""
 
         def deco(fn):
-            if fn.__name__ in enabled:
+            if kw.get("name", fn.__name__) in enabled:
                 mcp.add_tool(fn, description=inspect.cleandoc(fn.__doc__ or ""), **kw)
             return fn
 
@@ -445,7 +445,7 @@ def _register_doctor(mcp, tool, roots, run_guarded, slots) -> None:
         from . import doctor_tool
     except ImportError:
         return
-    doctor_tool.register(mcp, tool, roots, run_guarded)
+    doctor_tool.register(tool, roots, slots)
 
 
 def _has_cuda_device() -> bool:

@@ -54,13 +54,16 @@ def rule_doc_markdown(rule: type[Rule], level: int = 1) -> str:
         flags.append("opt-in (select it by code)")
     if rule.fix_applicability:
         flags.append(f"autofix: {rule.fix_applicability}")
+    runtime = getattr(rule, "runtime", False)  # seen by `pytorch-patterns doctor`, not by the static review
+    if runtime:
+        flags = [f"severity: {rule.severity.value}", "runtime: reported by `pytorch-patterns doctor`"]
     return (
         f"{h} {rule.code} `{rule.name}`\n\n"
         f"*{'; '.join(flags)}*\n\n"
         f"**What it flags.** {rule.summary}.\n\n"
         f"**Why it is wrong.** {rule.why}\n\n"
         f"**The fix.** {rule.fix_text}\n\n"
-        f"Bad:\n\n<!-- bad: {rule.code} -->\n```python\n{rule.bad.rstrip()}\n```\n\n"
+        f"Bad:\n\n<!-- bad: {'unchecked' if runtime else rule.code} -->\n```python\n{rule.bad.rstrip()}\n```\n\n"
         f"Good:\n\n<!-- good -->\n```python\n{rule.good.rstrip()}\n```\n"
     )
 

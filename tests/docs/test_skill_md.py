@@ -16,7 +16,7 @@ SKILL_MD = REPO / "SKILL.md"
 NAME_RE = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")  # lowercase letters, digits, single hyphens inside
 MCP_TOOLS = [
     "review_code", "explain_rule", "generate_training_loop", "generate_dataset", "generate_checkpointing",
-    "list_reference_impls", "run_reference_impl", "compare_implementations",
+    "list_reference_impls", "run_reference_impl", "compare_implementations", "diagnose_training_run",
 ]
 
 

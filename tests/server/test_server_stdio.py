@@ -21,7 +21,7 @@ pytestmark = pytest.mark.anyio
 BAD_SOURCE = "import torch\nopt.zero_grad(set_to_none=False)\nfor p in m.parameters():\n    p.require_grad = False\n"
 TOOLS = {
     "review_code", "explain_rule", "generate_training_loop", "generate_dataset", "generate_checkpointing",
-    "list_reference_impls", "run_reference_impl", "compare_implementations",
+    "list_reference_impls", "run_reference_impl", "compare_implementations", "diagnose_training_run",
 }
 
 REFERENCE = '''\
