@@ -49,6 +49,8 @@ def register(subparsers) -> None:
     cmp.add_argument("--timeout", type=float, default=300.0)
     cmp.add_argument("--memory-mb", type=int, default=6144)
     cmp.add_argument("--format", choices=["text", "json"], default="text")
+    cmp.add_argument("--allow-weak-sandbox", action="store_true",
+                     help="run the candidate even where bubblewrap cannot isolate it (process containment only)")
     cmp.set_defaults(func=_compare)
 
 
@@ -166,6 +168,17 @@ def _compare(args: argparse.Namespace) -> int:
         return 0
     if not args.reference or not args.candidate:
         err.print("error: give REFERENCE and CANDIDATE paths")
+        return 2
+    import os
+
+    from reference_impls.sandbox import ALLOW_WEAK_ENV, describe_level, sandbox_level
+
+    if args.allow_weak_sandbox:
+        os.environ[ALLOW_WEAK_ENV] = "1"
+    err.print(describe_level(untrusted=True), highlight=False, markup=False)  # before anything runs
+    if sandbox_level()[0] != "full" and not args.allow_weak_sandbox:
+        err.print("error: refusing to run the candidate (untrusted code) without full isolation; "
+                  "pass --allow-weak-sandbox to run it anyway", highlight=False, markup=False)
         return 2
     try:
         reference = cmp.resolve_reference(args.reference)

@@ -24,13 +24,14 @@ import json
 import os
 import secrets
 import sys
+import tempfile
 import threading
 from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from reference_impls.sandbox import Isolation, run_child
+from reference_impls.sandbox import Isolation, SandboxUnavailable, read_regular_file, run_child, sandbox_env
 
 KERNELS_DIR = Path(__file__).resolve().parent / "kernels"
 PREFIX = "@@ptp-compare "
@@ -96,13 +97,25 @@ def resolve_reference(name_or_path: str) -> Path:
 def compare(reference: Path, candidate: Path, options: CompareOptions | None = None, *,
             cancel: threading.Event | None = None, isolation: Isolation | None = None,
             cwd: Path | None = None) -> CompareReport:
-    """Run both modules in a sandboxed child. `isolation` (for untrusted candidates) makes every folder but its
-    writable ones read-only; `cwd` is where the child runs."""
+    """Run both modules in a sandboxed child: the candidate is untrusted code, so the child always runs under
+    `isolation` (default: a fresh private workspace holding copies of the two modules; full isolation required
+    unless --allow-weak-sandbox). `cwd` is where the child runs (inside the isolation's workspace)."""
     options = options or CompareOptions()
     reference, candidate = Path(reference).resolve(), Path(candidate).resolve()
     for path in (reference, candidate):
         if not path.is_file():
             raise FileNotFoundError(f"no such module: {path}")
+    with tempfile.TemporaryDirectory(prefix="pp-compare-") as tmp:
+        if isolation is None:
+            work = Path(tmp)
+            for path, name in ((reference, "reference.py"), (candidate, "candidate.py")):
+                (work / name).write_bytes(read_regular_file(path, 16 << 20))
+            reference, candidate, cwd = work / "reference.py", work / "candidate.py", work
+            isolation = Isolation(workspace=work, copy_back=False, cuda=options.device in ("auto", "cuda"))
+        return _compare_in_child(reference, candidate, options, cancel=cancel, isolation=isolation, cwd=cwd)
+
+
+def _compare_in_child(reference: Path, candidate: Path, options: CompareOptions, *, cancel, isolation, cwd) -> CompareReport:
     # The candidate runs in the child and can print anything, a fake result line included: only events that
     # carry this run's nonce (sent on stdin, never on the command line) are believed.
     nonce = secrets.token_hex(16)
@@ -118,12 +131,15 @@ def compare(reference: Path, candidate: Path, options: CompareOptions | None = N
             if isinstance(event, dict) and event.get("nonce") == nonce:
                 events[event.get("event", "")] = event
 
-    result = run_child([sys.executable, "-m", "reference_impls.compare"], timeout_s=options.timeout_s,
-                       memory_mb=options.memory_mb, max_output_bytes=options.max_output_bytes, on_line=on_line,
-                       cancel=cancel, stdin_data=(json.dumps(job) + "\n").encode(), isolation=isolation, cwd=cwd,
-                       env=_child_env(cwd) if cwd is not None else None)
-    base = {"reference": str(reference), "candidate": str(candidate), "killed_reason": result.killed_reason,
-            "containment": result.containment}
+    base = {"reference": str(reference), "candidate": str(candidate)}
+    try:
+        result = run_child([sys.executable, "-I", "-m", "reference_impls.compare"], timeout_s=options.timeout_s,
+                           memory_mb=options.memory_mb, max_output_bytes=options.max_output_bytes, on_line=on_line,
+                           cancel=cancel, stdin_data=(json.dumps(job) + "\n").encode(), isolation=isolation, cwd=cwd,
+                           env=_child_env())
+    except SandboxUnavailable as exc:
+        return CompareReport(**base, error=str(exc), problems=[str(exc)])
+    base.update(killed_reason=result.killed_reason, containment=result.containment)
     if "result" in events and result.killed_reason is None:
         return CompareReport(**base, **events["result"]["report"])
     tail = "\n".join(x for x in (result.stderr_tail[-4000:], result.stdout_tail[-2000:]) if x.strip())
@@ -131,9 +147,10 @@ def compare(reference: Path, candidate: Path, options: CompareOptions | None = N
     return CompareReport(**base, error=error, output_tail=tail, problems=[error])
 
 
-def _child_env(cwd: Path) -> dict[str, str]:
-    """The caller's environment with home and temp folders moved into `cwd` (writable under isolation)."""
-    return dict(os.environ, HOME=str(cwd), TMPDIR=str(cwd))
+def _child_env() -> dict[str, str]:
+    """An allow-listed environment (no secrets of the caller): the sandbox's defaults plus thread settings."""
+    keep = {k: v for k, v in os.environ.items() if k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "CUDA_VISIBLE_DEVICES")}
+    return sandbox_env(keep)
 
 
 # ---------------------------------------------------------------- child side
