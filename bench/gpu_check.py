@@ -254,8 +254,8 @@ def check_compare(reference: Path) -> Callable[[Context], dict]:
         require(report.error is None, f"compare error: {report.error}\n{report.output_tail or ''}", figures)
         require(report.correct, "candidate not correct: " + "; ".join(report.problems), figures)
         if ctx.cuda:
-            require((report.device or "").startswith("cuda") and report.timer == "cuda-events",
-                    f"ran on {report.device} with {report.timer}, expected cuda with cuda-events", figures)
+            require((report.device or "").startswith("cuda") and report.timer == "perf_counter+cuda-sync",
+                    f"ran on {report.device} with {report.timer}, expected cuda with perf_counter+cuda-sync", figures)
         return figures
 
     return run

@@ -2,7 +2,7 @@
 
 Scorer and scored apart: the submission is first copied (regular files only, size-capped: no symlinks, FIFOs,
 devices or sparse tricks) into a snapshot that everything below reads; its Python files are scanned for
-integrity (evals.integrity: frames, gc, ctypes, sys.modules, harness modules, dynamic code...; a hit scores 0).
+integrity (reference_impls.integrity: frames, gc, ctypes, sys.modules, harness modules, dynamic code...; a hit scores 0).
 Each probe run executes in the bubblewrap sandbox (reference_impls.sandbox, level `full`): no network, a
 cleared environment, a private size-capped tmpfs workspace holding copies of the submission, nothing of the
 host but the system, this Python and the harness's code (read-only); wall-clock, memory (memfds included),
@@ -27,7 +27,7 @@ import threading
 from reference_impls.sandbox import (Containment, Isolation, SandboxInputError, copy_regular_tree, read_regular_file,
                                      run_child, weak_allowed)
 
-from .integrity import scan_folder
+from reference_impls.integrity import scan_folder
 from .schema import CheckResult, Task, TaskResult
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -200,11 +200,11 @@ def score(task: Task, submission: Path, *, agent: str = "", attempt: int = 0) ->
             scratch.mkdir()
             results = _run_checks(task, snapshot, scratch, cache)
         else:
-            results = [CheckResult(name=c.name, passed=False, weight=c.weight, detail=refused[:500]) for c in task.checks]
+            results = _refused(task, refused)
         runs_seen = cache.get("runs") or {}
         if refused is None and any(getattr(r, "integrity", None) for r in runs_seen.values()):  # type: ignore[union-attr]
             refused = next(r.reason for r in runs_seen.values() if r.integrity)  # type: ignore[union-attr]
-            results = [CheckResult(name=c.name, passed=False, weight=c.weight, detail=refused[:500]) for c in task.checks]
+            results = _refused(task, refused)
     total = sum(c.weight for c in task.checks)
     got = sum(r.weight for r in results if r.passed)
     runs = cache.get("runs") or {}
@@ -215,6 +215,13 @@ def score(task: Task, submission: Path, *, agent: str = "", attempt: int = 0) ->
         score=round(got / total, 6), passed=all(r.passed for r in results), checks=results,
         wall_s=round(time.monotonic() - t0, 3), sandbox=_weakest(levels), error=refused,
     )
+
+
+def _refused(task: Task, why: str) -> list[CheckResult]:
+    """A refused submission: the first check fails with the reason, the others are not run (score 0)."""
+    return [CheckResult(name=c.name, passed=False if i == 0 else None, weight=c.weight,
+                        detail=why[:500] if i == 0 else "not run: the submission was refused")
+            for i, c in enumerate(task.checks)]
 
 
 def _weakest(levels: list[str | None]) -> str | None:

@@ -11,7 +11,7 @@ The submission's printed numbers are never read. The probe records, from inside 
 - `optimizer.step()` / `zero_grad()` counts.
 The trace is written when the script ends (normally, by exception or by sys.exit). With --events-fd (the eval
 harness), nothing is written to files: each run's trace goes to the trusted parent over that pipe the moment the
-run ends, and integrity violations (evals.integrity's audit hook, installed before the submission's first line)
+run ends, and integrity violations (reference_impls.integrity's audit hook, installed before the submission's first line)
 as they happen; the pipe is moved to a high descriptor first. There is no secret in this process for a
 submission to steal; a second trace for the same run (a forgery attempt) makes the parent refuse the run.
 After the last run the process leaves at once (os._exit): no atexit handler of the submission runs.
@@ -58,7 +58,7 @@ def main(argv: list[str]) -> int:
 
     probe = Probe(send=send)  # imports torch, before the audit hook (its import-time introspection is not ours)
     if send is not None:
-        from evals.integrity import install_audit_hook
+        from reference_impls.integrity import install_audit_hook
 
         roots = sorted({os.path.dirname(os.path.abspath(r["script"])) for r in runs})
         install_audit_hook(roots, lambda what: send({"event": "integrity", "what": what}))
