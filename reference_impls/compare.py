@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 import tempfile
 import threading
@@ -34,7 +35,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from reference_impls.sandbox import (Isolation, SandboxInputError, SandboxUnavailable, read_regular_file, run_child,
+from reference_impls.sandbox import (Child, Isolation, SandboxInputError, SandboxUnavailable, read_regular_file,
                                      sandbox_env)
 
 KERNELS_DIR = Path(__file__).resolve().parent / "kernels"
@@ -148,6 +149,35 @@ def compare(reference: Path, candidate: Path, options: CompareOptions | None = N
 MAX_FRAME = 512 << 20
 
 
+def _thread_states(child: Child) -> list[str]:
+    """The scheduler state of every thread of every live process of `child`'s tree."""
+    states = []
+    for proc in child.live_processes():
+        try:
+            tids = os.listdir(f"/proc/{proc.pid}/task")
+        except OSError:
+            continue
+        for tid in tids:
+            try:
+                with open(f"/proc/{proc.pid}/task/{tid}/stat", "rb") as fh:
+                    states.append(fh.read().rsplit(b")", 1)[1].split()[0].decode())
+            except OSError:
+                continue
+    return states
+
+
+def _wait_stopped(child: Child, within_s: float = 2.0) -> None:
+    """SIGSTOP reaches a process's threads asynchronously: wait (bounded) until none of them runs."""
+    import time
+
+    deadline = time.monotonic() + within_s
+    while time.monotonic() < deadline:
+        if all(state in ("T", "t", "Z", "X") for state in _thread_states(child)):
+            return
+        child._signal_all(signal.SIGSTOP)  # processes forked since the first signal
+        time.sleep(0.002)
+
+
 def _send_frame(fd: int, header: dict, payload: bytes = b"") -> None:
     head = json.dumps({**header, "n": len(payload)}).encode()
     data = len(head).to_bytes(8, "big") + head + payload
@@ -187,7 +217,7 @@ def _recv_frame(fd: int, deadline: float | None = None) -> tuple[dict, bytes]:
 
 
 def _compare_in_children(reference: Path, candidate: Path, options: CompareOptions, cancel, ref_iso: Isolation,
-                         cand_iso: Isolation, base: dict) -> CompareReport:
+                         cand_iso: Isolation, base: dict, on_pause=None) -> CompareReport:
     import time
 
     stop = threading.Event()
@@ -195,29 +225,39 @@ def _compare_in_children(reference: Path, candidate: Path, options: CompareOptio
     pipes = {name: (os.pipe(), os.pipe()) for name in ("ref", "cand")}  # (parent->child, child->parent)
     results: dict[str, object] = {}
 
+    children: dict[str, Child] = {}
+
     def start(name: str, role: str, iso: Isolation, module: Path) -> threading.Thread:
         (to_r, to_w), (from_r, from_w) = pipes[name]
+        try:
+            child = Child([sys.executable, "-I", "-m", "reference_impls.compare", "--role", role, str(to_r), str(from_w),
+                           str(module)], cwd=iso.workspace, env=_child_env(), max_output_bytes=options.max_output_bytes,
+                          isolation=iso, pass_fds=(to_r, from_w))
+        finally:
+            for fd in (to_r, from_w):
+                os.close(fd)
+        children[name] = child
 
         def target() -> None:
             try:
-                results[name] = run_child(
-                    [sys.executable, "-I", "-m", "reference_impls.compare", "--role", role, str(to_r), str(from_w), str(module)],
-                    timeout_s=options.timeout_s, memory_mb=options.memory_mb, max_output_bytes=options.max_output_bytes,
-                    cancel=stop, isolation=iso, cwd=iso.workspace, env=_child_env(), pass_fds=(to_r, from_w))
+                results[name] = child.supervise(timeout_s=options.timeout_s, memory_mb=options.memory_mb,
+                                                max_output_bytes=options.max_output_bytes, cancel=stop)
             except BaseException as exc:  # noqa: BLE001 -- reported below
                 results[name] = exc
-            finally:
-                for fd in (to_r, from_w):
-                    try:
-                        os.close(fd)
-                    except OSError:
-                        pass
 
         thread = threading.Thread(target=target, daemon=True)
         thread.start()
         return thread
 
-    threads = [start("ref", "reference", ref_iso, reference), start("cand", "candidate", cand_iso, candidate)]
+    threads = [start("ref", "reference", ref_iso, reference)]
+    try:
+        threads.append(start("cand", "candidate", cand_iso, candidate))
+    except BaseException:
+        stop.set()
+        threads[0].join(timeout=30)
+        for fd in (pipes["ref"][0][1], pipes["ref"][1][0], pipes["cand"][0][1], pipes["cand"][1][0]):
+            os.close(fd)
+        raise
     ref_in, ref_out = pipes["ref"][0][1], pipes["ref"][1][0]
     cand_in, cand_out = pipes["cand"][0][1], pipes["cand"][1][0]
     report: dict | None = None
@@ -238,6 +278,14 @@ def _compare_in_children(reference: Path, candidate: Path, options: CompareOptio
             if op == "error":
                 error = str(header.get("error"))
                 break
+            if op in ("pause", "resume"):  # the reference is being timed: the candidate's processes are stopped
+                signalled = children["cand"]._signal_all(signal.SIGSTOP if op == "pause" else signal.SIGCONT)
+                if op == "pause":
+                    _wait_stopped(children["cand"])
+                    if on_pause is not None:
+                        on_pause(children["cand"])
+                _send_frame(ref_in, {"ok": True, "signalled": signalled})
+                continue
             # A request for the candidate: relayed as is; its answer relayed back (the payload is never parsed here).
             t0 = time.perf_counter()
             try:
@@ -262,6 +310,8 @@ def _compare_in_children(reference: Path, candidate: Path, options: CompareOptio
             stop.set()
         for thread in threads:
             thread.join(timeout=options.timeout_s + 30)
+        if "cand" in children:
+            children["cand"]._signal_all(signal.SIGCONT)  # a stopped process cannot be killed cleanly
         stop.set()
         for fd in (ref_out, cand_out):
             try:
@@ -611,9 +661,16 @@ def run_compare(job: dict, candidate: "_RemoteCandidate | _LocalCandidate | None
                 raise ValueError("the candidate's output while being timed is wrong")
         return ms
 
+    def time_reference() -> float:
+        cand_model.pause(True)  # the candidate's processes are stopped: it cannot slow the reference down
+        try:
+            return time_model(ref_model)
+        finally:
+            cand_model.pause(False)
+
     # Interleaved to even out drift (clocks, other load): ref, cand, ref, cand; the better of each pair counts.
-    ref_first, cand_first = time_model(ref_model), time_candidate()
-    ref_ms, cand_ms = min(ref_first, time_model(ref_model)), min(cand_first, time_candidate())
+    ref_first, cand_first = time_reference(), time_candidate()
+    ref_ms, cand_ms = min(ref_first, time_reference()), min(cand_first, time_candidate())
     report.update(reference_ms=ref_ms, candidate_ms=cand_ms, speedup=ref_ms / cand_ms if cand_ms > 0 else None,
                   timer="perf_counter" if device.type != "cuda" else "perf_counter+cuda-sync")
     return report
@@ -672,6 +729,11 @@ class _RemoteCandidate:
                 mine.copy_(theirs.to(mine.dtype))
         return [t.to(self.device) for t in outs]
 
+    def pause(self, stop: bool) -> None:
+        """Ask the trusted parent to stop (or continue) every process of the candidate's sandbox."""
+        _send_frame(self.out_fd, {"op": "pause" if stop else "resume"})
+        _recv_frame(self.in_fd)
+
     def time(self, inputs, warmup: int, iters: int, rounds: int) -> tuple[float, list]:
         """Per call, as the parent's clock saw it: the median round of `iters` calls less the median empty round
         trip."""
@@ -704,6 +766,9 @@ class _LocalCandidate:
 
     def __call__(self, *inputs):
         return self.model(*inputs)
+
+    def pause(self, stop: bool) -> None:
+        pass
 
     def time(self, inputs, warmup: int, iters: int, rounds: int) -> tuple[float, list]:
         import time

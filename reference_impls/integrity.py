@@ -126,6 +126,9 @@ def scan_source(text: str, filename: str = "<submission>") -> list[str]:
             value = node.value
             if value.startswith(("/proc/", "/dev/fd", "/dev/mem")) or "_getframe" in value or value in ("f_back", "f_locals", "__closure__", "__globals__", "cell_contents"):
                 flag(node, f"names {value[:40]!r}")
+        elif isinstance(node, ast.Call) and (_dotted(node.func) or "").split(".")[-1] in ("attrgetter", "methodcaller") and not all(
+                isinstance(a, ast.Constant) and isinstance(a.value, str) and not a.value.startswith("_") for a in node.args):
+            flag(node, "attrgetter()/methodcaller() with a computed or private name")
         elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in ("getattr", "setattr", "delattr", "hasattr"):
             target = _dotted(node.args[0]) if node.args else None
             top = aliases.get(target.split(".")[0], target.split(".")[0]) if target else None

@@ -52,7 +52,9 @@ ALLOW_WEAK_ENV = "PP_ALLOW_WEAK_SANDBOX"  # set by --allow-weak-sandbox: untrust
 REPO_ROOT = Path(__file__).resolve().parents[1]
 # The project's code a sandboxed child may import (read-only); tests, tasks' answers, .git, runs stay out.
 CODE_PACKAGES = ("reference_impls", "evals", "skill", "server", "pytorch_patterns")
-HIDDEN_CODE = (REPO_ROOT / "evals" / "tasks",)
+HIDDEN_CODE = (REPO_ROOT / "evals" / "tasks", REPO_ROOT / "evals" / "evals.json")  # answers, exported answers
+# Never copied into a private $HOME from the user's configuration (a plugin cache may hold a copy of this project).
+SEED_SKIP = ("/.git/", "/evals/tasks/", "/tests/", "/runs/", "evals.json")
 SANDBOX_HOME = Path("/home/sandbox")
 
 
@@ -205,8 +207,12 @@ def _bwrap_args(iso: Isolation, *, cwd: Path | None, env: dict[str, str]) -> lis
     hidden = [Path(h).resolve() for h in (*HIDDEN_CODE, *iso.hidden)]
     for folder in hidden:
         covered = any(other != folder and folder.is_relative_to(other) for other in hidden)
-        if folder.is_dir() and not covered and (work is None or not folder.is_relative_to(work)):
+        if covered or (work is not None and folder.is_relative_to(work)):
+            continue
+        if folder.is_dir():
             mounts.append((str(folder), ["--perms", "0555", "--size", "4096", "--tmpfs", str(folder)]))
+        elif folder.is_file():
+            mounts.append((str(folder), ["--ro-bind", "/dev/null", str(folder)]))
     mounts.sort(key=lambda m: (m[0].count("/"), m[0]))
     for _, margs in mounts:
         args += margs
@@ -256,6 +262,8 @@ def _pack_tree(out, root: Path, tag: str, budget: list[int], rel_prefix: str = "
                 continue
             out.write((json.dumps({"t": "d", "root": tag, "p": os.path.normpath(os.path.join(rel_prefix, rel_dir, name))}) + "\n").encode())
         for name in sorted(filenames):
+            if not strict and any(part in os.path.join(dirpath, name) for part in SEED_SKIP):
+                continue
             try:
                 _pack_file(out, Path(dirpath) / name, tag, os.path.normpath(os.path.join(rel_prefix, rel_dir, name)), budget)
             except (SandboxInputError, OSError):

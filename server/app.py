@@ -58,7 +58,7 @@ Tools for writing PyTorch the way practitioners do.
   a typed spec, with the rationale of each choice.
 - list_reference_impls / run_reference_impl: canonical implementations, run and measured on this machine
   (loss curve, throughput, determinism and resume verdicts).
-- compare_implementations: KernelBench-style check of a candidate module against a reference
+- compare_implementations: KernelBench-style check of a candidate module against a reference (runs both, sandboxed)
   (correctness over seeded trials, then speed).
 Resources: pattern docs (pytorch-patterns://docs/...), rule docs (pytorch-patterns://rules/{code}),
 reference sources (pytorch-patterns://reference/{name}).
@@ -271,8 +271,8 @@ def build_server(root_dirs: list[Path] | None = None) -> MCPServer:
         return _fit_report(report)
 
     @tool(
-        annotations=ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=True, open_world_hint=False),
-        title="Compare a candidate implementation with a reference",
+        annotations=ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=False, open_world_hint=False),
+        title="Run a candidate implementation against a reference (executes both)",
     )
     async def compare_implementations(
         ctx: Context,
@@ -285,7 +285,9 @@ def build_server(root_dirs: list[Path] | None = None) -> MCPServer:
         timeout_s: Annotated[float, Field(gt=0, le=3600)] = 300,
     ) -> CompareReport:
         """KernelBench-style check: the candidate must match the reference over seeded trials (allclose), then both
-        are timed after warm-up and the speed-up is reported. The candidate runs in a child process.
+        are timed after warm-up and the speed-up is reported. This EXECUTES both modules' code on this machine:
+        each in its own sandboxed child (bubblewrap: no network, no environment, a private temporary folder, no
+        access to your files); it refuses to run when full isolation is unavailable.
         """
         try:
             req = CompareInput(reference_source=reference_source, candidate_source=candidate_source,

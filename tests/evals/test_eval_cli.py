@@ -52,13 +52,16 @@ def test_agent_cmd_runs_in_the_workspace(tmp_path):
     # The command sees the task's inputs in its working directory and the prompt on stdin and in $PP_PROMPT_FILE;
     # this one checks both, then writes the right answer (a copy of the oracle made beforehand, standing in for
     # a perfect agent: the task folder itself is hidden from agents).
-    answers = tmp_path / "answers"
+    # The sandbox shows the agent nothing of the host but its workspace, so the answers travel in the command.
+    import base64
+
+    writes = []
     for task_id in ("review-seeding", "fix-missing-zero-grad"):
-        shutil.copytree(BUILTIN_TASKS / task_id / "oracle", answers / task_id)
-    command = (
-        'test -s "$PP_PROMPT_FILE" && test -f train.py && cmp -s - "$PP_PROMPT_FILE" && '
-        f'cp -R {shlex.quote(str(answers))}/"$PP_TASK_ID"/. .'
-    )
+        for path in sorted((BUILTIN_TASKS / task_id / "oracle").iterdir()):
+            blob = base64.b64encode(path.read_bytes()).decode()
+            writes.append(f'if [ "$PP_TASK_ID" = {task_id} ]; then echo {blob} | base64 -d > {path.name}; fi')
+    command = ('test -s "$PP_PROMPT_FILE" && test -f train.py && cmp -s - "$PP_PROMPT_FILE" && '
+               + " && ".join(writes))
     out = tmp_path / "cmd"
     proc = eval_cli("run", "--agent-cmd", command, *TWO, "-o", str(out))
     assert proc.returncode == 0, proc.stderr
