@@ -14,7 +14,10 @@ def register(subparsers) -> None:
         "run", help="run a reference implementation in a sandboxed child process",
         description="Train a reference implementation for a few steps in a child process (timeout, memory cap) "
                     "and report device, losses, metric, throughput, memory, time split and optional "
-                    "determinism/resume verdicts.")
+                    "determinism/resume verdicts. The implementations are this project's own code, so they run "
+                    "with process containment only (sandbox level weak: every process killed at the end, files "
+                    "and network not isolated); untrusted code (eval submissions, compare candidates) runs "
+                    "under bubblewrap.")
     run.add_argument("name", nargs="?", help="implementation name (see --list)")
     run.add_argument("--list", action="store_true", help="list the implementations, one line each")
     run.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], default="auto")

@@ -726,7 +726,7 @@ class _RemoteCandidate:
         after = data.get("inputs") or []
         for mine, theirs in zip(inputs, after):  # in-place changes it made to its copy show on ours
             if isinstance(mine, torch.Tensor) and isinstance(theirs, torch.Tensor) and theirs.shape == mine.shape:
-                mine.copy_(theirs.to(mine.dtype))
+                mine.copy_(theirs)  # copy_ converts device and dtype
         return [t.to(self.device) for t in outs]
 
     def pause(self, stop: bool) -> None:
