@@ -40,6 +40,7 @@ def main(argv: list[str]) -> int:
         events_fd = os.dup2(int(argv[1]), 1000 + secrets.randbelow(8000), inheritable=False)
         os.close(int(argv[1]))
         argv = argv[2:]
+        _not_dumpable()
     if argv[:1] == ["--plan"] and len(argv) == 2:
         with open(argv[1], encoding="utf-8") as fh:
             runs = json.load(fh)
@@ -66,6 +67,17 @@ def main(argv: list[str]) -> int:
     for index, run in enumerate(runs):
         code = probe.run(run["trace"], run["script"], run.get("args", []), run.get("cwd"), index=index)
     return code
+
+
+def _not_dumpable() -> None:
+    """No other process of the sandbox (a subprocess the submission starts, free of the audit hook) may ptrace
+    this one or open its descriptors through /proc/PID/fd: the trace pipe stays this process's alone."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None).prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE = 4
+    except (OSError, AttributeError):
+        pass
 
 
 class Probe:

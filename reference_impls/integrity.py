@@ -103,6 +103,14 @@ def scan_source(text: str, filename: str = "<submission>") -> list[str]:
                 if mod == "builtins":
                     flag(node, "imports from builtins")
                 aliases[alias.asname or alias.name] = f"{mod}.{alias.name}"
+        elif isinstance(node, (ast.Assign, ast.AugAssign, ast.AnnAssign, ast.Delete)):
+            targets = node.targets if isinstance(node, (ast.Assign, ast.Delete)) else [node.target]
+            for target in targets:
+                dotted = _dotted(target) if isinstance(target, ast.Attribute) else None
+                root = aliases.get(dotted.split(".")[0], "") if dotted else ""
+                full = root + dotted[len(dotted.split(".")[0]):] if dotted else ""
+                if full.startswith("torch") and not full.startswith("torch.backends."):
+                    flag(node, f"patches {full}: the harness's hooks live in torch")
         elif isinstance(node, ast.Name):
             what = BANNED_NAMES.get(node.id)
             if what:
@@ -133,7 +141,9 @@ def scan_source(text: str, filename: str = "<submission>") -> list[str]:
             target = _dotted(node.args[0]) if node.args else None
             top = aliases.get(target.split(".")[0], target.split(".")[0]) if target else None
             key = node.args[1] if len(node.args) > 1 else None
-            if isinstance(key, ast.Constant) and isinstance(key.value, str):
+            if node.func.id in ("setattr", "delattr") and top and top.startswith("torch"):
+                flag(node, f"{node.func.id}() on {target}: patches torch")
+            elif isinstance(key, ast.Constant) and isinstance(key.value, str):
                 if BANNED_ATTRS.get(key.value) or key.value == "_C" or (key.value == "modules" and top == "sys") or (
                         key.value in OS_FD_CALLS and top in ("os", "posix")):
                     flag(node, f"{node.func.id}(..., {key.value!r})")
@@ -206,6 +216,8 @@ def install_audit_hook(submission_roots: list[str], report: Callable[[str], None
             path = args[0]
             if not (isinstance(path, int) or str(path).startswith(("/proc/", "/dev/fd"))):
                 return
+            if getframe(1).f_code.co_filename.startswith("<frozen importlib"):
+                return  # the import system writing a .pyc through a descriptor it just opened
         elif event in ("os.listdir", "os.scandir"):
             if not str(args[0] if args else "").startswith(("/proc/", "/dev/fd")):
                 return
@@ -224,4 +236,5 @@ def install_audit_hook(submission_roots: list[str], report: Callable[[str], None
             report(what)
         raise RuntimeError(f"integrity: {event} is not allowed in a submission")
 
+    sys.dont_write_bytecode = True  # the submission's imports leave no .pyc behind
     sys.addaudithook(hook)

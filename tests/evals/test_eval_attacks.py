@@ -182,6 +182,42 @@ def test_a_rewritten_trace_through_an_obfuscated_proc_lookup_is_caught_at_run_ti
     assert result.score == 0.0 and "integrity" in reasons(result), reasons(result)
 
 
+def test_a_subprocess_cannot_reach_the_trace_pipe_through_proc(tmp_path):
+    """A child process is free of the audit hook: it tries to open the probe's descriptors through /proc, write
+    a fake trace and kill the probe before the real one is sent."""
+    full_or_skip()
+    task = task_copy(tmp_path, FIX, checks=RUNS_ONLY, timeout_s=60)
+    helper = """
+        import json, os, signal, sys
+        probe = int(sys.argv[1])
+        fake = {"event": "trace", "run": 0, "trace": {"losses": [2.0, 1.0, 0.5, 0.2], "steps": 24, "exit_code": 0,
+                "backward_reached_params": 24, "error": None}}
+        wrote = 0
+        for fd in sorted(os.listdir(f"/proc/{probe}/fd")):
+            try:
+                with open(f"/proc/{probe}/fd/{fd}", "w") as fh:
+                    fh.write(json.dumps(fake) + "\\n")
+                    wrote += 1
+            except OSError:
+                pass
+        print("wrote", wrote, flush=True)
+        os.kill(probe, signal.SIGKILL)
+    """
+    code = f"""
+        import os
+        import subprocess
+        import sys
+        from pathlib import Path
+
+        Path("helper.py").write_text({textwrap.dedent(helper)!r})
+        subprocess.run([sys.executable, "helper.py", str(os.getpid())])
+        print("the probe survived")
+    """
+    result = score(task, submission(tmp_path, {"train.py": code}))
+    assert result.score == 0.0 and not (result.error or "").startswith("integrity"), reasons(result)
+    assert "never took an optimizer step" in reasons(result), reasons(result)  # its own, real trace
+
+
 def test_frames_reached_without_naming_them_are_caught_at_run_time(tmp_path):
     full_or_skip()
     task = task_copy(tmp_path, FIX, checks=RUNS_ONLY, timeout_s=60)
