@@ -214,8 +214,9 @@ def test_a_subprocess_cannot_reach_the_trace_pipe_through_proc(tmp_path):
         print("the probe survived")
     """
     result = score(task, submission(tmp_path, {"train.py": code}))
-    assert result.score == 0.0 and not (result.error or "").startswith("integrity"), reasons(result)
-    assert "never took an optimizer step" in reasons(result), reasons(result)  # its own, real trace
+    # The fake never reached the pipe (it would have passed `runs`): the probe, killed, sent nothing at all.
+    assert result.score == 0.0 and result.checks[0].passed is False, reasons(result)
+    assert "exit -9" in result.checks[0].detail, reasons(result)
 
 
 def test_frames_reached_without_naming_them_are_caught_at_run_time(tmp_path):
