@@ -254,8 +254,8 @@ def check_compare(reference: Path) -> Callable[[Context], dict]:
         require(report.error is None, f"compare error: {report.error}\n{report.output_tail or ''}", figures)
         require(report.correct, "candidate not correct: " + "; ".join(report.problems), figures)
         if ctx.cuda:
-            require((report.device or "").startswith("cuda") and report.timer == "cuda-events",
-                    f"ran on {report.device} with {report.timer}, expected cuda with cuda-events", figures)
+            require((report.device or "").startswith("cuda") and report.timer == "perf_counter+cuda-sync",
+                    f"ran on {report.device} with {report.timer}, expected cuda with perf_counter+cuda-sync", figures)
         return figures
 
     return run
@@ -637,7 +637,7 @@ def check_sandbox_cuda_child(ctx: Context) -> dict:
 
 
 def check_sandbox_cuda_isolated(ctx: Context) -> dict:
-    """The same CUDA child under `Isolation` (user/mount/PID namespaces, read-only mounts): does CUDA still work?"""
+    """The same CUDA child under `Isolation` (bubblewrap, full level, NVIDIA devices bound): does CUDA still work?"""
     try:
         from reference_impls.sandbox import Isolation
     except ImportError:
@@ -646,7 +646,7 @@ def check_sandbox_cuda_isolated(ctx: Context) -> dict:
     env = {**os.environ, "HOME": str(workdir), "TMPDIR": str(workdir)}
     res = run_child([sys.executable, "-c", SANDBOX_CHILD, ctx.device, "256"], timeout_s=ctx.limit(90),
                     memory_mb=3072, max_output_bytes=64_000, cwd=workdir, env=env,
-                    isolation=Isolation(writable=[workdir]))
+                    isolation=Isolation(workspace=workdir, copy_back=False, cuda=str(ctx.device).startswith("cuda")))
     out = result_line(res.stdout_tail)
     figures = {"containment": str(getattr(res, "containment", None)), "containment_note": getattr(res, "containment_note", None),
                "peak_rss_mb": res.peak_rss_mb, "killed_reason": res.killed_reason, "returncode": res.returncode,

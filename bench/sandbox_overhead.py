@@ -2,10 +2,10 @@
 
 Each round starts the same short child four ways, interleaved so that load changes hit all alike:
 * bare: `subprocess.run` (no sandbox at all; the baseline);
-* processes: `run_child` (child subreaper below the supervisor, tree accounting, bounded waits);
-* namespaces: `run_child(isolation=Isolation(...))` (plus user/mount/PID namespaces, read-only mounts, private
-  /proc and /dev/shm);
-* namespaces + hidden: the eval harness's setting (answer folders hidden as well).
+* weak: `run_child` (child subreaper below the supervisor, tree accounting, bounded waits);
+* full: `run_child(isolation=Isolation(workspace=...))` (bubblewrap: every namespace, no network, the private
+  tmpfs workspace with a file copied in and back out, the in-sandbox start-up program);
+* full + hidden: the eval harness's setting (answer folders hidden as well).
 The child is `python -c pass` (start-up dominated: the worst case for a relative overhead) and, with --torch,
 `python -c "import torch"` (what every real job pays anyway).
 
@@ -51,15 +51,16 @@ def main() -> None:
         table.add_column(col, justify="right" if col in ("ms", "ratio vs bare") else "left")
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
+        (work / "train.py").write_text("print('a file to copy in and back out')\n")
         hidden = [REPO / "tests", REPO / ".git"]
         modes = {
             "bare": lambda argv: subprocess.run(argv, check=True, capture_output=True),
-            "processes": lambda argv: run_child(argv, timeout_s=60, memory_mb=None, max_output_bytes=10_000),
-            "namespaces": lambda argv: run_child(argv, timeout_s=60, memory_mb=None, max_output_bytes=10_000,
-                                                 cwd=work, isolation=Isolation(writable=[work])),
-            "namespaces + hidden": lambda argv: run_child(
+            "weak": lambda argv: run_child(argv, timeout_s=60, memory_mb=None, max_output_bytes=10_000),
+            "full": lambda argv: run_child(argv, timeout_s=60, memory_mb=None, max_output_bytes=10_000,
+                                           cwd=work, isolation=Isolation(workspace=work)),
+            "full + hidden": lambda argv: run_child(
                 argv, timeout_s=60, memory_mb=None, max_output_bytes=10_000, cwd=work,
-                isolation=Isolation(writable=[work], hidden=[h for h in hidden if h.exists()])),
+                isolation=Isolation(workspace=work, hidden=[h for h in hidden if h.exists()])),
         }
         for label, argv in children.items():
             times: dict[str, list[float]] = {m: [] for m in modes}

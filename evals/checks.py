@@ -1,18 +1,19 @@
 """Scoring one submission for one task: harness-owned probes in sandboxed child processes.
 
-Each probe run copies the submission into a fresh folder and runs it under the runner's sandbox: wall-clock
-timeout, memory cap, output cap, its whole process tree killed at the end (forks, setsid() included), and,
-where the kernel allows it, filesystem isolation: everything but this scoring's scratch folder is read-only
-to the submission (it cannot delete the task, the harness, other tasks' folders or the user's files).
-Traces are signed with a key the submission never sees on disk, and a run's trace counts only if every
-earlier run in the same process finished: a trace file the submission writes itself is refused.
+Scorer and scored apart: the submission is first copied (regular files only, size-capped: no symlinks, FIFOs,
+devices or sparse tricks) into a snapshot that everything below reads; its Python files are scanned for
+integrity (reference_impls.integrity: frames, gc, ctypes, sys.modules, harness modules, dynamic code...; a hit scores 0).
+Each probe run executes in the bubblewrap sandbox (reference_impls.sandbox, level `full`): no network, a
+cleared environment, a private size-capped tmpfs workspace holding copies of the submission, nothing of the
+host but the system, this Python and the harness's code (read-only); wall-clock, memory (memfds included),
+process and output caps. Traces are streamed to this process over a pipe as each run ends (no key or trace
+file in the submission's reach), and the runtime audit hook reports integrity violations the same way.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import secrets
 import shutil
 import sys
 import tempfile
@@ -20,17 +21,23 @@ import time
 from pathlib import Path
 from typing import get_args
 
-from reference_impls.sandbox import Containment, Isolation, run_child
+import threading
 
-from .probe import verify_trace
+from reference_impls.sandbox import (Containment, Isolation, SandboxInputError, copy_regular_tree, read_regular_file,
+                                     run_child, weak_allowed)
+
+from reference_impls.integrity import scan_folder
 from .schema import CheckResult, Task, TaskResult
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 MAX_KEEP_OUTPUT = 16_000
 MAX_TOTAL_OUTPUT = 20_000_000  # a submission that floods more than this is killed
-# Set PP_EVAL_REQUIRE_ISOLATION=1 (or `eval run --require-isolation`) to refuse to run submissions at all where
-# the kernel does not allow filesystem isolation, instead of running them with process containment only.
+# Untrusted code never runs without full isolation unless PP_ALLOW_WEAK_SANDBOX=1 (`--allow-weak-sandbox`).
+# PP_EVAL_REQUIRE_ISOLATION is kept for compatibility: it forces full isolation even when weak is allowed.
 REQUIRE_ISOLATION_ENV = "PP_EVAL_REQUIRE_ISOLATION"
+MAX_SUBMISSION_MB = 64  # what a submission may bring (files copied into the snapshot)
+MAX_FINDINGS_BYTES = 2_000_000
+MAX_EVENT_BYTES = 256 << 20
 
 
 MAX_DISK_MB = 2048  # what a submission may write (checkpoints, outputs) before it is killed
@@ -46,11 +53,13 @@ def answer_folders(task: Task) -> list[Path]:
 
 
 def require_isolation() -> bool:
-    return os.environ.get(REQUIRE_ISOLATION_ENV, "") not in ("", "0")
+    return os.environ.get(REQUIRE_ISOLATION_ENV, "") not in ("", "0") or not weak_allowed()
 
 
 def isolation_for(scratch: Path, task: Task) -> Isolation:
-    return Isolation(writable=[scratch], hidden=answer_folders(task), required=require_isolation(), disk_mb=MAX_DISK_MB)
+    """The sandbox for a submission's code: `scratch` is its (tmpfs) workspace; nothing else of the host is
+    visible but the system, the interpreter and the harness's code; no network, no environment."""
+    return Isolation(workspace=scratch, hidden=answer_folders(task), required=require_isolation(), disk_mb=MAX_DISK_MB)
 
 
 class ProbeRun:
@@ -59,6 +68,7 @@ class ProbeRun:
     def __init__(self, ok: bool, trace: dict | None, reason: str, output_dir: Path | None):
         self.ok, self.trace, self.reason, self.output_dir = ok, trace, reason, output_dir
         self.containment: str | None = None  # what the sandbox achieved (set by probe_runs for all its runs)
+        self.integrity: list[str] = []  # violations the runtime audit hook reported
 
     @property
     def losses(self) -> list[float]:
@@ -69,7 +79,6 @@ def _env(work: Path) -> dict[str, str]:
     return {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "HOME": str(work),
-        "PYTHONPATH": str(REPO_ROOT),
         "PYTHONHASHSEED": "0",
         "OMP_NUM_THREADS": "1",  # same thread count in every run: bit-identical CPU losses; fair sharing of cores
         "MKL_NUM_THREADS": "1",
@@ -87,7 +96,7 @@ def probe_runs(task: Task, submission: Path, scratch: Path, runs: list[tuple[str
     plan, outs = [], {}
     for tag, extra, out_of in runs:
         work = scratch / tag
-        shutil.copytree(submission, work, symlinks=True)
+        copy_regular_tree(submission, work, max_bytes=MAX_SUBMISSION_MB << 20)
         outs[tag] = outs[out_of] if out_of else scratch / f"{tag}-out"
         outs[tag].mkdir(parents=True, exist_ok=True)
         plan.append({"trace": str(scratch / f"{tag}-trace.json"), "script": str(work / task.entry),
@@ -96,23 +105,58 @@ def probe_runs(task: Task, submission: Path, scratch: Path, runs: list[tuple[str
         return {tag: ProbeRun(False, None, f"{task.entry} not found in the submission", outs[tag]) for tag, _, _ in runs}
     plan_path = scratch / "plan.json"
     plan_path.write_text(json.dumps(plan))
-    key = secrets.token_hex(32).encode()
-    res = run_child([sys.executable, "-m", "evals.probe", "--key-stdin", "--plan", str(plan_path)],
-                    timeout_s=task.timeout_s * len(runs), memory_mb=task.memory_mb, max_output_bytes=MAX_KEEP_OUTPUT,
-                    cwd=scratch, env=_env(scratch), max_total_output_bytes=MAX_TOTAL_OUTPUT, stdin_data=key + b"\n",
-                    isolation=isolation_for(scratch, task))
+    events_r, events_w = os.pipe()
+    received: list[bytes] = []
+
+    def read_events() -> None:
+        total = 0
+        with os.fdopen(events_r, "rb") as fh:
+            for line in fh:
+                total += len(line)
+                if total > MAX_EVENT_BYTES:
+                    received.append(b'{"event": "integrity", "what": "flooded the trace pipe"}')
+                    break
+                received.append(line)
+
+    reader = threading.Thread(target=read_events, daemon=True)
+    reader.start()
+    try:
+        res = run_child([sys.executable, "-I", "-m", "evals.probe", "--events-fd", str(events_w), "--plan", str(plan_path)],
+                        timeout_s=task.timeout_s * len(runs), memory_mb=task.memory_mb, max_output_bytes=MAX_KEEP_OUTPUT,
+                        cwd=scratch, env=_env(scratch), max_total_output_bytes=MAX_TOTAL_OUTPUT,
+                        isolation=isolation_for(scratch, task), pass_fds=(events_w,))
+    finally:
+        os.close(events_w)
+    reader.join(timeout=30)
+    traces: dict[int, list[dict]] = {}
+    integrity: list[str] = []
+    for line in received:
+        try:
+            event = json.loads(line)
+        except ValueError:
+            integrity.append("unreadable data on the trace pipe")
+            continue
+        if not isinstance(event, dict):
+            integrity.append("unexpected data on the trace pipe")
+        elif event.get("event") == "integrity":
+            integrity.append(str(event.get("what"))[:200])
+        elif event.get("event") == "trace" and isinstance(event.get("run"), int) and isinstance(event.get("trace"), dict):
+            traces.setdefault(event["run"], []).append(event["trace"])
+        else:
+            integrity.append("unexpected event on the trace pipe")
     out: dict[str, ProbeRun] = {}
     unfinished = None  # the first run without a valid trace: the runs after it never really happened
-    for (tag, _, _), step in zip(runs, plan):
-        trace = None
-        try:
-            trace = json.loads(Path(step["trace"]).read_text())
-        except (OSError, ValueError):
-            trace = None
-        if trace is not None and (not isinstance(trace, dict) or not verify_trace(trace, key)):
-            out[tag] = ProbeRun(False, None, "refused a trace not written by the harness's probe (forged or damaged)", outs[tag])
+    for index, (tag, _, _) in enumerate(runs):
+        got = traces.get(index, [])
+        if integrity:
+            out[tag] = ProbeRun(False, None, "integrity: " + "; ".join(integrity[:3]), outs[tag])
+            out[tag].integrity = integrity
+            continue
+        if len(got) > 1:
+            out[tag] = ProbeRun(False, None, "refused: more than one trace for this run (forged)", outs[tag])
             unfinished = unfinished or tag
             continue
+        trace = got[0] if got else None
         if unfinished is not None:
             out[tag] = ProbeRun(False, None, f"not trusted: the earlier run '{unfinished}' did not finish", outs[tag])
             continue
@@ -120,6 +164,8 @@ def probe_runs(task: Task, submission: Path, scratch: Path, runs: list[tuple[str
             unfinished = tag
             if res.killed_reason is not None:
                 reason = f"killed ({res.killed_reason}): {res.message or ''}".strip()
+            elif res.message:
+                reason = res.message
             else:
                 tail = (res.stderr_tail or "").strip().splitlines()[-3:]
                 reason = f"exit {res.returncode}: " + " | ".join(tail)
@@ -136,8 +182,28 @@ def probe_runs(task: Task, submission: Path, scratch: Path, runs: list[tuple[str
 def score(task: Task, submission: Path, *, agent: str = "", attempt: int = 0) -> TaskResult:
     t0 = time.monotonic()
     cache: dict[str, object] = {}
+    refused = None
     with tempfile.TemporaryDirectory(prefix=f"pp-eval-{task.id}-") as tmp:
-        results = _run_checks(task, submission, Path(tmp), cache)
+        # Everything below reads this snapshot, never the submission's own folder.
+        snapshot = Path(tmp) / "submission"
+        try:
+            copy_regular_tree(Path(submission), snapshot, max_bytes=MAX_SUBMISSION_MB << 20)
+        except (SandboxInputError, OSError) as exc:
+            refused = f"refused: {exc}"
+        if refused is None and task.kind in ("fix", "generate", "implement"):
+            problems = scan_folder(snapshot)
+            if problems:
+                refused = "integrity: " + "; ".join(problems[:5])
+        if refused is None:
+            scratch = Path(tmp) / "scratch"
+            scratch.mkdir()
+            results = _run_checks(task, snapshot, scratch, cache)
+        else:
+            results = _refused(task, refused)
+        runs_seen = cache.get("runs") or {}
+        if refused is None and any(getattr(r, "integrity", None) for r in runs_seen.values()):  # type: ignore[union-attr]
+            refused = next(r.reason for r in runs_seen.values() if r.integrity)  # type: ignore[union-attr]
+            results = _refused(task, refused)
     total = sum(c.weight for c in task.checks)
     got = sum(r.weight for r in results if r.passed)
     runs = cache.get("runs") or {}
@@ -146,8 +212,15 @@ def score(task: Task, submission: Path, *, agent: str = "", attempt: int = 0) ->
     return TaskResult(
         task=task.id, kind=task.kind, families=task.families, attempt=attempt, agent=agent,
         score=round(got / total, 6), passed=all(r.passed for r in results), checks=results,
-        wall_s=round(time.monotonic() - t0, 3), sandbox=_weakest(levels),
+        wall_s=round(time.monotonic() - t0, 3), sandbox=_weakest(levels), error=refused,
     )
+
+
+def _refused(task: Task, why: str) -> list[CheckResult]:
+    """A refused submission: the first check fails with the reason, the others are not run (score 0)."""
+    return [CheckResult(name=c.name, passed=False if i == 0 else None, weight=c.weight,
+                        detail=why[:500] if i == 0 else "not run: the submission was refused")
+            for i, c in enumerate(task.checks)]
 
 
 def _weakest(levels: list[str | None]) -> str | None:
@@ -181,15 +254,15 @@ def _review_matches(task: Task, submission: Path, cache: dict) -> tuple[int, int
     if "review" not in cache:
         path = submission / "findings.json"
         try:
-            reported = json.loads(path.read_text(encoding="utf-8"))
+            reported = json.loads(read_regular_file(path, MAX_FINDINGS_BYTES).decode("utf-8"))
             if not isinstance(reported, list):
                 raise ValueError("findings.json must be a JSON list")
             items = [(str(r["rule"]).upper(), int(r["line"]), str(r.get("file", task.expected[0].file))) for r in reported]
         except FileNotFoundError:
             cache["review"] = (0, len(task.expected), 0, "no findings.json in the submission")
             return cache["review"]  # type: ignore[return-value]
-        except (ValueError, KeyError, TypeError) as exc:
-            cache["review"] = (0, len(task.expected), 0, f"findings.json is malformed: {exc}")
+        except (ValueError, KeyError, TypeError, OSError) as exc:
+            cache["review"] = (0, len(task.expected), 0, f"findings.json is malformed or refused: {exc}")
             return cache["review"]  # type: ignore[return-value]
         # Opt-in rules (off by default, e.g. PT-REP005) are never labelled: reporting one is neither a hit nor a false alarm.
         unscored = _opt_in_rules()
@@ -385,11 +458,12 @@ def _compare(task, submission, scratch, cache):
             options = CompareOptions(device="cpu", timeout_s=task.timeout_s, memory_mb=task.memory_mb, threads=1)
             # The child sees copies: the task folder is hidden from it, and a submission may live inside one.
             work = scratch / "compare"
-            shutil.copytree(submission, work / "submission", symlinks=True)
+            copy_regular_tree(submission, work / "submission", max_bytes=MAX_SUBMISSION_MB << 20)
             reference = work / "reference.py"
             shutil.copyfile(task.root / task.reference, reference)
-            cache["compare"] = compare(reference, work / "submission" / task.entry, options, cwd=work,
-                                       isolation=isolation_for(work, task))
+            iso = isolation_for(work, task)
+            iso.copy_back = False
+            cache["compare"] = compare(reference, work / "submission" / task.entry, options, cwd=work, isolation=iso)
     return cache["compare"]
 
 

@@ -14,9 +14,9 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from reference_impls.sandbox import Isolation
+from reference_impls.sandbox import Isolation, SandboxInputError, copy_regular_tree
 
-from .checks import REPO_ROOT, answer_folders, require_isolation, score
+from .checks import MAX_DISK_MB, MAX_SUBMISSION_MB, answer_folders, require_isolation, score
 from .schema import Task, TaskResult
 
 BUILTIN_TASKS = Path(__file__).with_name("tasks")
@@ -89,35 +89,50 @@ class DirectoryAgent(Agent):
             shutil.rmtree(p) if p.is_dir() else p.unlink()
         if not src.is_dir():
             return f"no submission at {src}"
-        shutil.copytree(src, workspace, dirs_exist_ok=True)
+        try:  # regular files only: a symlink (to an answer file, say) or a FIFO is refused, never followed
+            copy_regular_tree(src, workspace, max_bytes=MAX_SUBMISSION_MB << 20)
+        except (SandboxInputError, OSError) as exc:
+            for p in workspace.iterdir():
+                shutil.rmtree(p) if p.is_dir() else p.unlink()
+            return f"submission refused: {exc}"
         return None
 
 
 class CommandAgent(Agent):
     """Runs an agent command (e.g. `claude -p`) in a fresh workspace per task and attempt.
 
-    The prompt is passed on standard input and in $PP_PROMPT_FILE; the command runs in the workspace
-    (a copy of the task's inputs/) under the sandbox's time and memory limits.
+    The prompt is passed on standard input and in $PP_PROMPT_FILE; the command runs in the workspace (a copy of
+    the task's inputs/) inside the sandbox (full level: only the workspace writable, a private $HOME seeded with
+    copies of ~/.claude and ~/.claude.json, only the environment variables named in `env_names`), under time and
+    memory limits. It keeps network access (it needs its model's API) unless `network=False`.
     """
 
-    def __init__(self, command: str, timeout_s: float = 900, memory_mb: int = 8192) -> None:
+    def __init__(self, command: str, timeout_s: float = 900, memory_mb: int = 8192, env_names: list[str] | None = None,
+                 network: bool = True) -> None:
         self.command, self.timeout_s, self.memory_mb = command, timeout_s, memory_mb
+        self.env_names, self.network = list(env_names or []), network
         self.name = f"cmd:{shlex.split(command)[0] if command.strip() else '?'}"
 
     def produce(self, task, attempt, workspace):
-        from reference_impls.sandbox import run_child
+        from reference_impls.sandbox import SandboxUnavailable, run_child
 
         prompt_file = workspace.parent / f"{workspace.name}.prompt.md"
         prompt_file.write_text(task.prompt, encoding="utf-8")
-        agent_tmp = workspace.parent / "agent-tmp"
-        agent_tmp.mkdir(exist_ok=True)
-        env = dict(os.environ, PP_PROMPT_FILE=str(prompt_file), PP_TASK_ID=task.id, PP_ATTEMPT=str(attempt),
-                   TMPDIR=str(agent_tmp))
-        res = run_child(["/bin/sh", "-c", self.command], timeout_s=self.timeout_s, memory_mb=self.memory_mb,
-                        max_output_bytes=64_000, cwd=workspace, env=env, stdin_data=task.prompt.encode(),
-                        isolation=agent_isolation(task, workspace))
+        env = {name: os.environ[name] for name in self.env_names if name in os.environ}
+        env.update(PP_PROMPT_FILE=str(prompt_file), PP_TASK_ID=task.id, PP_ATTEMPT=str(attempt))
+        words = shlex.split(self.command) if self.command.strip() else []
+        exe = shutil.which(words[0]) if words else None
+        env["PATH"] = os.pathsep.join([*([str(Path(exe).parent)] if exe else []), "/usr/local/bin", "/usr/bin", "/bin"])
+        try:
+            res = run_child(["/bin/sh", "-c", self.command], timeout_s=self.timeout_s, memory_mb=self.memory_mb,
+                            max_output_bytes=64_000, cwd=workspace, env=env, stdin_data=task.prompt.encode(),
+                            isolation=agent_isolation(task, workspace, self.command, self.network))
+        except (SandboxUnavailable, SandboxInputError) as exc:
+            return f"agent command not run: {exc}"
         (workspace.parent / f"{workspace.name}.agent.log").write_text(
             f"sandbox: {res.containment} ({res.containment_note})\n" + res.stdout_tail + "\n--- stderr ---\n" + res.stderr_tail)
+        if not workspace.is_dir():
+            workspace.mkdir()
         if res.killed_reason:
             return f"agent command killed ({res.killed_reason})"
         if res.returncode != 0:
@@ -125,18 +140,34 @@ class CommandAgent(Agent):
         return None
 
 
-def agent_isolation(task: Task, workspace: Path) -> Isolation:
-    """The agent may write its workspace and the user's home (its own config and caches, e.g. ~/.claude), may not
-    see the task's answers (the task folder, held-out submissions, git history) and may not touch the harness's
-    code, which scores it afterwards."""
-    code = [REPO_ROOT / name for name in ("evals", "reference_impls", "skill", "server", "pytorch_patterns", ".venv", "bin")]
-    return Isolation(writable=[workspace.parent, Path.home()], hidden=answer_folders(task),
-                     protected=[c for c in code if c.exists()], required=require_isolation())
+def agent_isolation(task: Task, workspace: Path, command: str = "", network: bool = True) -> Isolation:
+    """The agent sees its workspace (writable, a private tmpfs copied back out when it ends), a private $HOME
+    seeded with copies of its configuration, the system, this Python, the harness's code (read-only, the tasks
+    hidden) and the folder of its own executable; never the task's answers, other tasks, the repository's tests
+    or git history, the user's home or another copy of the repository."""
+    readable: list[Path] = []
+    words = shlex.split(command) if command.strip() else []
+    exe = shutil.which(words[0]) if words else None
+    home = Path.home()
+    if exe:
+        real = Path(exe).resolve()
+        readable += [Path(exe).parent, real.parent]
+        if not real.is_relative_to(home):
+            readable.append(real.parent.parent)  # e.g. a node install's lib/ next to bin/
+    for extra in ("/usr/local", "/opt"):
+        if Path(extra).is_dir():
+            readable.append(Path(extra))
+    seeds = {name: home / name for name in (".claude", ".claude.json") if (home / name).exists()}
+    readable = sorted({r for r in readable if not home.is_relative_to(r) and r != Path("/")})  # never the home or above
+    return Isolation(workspace=workspace.parent, readable=readable,
+                     hidden=answer_folders(task), home_files=seeds, network=network, required=require_isolation(),
+                     disk_mb=MAX_DISK_MB, max_copy_out_mb=MAX_SUBMISSION_MB * 4)
 
 
-def make_agent(spec: str | None, submissions: Path | None, agent_cmd: str | None) -> Agent:
+def make_agent(spec: str | None, submissions: Path | None, agent_cmd: str | None, *,
+               agent_env: list[str] | None = None, agent_network: bool = True) -> Agent:
     if agent_cmd:
-        return CommandAgent(agent_cmd)
+        return CommandAgent(agent_cmd, env_names=agent_env, network=agent_network)
     if submissions:
         return DirectoryAgent(submissions)
     agents = {"oracle": OracleAgent, "empty": EmptyAgent, "inputs": InputsAgent, "reviewer": ReviewerAgent}
@@ -156,7 +187,10 @@ def run_one(task: Task, agent: Agent, attempt: int, keep_dir: Path | None = None
         error = agent.produce(task, attempt, workspace)
         if keep_dir is not None:
             dest = keep_dir / task.id / str(attempt) / "files"
-            shutil.copytree(workspace, dest, dirs_exist_ok=True)
+            try:
+                copy_regular_tree(workspace, dest, max_bytes=MAX_SUBMISSION_MB << 20)
+            except (SandboxInputError, OSError) as exc:
+                error = error or f"submission not kept: {exc}"
         result = score(task, workspace, agent=agent.name, attempt=attempt)
     if error:
         result.error = error

@@ -1,7 +1,7 @@
 """The harness's own probe: runs a submitted script with hooks in torch and writes what really happened.
 
     python -m evals.probe TRACE.json SCRIPT.py [ARGS...]
-    python -m evals.probe [--key-stdin] --plan PLAN.json
+    python -I -m evals.probe [--events-fd N] --plan PLAN.json
 
 The submission's printed numbers are never read. The probe records, from inside torch:
 - every `Tensor.backward()` call: the loss value, and whether the optimizers' gradients were cleared
@@ -9,19 +9,20 @@ The submission's printed numbers are never read. The probe records, from inside 
 - every top-level module forward: whether its dropout / batch-norm layers were in training mode, and
   whether grad mode was on;
 - `optimizer.step()` / `zero_grad()` counts.
-The trace is written when the script ends (normally, by exception or by sys.exit). With --key-stdin, a
-secret key is read from standard input before any submission code runs and each trace is signed with it
-(HMAC-SHA256), so a trace file the submission writes itself is refused by the harness. After the last run the
-process leaves at once (os._exit): no atexit handler of the submission can rewrite a trace afterwards.
+The trace is written when the script ends (normally, by exception or by sys.exit). With --events-fd (the eval
+harness), nothing is written to files: each run's trace goes to the trusted parent over that pipe the moment the
+run ends, and integrity violations (reference_impls.integrity's audit hook, installed before the submission's first line)
+as they happen; the pipe is moved to a high descriptor first. There is no secret in this process for a
+submission to steal; a second trace for the same run (a forgery attempt) makes the parent refuse the run.
+After the last run the process leaves at once (os._exit): no atexit handler of the submission runs.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import os
 import runpy
+import secrets
 import sys
 import traceback
 import weakref
@@ -34,24 +35,49 @@ def main(argv: list[str]) -> int:
     execute one after another in this process (torch is imported once), each with fresh script
     globals and its own trace.
     """
-    key = None
-    if argv[:1] == ["--key-stdin"]:
-        key = sys.stdin.buffer.readline().strip()
-        argv = argv[1:]
+    events_fd = None
+    if argv[:1] == ["--events-fd"] and len(argv) > 1:
+        events_fd = os.dup2(int(argv[1]), 1000 + secrets.randbelow(8000), inheritable=False)
+        os.close(int(argv[1]))
+        argv = argv[2:]
+        _not_dumpable()
     if argv[:1] == ["--plan"] and len(argv) == 2:
         with open(argv[1], encoding="utf-8") as fh:
             runs = json.load(fh)
     elif len(argv) >= 2:
         runs = [{"trace": argv[0], "script": argv[1], "args": argv[2:], "cwd": os.getcwd()}]
     else:
-        print("usage: python -m evals.probe TRACE.json SCRIPT.py [ARGS...] | --plan PLAN.json", file=sys.stderr)
+        print("usage: python -m evals.probe TRACE.json SCRIPT.py [ARGS...] | [--events-fd N] --plan PLAN.json", file=sys.stderr)
         return 2
-    probe = Probe(sign_with=key)
-    del key
+    send = None
+    if events_fd is not None:
+        def send(event: dict) -> None:
+            data = (json.dumps(event) + "\n").encode()
+            view = memoryview(data)
+            while view:
+                view = view[os.write(events_fd, view):]
+
+    probe = Probe(send=send)  # imports torch, before the audit hook (its import-time introspection is not ours)
+    if send is not None:
+        from reference_impls.integrity import install_audit_hook
+
+        roots = sorted({os.path.dirname(os.path.abspath(r["script"])) for r in runs})
+        install_audit_hook(roots, lambda what: send({"event": "integrity", "what": what}))
     code = 0
-    for run in runs:
-        code = probe.run(run["trace"], run["script"], run.get("args", []), run.get("cwd"))
+    for index, run in enumerate(runs):
+        code = probe.run(run["trace"], run["script"], run.get("args", []), run.get("cwd"), index=index)
     return code
+
+
+def _not_dumpable() -> None:
+    """No other process of the sandbox (a subprocess the submission starts, free of the audit hook) may ptrace
+    this one or open its descriptors through /proc/PID/fd: the trace pipe stays this process's alone."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None).prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE = 4
+    except (OSError, AttributeError):
+        pass
 
 
 class Probe:
@@ -59,10 +85,10 @@ class Probe:
 
     max_forwards = 20_000
 
-    def __init__(self, sign_with: bytes | None = None) -> None:
+    def __init__(self, send=None) -> None:
         import torch
 
-        self._sign = (lambda body: hmac.new(sign_with, body, hashlib.sha256).hexdigest()) if sign_with else None
+        self._send = send
 
         self.torch = torch
         self.optimizers: list = []
@@ -221,7 +247,7 @@ class Probe:
                     if layer not in layers and len(layers) < 200:
                         layers.append(layer)
 
-    def run(self, trace_path: str, script: str, args: list[str], cwd: str | None) -> int:
+    def run(self, trace_path: str, script: str, args: list[str], cwd: str | None, index: int = 0) -> int:
         self.reset()
         script_dir = os.path.dirname(os.path.abspath(script))
         before = set(sys.modules)
@@ -247,22 +273,12 @@ class Probe:
                 if getattr(mod, "__file__", None) and os.path.abspath(mod.__file__).startswith(script_dir):
                     del sys.modules[name]
         self.trace["exit_code"] = code
-        if self._sign is not None:
-            self.trace["mac"] = self._sign(trace_body(self.trace))
+        if self._send is not None:
+            self._send({"event": "trace", "run": index, "trace": self.trace})
+            return code
         with open(trace_path, "w", encoding="utf-8") as fh:
             json.dump(self.trace, fh)
         return code
-
-
-def trace_body(trace: dict) -> bytes:
-    """The bytes a trace's signature covers: every field but the signature, in a fixed order."""
-    return json.dumps({k: v for k, v in trace.items() if k != "mac"}, sort_keys=True).encode()
-
-
-def verify_trace(trace: dict, key: bytes) -> bool:
-    mac = trace.get("mac")
-    expected = hmac.new(key, trace_body(trace), hashlib.sha256).hexdigest()
-    return isinstance(mac, str) and hmac.compare_digest(mac, expected)
 
 
 _MODE_LAYERS: dict[int, list] = {}

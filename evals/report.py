@@ -101,13 +101,13 @@ def write_reports(out_dir: Path, results: list[TaskResult], summary: dict) -> di
 
 
 def sandbox_line(levels: dict[str, int]) -> str:
-    """One sentence on how the executed submissions were contained, with a warning when files were exposed."""
+    """One sentence on how the executed submissions were contained, with a warning when they were not isolated."""
     if not levels:
         return "No submission code was executed."
     parts = ", ".join(f"{name} ({n})" for name, n in levels.items())
-    weak = sum(n for name, n in levels.items() if name != "namespaces")
-    warning = (f" Warning: {weak} scoring(s) ran without filesystem isolation (the kernel refused namespaces): "
-               "their code could write outside its scratch folder." if weak else "")
+    weak = sum(n for name, n in levels.items() if name != "full")
+    warning = (f" Warning: {weak} scoring(s) ran without full isolation (--allow-weak-sandbox): their code could "
+               "read and write the user's files, use the network and see the environment." if weak else "")
     return f"Submissions ran under sandbox containment: {parts}.{warning}"
 
 

@@ -182,6 +182,6 @@ class TaskResult(BaseModel):
     checks: list[CheckResult]
     error: str | None = None
     wall_s: float = 0.0
-    # How the submission's code was contained: "namespaces" (processes and files), "processes" (every process
-    # killed, files not protected), "group"; None when no code ran (review tasks).
+    # How the submission's code was contained: "full" (bubblewrap: namespaces, no network, private files),
+    # "weak" (process containment only, --allow-weak-sandbox), "group"; None when no code ran (review tasks).
     sandbox: str | None = None

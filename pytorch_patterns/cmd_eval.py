@@ -14,9 +14,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     esub = p.add_subparsers(dest="eval_command", metavar="ACTION")
 
     def add_sandbox_args(q: argparse.ArgumentParser) -> None:
-        q.add_argument("--require-isolation", action="store_true",
-                       help="refuse to run submissions where the kernel does not allow filesystem isolation "
-                            "(default: run them with process containment only, and say so in the report)")
+        q.add_argument("--allow-weak-sandbox", action="store_true",
+                       help="run submissions and agent commands even where bubblewrap cannot isolate them (process "
+                            "containment only: no file, network or environment isolation). Default: refuse")
+        q.add_argument("--require-isolation", action="store_true", help=argparse.SUPPRESS)  # the default now
 
     def add_task_args(q: argparse.ArgumentParser) -> None:
         q.add_argument("--tasks", type=Path, default=None, help="a folder of tasks in the evals/tasks format (default: the bundled suite)")
@@ -31,6 +32,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     who.add_argument("--agent", default="oracle", help="built-in agent: oracle, empty, inputs, reviewer (default: oracle)")
     who.add_argument("--submissions", type=Path, help="submissions on disk: DIR/<task>/<attempt>/files/")
     who.add_argument("--agent-cmd", help="a command run in a fresh workspace per task and attempt (prompt on stdin and in $PP_PROMPT_FILE)")
+    run.add_argument("--agent-env", action="append", default=[], metavar="NAME",
+                     help="pass this environment variable to --agent-cmd (repeatable; e.g. ANTHROPIC_API_KEY). "
+                          "The agent command gets no other variable of yours")
+    run.add_argument("--agent-no-network", action="store_true",
+                     help="run --agent-cmd without network access (for local agents)")
     run.add_argument("--attempts", type=int, default=1, help="attempts per task (pass@k, pass^k)")
     run.add_argument("-o", "--output", type=Path, default=None, help="report folder (default: runs/eval-<agent>-<time>)")
     run.add_argument("--keep-submissions", action="store_true", help="save each submission under OUTPUT/submissions/")
@@ -65,8 +71,20 @@ def _load(args):
     from evals.harness import BUILTIN_TASKS
     from evals.schema import TaskError, load_tasks
 
+    from reference_impls.sandbox import ALLOW_WEAK_ENV, describe_level, sandbox_level
+
     if getattr(args, "require_isolation", False):
         os.environ[REQUIRE_ISOLATION_ENV] = "1"  # read by every scoring thread when it starts a submission
+    if getattr(args, "allow_weak_sandbox", False) and not getattr(args, "require_isolation", False):
+        os.environ[ALLOW_WEAK_ENV] = "1"
+    if hasattr(args, "allow_weak_sandbox"):  # run / calibrate: say which level BEFORE anything runs
+        print(describe_level(untrusted=True), file=sys.stderr, flush=True)
+        weak_ok = getattr(args, "allow_weak_sandbox", False) and not getattr(args, "require_isolation", False)
+        if sandbox_level()[0] != "full" and not weak_ok:
+            print("pytorch-patterns: error: refusing to run untrusted code without full isolation "
+                  "(install bubblewrap, allow unprivileged user namespaces, or pass --allow-weak-sandbox)",
+                  file=sys.stderr)
+            return None
 
     only = [part.strip() for item in args.only for part in item.split(",") if part.strip()] if args.only else None
     try:
@@ -90,7 +108,8 @@ def _run(args) -> int:
         print(f"pytorch-patterns: error: --submissions {args.submissions} is not a directory", file=sys.stderr)
         return 2
     try:
-        agent = make_agent(args.agent, args.submissions, args.agent_cmd)
+        agent = make_agent(args.agent, args.submissions, args.agent_cmd, agent_env=args.agent_env,
+                           agent_network=not args.agent_no_network)
     except ValueError as exc:
         print(f"pytorch-patterns: error: {exc}", file=sys.stderr)
         return 2

@@ -14,7 +14,10 @@ def register(subparsers) -> None:
         "run", help="run a reference implementation in a sandboxed child process",
         description="Train a reference implementation for a few steps in a child process (timeout, memory cap) "
                     "and report device, losses, metric, throughput, memory, time split and optional "
-                    "determinism/resume verdicts.")
+                    "determinism/resume verdicts. The implementations are this project's own code, so they run "
+                    "with process containment only (sandbox level weak: every process killed at the end, files "
+                    "and network not isolated); untrusted code (eval submissions, compare candidates) runs "
+                    "under bubblewrap.")
     run.add_argument("name", nargs="?", help="implementation name (see --list)")
     run.add_argument("--list", action="store_true", help="list the implementations, one line each")
     run.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], default="auto")
@@ -49,6 +52,8 @@ def register(subparsers) -> None:
     cmp.add_argument("--timeout", type=float, default=300.0)
     cmp.add_argument("--memory-mb", type=int, default=6144)
     cmp.add_argument("--format", choices=["text", "json"], default="text")
+    cmp.add_argument("--allow-weak-sandbox", action="store_true",
+                     help="run the candidate even where bubblewrap cannot isolate it (process containment only)")
     cmp.set_defaults(func=_compare)
 
 
@@ -177,6 +182,17 @@ def _compare(args: argparse.Namespace) -> int:
         return 0
     if not args.reference or not args.candidate:
         err.print("error: give REFERENCE and CANDIDATE paths")
+        return 2
+    import os
+
+    from reference_impls.sandbox import ALLOW_WEAK_ENV, describe_level, sandbox_level
+
+    if args.allow_weak_sandbox:
+        os.environ[ALLOW_WEAK_ENV] = "1"
+    err.print(describe_level(untrusted=True), highlight=False, markup=False)  # before anything runs
+    if sandbox_level()[0] != "full" and not args.allow_weak_sandbox:
+        err.print("error: refusing to run the candidate (untrusted code) without full isolation; "
+                  "pass --allow-weak-sandbox to run it anyway", highlight=False, markup=False)
         return 2
     try:
         reference = cmp.resolve_reference(args.reference)

@@ -1,7 +1,9 @@
 """Compare a candidate module against a reference in the KernelBench convention.
 
 The reference defines `Model`, `get_inputs()` and `get_init_inputs()`; the candidate defines `ModelNew` (or
-`Model`). In a sandboxed child process (`python -m reference_impls.compare`):
+`Model`). Two sandboxed child processes (`python -I -m reference_impls.compare --role ...`), the candidate's apart
+from the reference's: the reference child drives everything below and sends the verdict; the candidate child only
+maps the inputs it is sent to outputs (see `compare`). This process relays and times the candidate.
 
 1. both models are built from the reference's init inputs under the same weight seed;
 2. over `trials` seeded trials, fresh inputs from the reference's `get_inputs()` go to each model (separate
@@ -12,8 +14,10 @@ The reference defines `Model`, `get_inputs()` and `get_init_inputs()`; the candi
    `get_inputs()`, or `(description, inputs)` pairs: huge logits, masked rows, a batch of one, a non-contiguous
    input...), each must match too, within the same tolerance and with the same non-finite pattern (NaN and
    +-inf in the same places as the reference's); edge inputs keep their strides, and count for correctness only;
-5. only a correct candidate is timed, on the first trial's inputs: warm-up, then `iters` calls each (CUDA events
-   on GPU, perf_counter otherwise); the speed-up is reference time / candidate time (medians).
+5. only a correct candidate is timed, on the first trial's inputs: warm-up, then rounds of calls (at least `iters` in all, each round >= ~25 ms of the reference); the reference
+   in its own process, the candidate by the parent's clock less one empty round trip (its own clock is never
+   read), both as clocks around rounds of calls ending in a device sync (median round, per call), the candidate's last output
+   checked; the better of two interleaved measurements each; the speed-up is their ratio.
 
 Importing this module does not import torch.
 """
@@ -22,20 +26,19 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
+import signal
 import sys
+import tempfile
 import threading
 from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from reference_impls.interpreter import torch_python
-
-from reference_impls.sandbox import Isolation, run_child
+from reference_impls.sandbox import (Child, Isolation, SandboxInputError, SandboxUnavailable, read_regular_file,
+                                     sandbox_env)
 
 KERNELS_DIR = Path(__file__).resolve().parent / "kernels"
-PREFIX = "@@ptp-compare "
 
 
 class CompareOptions(BaseModel):
@@ -66,7 +69,7 @@ class CompareReport(BaseModel):
     reference_ms: float | None = None
     candidate_ms: float | None = None
     speedup: float | None = None
-    timer: str | None = None  # "cuda-events" or "perf_counter"
+    timer: str | None = None  # "perf_counter" (CPU) or "perf_counter+cuda-sync": clocks around rounds of calls
     error: str | None = None
     killed_reason: str | None = None
     output_tail: str | None = None
@@ -98,44 +101,250 @@ def resolve_reference(name_or_path: str) -> Path:
 def compare(reference: Path, candidate: Path, options: CompareOptions | None = None, *,
             cancel: threading.Event | None = None, isolation: Isolation | None = None,
             cwd: Path | None = None) -> CompareReport:
-    """Run both modules in a sandboxed child. `isolation` (for untrusted candidates) makes every folder but its
-    writable ones read-only; `cwd` is where the child runs."""
+    """Scorer and scored apart: the reference and the candidate run in two separate sandboxed children.
+
+    The reference child drives the comparison (trusted code: it builds the inputs, runs the reference, checks the
+    candidate's outputs against its own with the tolerances); the candidate child only maps inputs to outputs
+    (tensors over a pipe, loaded with `torch.load(weights_only=True)`: no pickled code crosses). This process
+    relays the messages, times the candidate's runs itself and believes only what the reference child sends:
+    the candidate can neither see the reference, its outputs or the tolerances, nor slow the reference down, nor
+    forge a result. `isolation` is a template for both children (caps, required); each gets its own private
+    workspace with a copy of its module (a regular file). A candidate that
+    reaches for frames, gc, ctypes, harness modules or dynamic code (static scan) is refused before it runs.
+    `cwd` is accepted for compatibility."""
     options = options or CompareOptions()
     reference, candidate = Path(reference).resolve(), Path(candidate).resolve()
     for path in (reference, candidate):
         if not path.is_file():
             raise FileNotFoundError(f"no such module: {path}")
-    # The candidate runs in the child and can print anything, a fake result line included: only events that
-    # carry this run's nonce (sent on stdin, never on the command line) are believed.
-    nonce = secrets.token_hex(16)
-    job = {"reference": str(reference), "candidate": str(candidate), "options": options.model_dump(), "nonce": nonce}
-    events: dict[str, dict] = {}
+    base = {"reference": str(reference), "candidate": str(candidate)}
+    from reference_impls.integrity import scan_folder
 
-    def on_line(line: str) -> None:
-        if line.startswith(PREFIX):
+    with tempfile.TemporaryDirectory(prefix="pp-compare-") as tmp:
+        ref_ws, cand_ws = Path(tmp) / "reference", Path(tmp) / "candidate"
+        ref_ws.mkdir()
+        (ref_ws / "reference.py").write_bytes(read_regular_file(reference, 16 << 20))
+        try:
+            cand_ws.mkdir()
+            (cand_ws / candidate.name).write_bytes(read_regular_file(candidate, 16 << 20))
+            problems = scan_folder(cand_ws)
+        except (SandboxInputError, OSError) as exc:
+            problems = [f"refused: {exc}"]
+        if problems:
+            why = "integrity: " + "; ".join(problems[:5]) if not problems[0].startswith("refused") else problems[0]
+            return CompareReport(**base, error=why, problems=[why])
+        template = isolation or Isolation()
+        cuda = options.device in ("auto", "cuda")
+
+        def iso(work: Path) -> Isolation:
+            return template.model_copy(update={"workspace": work, "writable": [], "copy_back": False, "cuda": cuda or template.cuda})
+
+        try:
+            return _compare_in_children(ref_ws / "reference.py", cand_ws / candidate.name, options, cancel,
+                                        iso(ref_ws), iso(cand_ws), base)
+        except SandboxUnavailable as exc:
+            return CompareReport(**base, error=str(exc), problems=[str(exc)])
+
+
+MAX_FRAME = 512 << 20
+
+
+def _thread_states(child: Child) -> list[str]:
+    """The scheduler state of every thread of every live process of `child`'s tree."""
+    states = []
+    for proc in child.live_processes():
+        try:
+            tids = os.listdir(f"/proc/{proc.pid}/task")
+        except OSError:
+            continue
+        for tid in tids:
             try:
-                event = json.loads(line[len(PREFIX):])
-            except json.JSONDecodeError:
-                return
-            if isinstance(event, dict) and event.get("nonce") == nonce:
-                events[event.get("event", "")] = event
-
-    result = run_child([torch_python(), "-m", "reference_impls.compare"], timeout_s=options.timeout_s,
-                       memory_mb=options.memory_mb, max_output_bytes=options.max_output_bytes, on_line=on_line,
-                       cancel=cancel, stdin_data=(json.dumps(job) + "\n").encode(), isolation=isolation, cwd=cwd,
-                       env=_child_env(cwd) if cwd is not None else None)
-    base = {"reference": str(reference), "candidate": str(candidate), "killed_reason": result.killed_reason,
-            "containment": result.containment}
-    if "result" in events and result.killed_reason is None:
-        return CompareReport(**base, **events["result"]["report"])
-    tail = "\n".join(x for x in (result.stderr_tail[-4000:], result.stdout_tail[-2000:]) if x.strip())
-    error = result.message or events.get("error", {}).get("error") or f"compare child exited {result.returncode}"
-    return CompareReport(**base, error=error, output_tail=tail, problems=[error])
+                with open(f"/proc/{proc.pid}/task/{tid}/stat", "rb") as fh:
+                    states.append(fh.read().rsplit(b")", 1)[1].split()[0].decode())
+            except OSError:
+                continue
+    return states
 
 
-def _child_env(cwd: Path) -> dict[str, str]:
-    """The caller's environment with home and temp folders moved into `cwd` (writable under isolation)."""
-    return dict(os.environ, HOME=str(cwd), TMPDIR=str(cwd))
+def _wait_stopped(child: Child, within_s: float = 2.0) -> None:
+    """SIGSTOP reaches a process's threads asynchronously: wait (bounded) until none of them runs."""
+    import time
+
+    deadline = time.monotonic() + within_s
+    while time.monotonic() < deadline:
+        if all(state in ("T", "t", "Z", "X") for state in _thread_states(child)):
+            return
+        child._signal_all(signal.SIGSTOP)  # processes forked since the first signal
+        time.sleep(0.002)
+
+
+def _send_frame(fd: int, header: dict, payload: bytes = b"") -> None:
+    head = json.dumps({**header, "n": len(payload)}).encode()
+    data = len(head).to_bytes(8, "big") + head + payload
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def _read_exact(fd: int, n: int, deadline: float | None = None) -> bytes:
+    import select
+    import time
+
+    out = bytearray()
+    while len(out) < n:
+        if deadline is not None:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([fd], [], [], left)[0]:
+                raise TimeoutError("no answer in time")
+        chunk = os.read(fd, min(1 << 20, n - len(out)))
+        if not chunk:
+            raise EOFError("the other side closed the pipe")
+        out += chunk
+    return bytes(out)
+
+
+def _recv_frame(fd: int, deadline: float | None = None) -> tuple[dict, bytes]:
+    size = int.from_bytes(_read_exact(fd, 8, deadline), "big")
+    if size > 1 << 20:
+        raise ValueError("message header too large")
+    header = json.loads(_read_exact(fd, size, deadline))
+    if not isinstance(header, dict):
+        raise ValueError("bad message header")
+    n = int(header.get("n", 0))
+    if n < 0 or n > MAX_FRAME:
+        raise ValueError("message too large")
+    return header, _read_exact(fd, n, deadline)
+
+
+def _compare_in_children(reference: Path, candidate: Path, options: CompareOptions, cancel, ref_iso: Isolation,
+                         cand_iso: Isolation, base: dict, on_pause=None) -> CompareReport:
+    import time
+
+    stop = threading.Event()
+    deadline = time.monotonic() + options.timeout_s
+    pipes = {name: (os.pipe(), os.pipe()) for name in ("ref", "cand")}  # (parent->child, child->parent)
+    results: dict[str, object] = {}
+
+    children: dict[str, Child] = {}
+
+    def start(name: str, role: str, iso: Isolation, module: Path) -> threading.Thread:
+        (to_r, to_w), (from_r, from_w) = pipes[name]
+        try:
+            child = Child([sys.executable, "-I", "-m", "reference_impls.compare", "--role", role, str(to_r), str(from_w),
+                           str(module)], cwd=iso.workspace, env=_child_env(), max_output_bytes=options.max_output_bytes,
+                          isolation=iso, pass_fds=(to_r, from_w))
+        finally:
+            for fd in (to_r, from_w):
+                os.close(fd)
+        children[name] = child
+
+        def target() -> None:
+            try:
+                results[name] = child.supervise(timeout_s=options.timeout_s, memory_mb=options.memory_mb,
+                                                max_output_bytes=options.max_output_bytes, cancel=stop)
+            except BaseException as exc:  # noqa: BLE001 -- reported below
+                results[name] = exc
+
+        thread = threading.Thread(target=target, daemon=True)
+        thread.start()
+        return thread
+
+    threads = [start("ref", "reference", ref_iso, reference)]
+    try:
+        threads.append(start("cand", "candidate", cand_iso, candidate))
+    except BaseException:
+        stop.set()
+        threads[0].join(timeout=30)
+        for fd in (pipes["ref"][0][1], pipes["ref"][1][0], pipes["cand"][0][1], pipes["cand"][1][0]):
+            os.close(fd)
+        raise
+    ref_in, ref_out = pipes["ref"][0][1], pipes["ref"][1][0]
+    cand_in, cand_out = pipes["cand"][0][1], pipes["cand"][1][0]
+    report: dict | None = None
+    error: str | None = None
+    integrity: list[str] = []
+    job = {"options": options.model_dump()}
+    try:
+        _send_frame(ref_in, {"op": "job", **job})
+        while True:
+            if cancel is not None and cancel.is_set():
+                error = "cancelled by the caller"
+                break
+            header, payload = _recv_frame(ref_out, deadline)
+            op = header.get("op")
+            if op == "result":
+                report = header.get("report")
+                break
+            if op == "error":
+                error = str(header.get("error"))
+                break
+            if op in ("pause", "resume"):  # the reference is being timed: the candidate's processes are stopped
+                signalled = children["cand"]._signal_all(signal.SIGSTOP if op == "pause" else signal.SIGCONT)
+                if op == "pause":
+                    _wait_stopped(children["cand"])
+                    if on_pause is not None:
+                        on_pause(children["cand"])
+                _send_frame(ref_in, {"ok": True, "signalled": signalled})
+                continue
+            # A request for the candidate: relayed as is; its answer relayed back (the payload is never parsed here).
+            t0 = time.perf_counter()
+            try:
+                _send_frame(cand_in, {k: v for k, v in header.items() if k != "n"}, payload)
+                reply, body = _recv_frame(cand_out, deadline)
+            except (OSError, EOFError, ValueError) as exc:
+                reply, body = {"ok": False, "error": f"the candidate process failed: {type(exc).__name__}: {exc}"}, b""
+            elapsed_ms = (time.perf_counter() - t0) * 1000
+            if reply.get("integrity"):
+                integrity.append(str(reply["integrity"])[:300])
+            clean = {"ok": bool(reply.get("ok")), "error": str(reply.get("error") or "")[:2000], "wall_ms": elapsed_ms}
+            _send_frame(ref_in, clean, body)
+    except (OSError, EOFError, ValueError, TimeoutError) as exc:
+        error = f"comparison stopped: {type(exc).__name__}: {exc}"
+    finally:
+        for fd in (ref_in, cand_in):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        if report is None:
+            stop.set()
+        for thread in threads:
+            thread.join(timeout=options.timeout_s + 30)
+        if "cand" in children:
+            children["cand"]._signal_all(signal.SIGCONT)  # a stopped process cannot be killed cleanly
+        stop.set()
+        for fd in (ref_out, cand_out):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+    ref_res, cand_res = results.get("ref"), results.get("cand")
+    for res in (ref_res, cand_res):
+        if isinstance(res, BaseException):
+            raise res
+    levels = [r.containment for r in (ref_res, cand_res) if r is not None]
+    order = ["group", "weak", "full"]
+    base = {**base, "containment": min(levels, key=lambda lv: order.index(lv) if lv in order else -1) if levels else None,
+            "killed_reason": getattr(cand_res, "killed_reason", None) or getattr(ref_res, "killed_reason", None)}
+    if integrity:
+        why = "integrity: " + "; ".join(integrity[:3])
+        return CompareReport(**base, error=why, problems=[why])
+    if report is not None and isinstance(report, dict):
+        return CompareReport(**base, **report)
+    tails = []
+    for name, res in (("reference", ref_res), ("candidate", cand_res)):
+        if res is not None and (res.stderr_tail.strip() or res.stdout_tail.strip()):
+            tails.append(f"--- {name} ---\n{res.stderr_tail[-3000:]}{res.stdout_tail[-1000:]}")
+        if res is not None and res.message and not error:
+            error = f"{name}: {res.message}"
+    error = error or "the comparison did not finish"
+    return CompareReport(**base, error=error, output_tail="\n".join(tails) or None, problems=[error])
+
+
+def _child_env() -> dict[str, str]:
+    """An allow-listed environment (no secrets of the caller): the sandbox's defaults plus thread settings."""
+    keep = {k: v for k, v in os.environ.items() if k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "CUDA_VISIBLE_DEVICES")}
+    return sandbox_env(keep)
 
 
 # ---------------------------------------------------------------- child side
@@ -310,8 +519,9 @@ def _stale_output_problem(ref_model, cand_model, ref_mod, device, seed: int) -> 
     return None
 
 
-def run_compare(job: dict) -> dict:
-    import statistics
+def run_compare(job: dict, candidate: "_RemoteCandidate | _LocalCandidate | None" = None) -> dict:
+    """The comparison, driven from the reference's side. `candidate` is the candidate's process seen through the
+    pipe (`compare`); None loads `job["candidate"]` into this process (tests, trusted candidates only)."""
     import time
 
     import torch
@@ -328,20 +538,16 @@ def run_compare(job: dict) -> dict:
         torch.backends.cudnn.allow_tf32 = False
         torch.backends.cuda.matmul.allow_tf32 = False
     ref_mod = _load(job["reference"], "ptp_reference")
-    cand_mod = _load(job["candidate"], "ptp_candidate")
     for attr in ("Model", "get_inputs", "get_init_inputs"):
         if not hasattr(ref_mod, attr):
             raise AttributeError(f"the reference module defines no {attr}")
-    cand_cls = getattr(cand_mod, "ModelNew", None) or getattr(cand_mod, "Model", None)
-    if cand_cls is None:
-        raise AttributeError("the candidate module defines neither ModelNew nor Model")
 
     torch.manual_seed(opts.seed)
     init_inputs = ref_mod.get_init_inputs()
     torch.manual_seed(opts.seed)  # the same weight seed for both models
     ref_model = ref_mod.Model(*init_inputs).to(device)
-    torch.manual_seed(opts.seed)
-    cand_model = cand_cls(*init_inputs).to(device)
+    cand_model = candidate if candidate is not None else _LocalCandidate(job["candidate"])
+    cand_model.build(init_inputs, opts.seed, device, opts.threads)
 
     problems: list[str] = []
     passed = 0
@@ -415,50 +621,261 @@ def run_compare(job: dict) -> dict:
     if not correct:
         return report
 
+    rounds = min(5, opts.iters)
+    # Rounds long enough (>= ~25 ms of the reference) that the parent's pipe round trip is noise, not signal.
+    with torch.no_grad():
+        model_calls = max(1, min(3, opts.iters))
+        sync(device)
+        t_probe = time.perf_counter()
+        for _ in range(model_calls):
+            ref_model(*timing_inputs)
+        sync(device)
+        per_call_ms = max((time.perf_counter() - t_probe) * 1000 / model_calls, 1e-3)
+    per_round = int(min(5000, max(opts.iters // rounds, 1, -(-25 // per_call_ms))))
+
     def time_model(model) -> float:
+        """The reference, the same way the candidate is timed: warm-up, then `rounds` clocks each around
+        `per_round` calls and a device sync; the median round, per call."""
         with torch.no_grad():
             for _ in range(opts.warmup):
                 model(*timing_inputs)
             sync(device)
             samples = []
-            for _ in range(opts.iters):
-                if device.type == "cuda":
-                    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-                    start.record()
+            for _ in range(rounds):
+                t0 = time.perf_counter()
+                for _ in range(per_round):
                     model(*timing_inputs)
-                    end.record()
-                    end.synchronize()
-                    samples.append(start.elapsed_time(end))
-                else:
-                    t0 = time.perf_counter()
-                    model(*timing_inputs)
-                    sync(device)
-                    samples.append((time.perf_counter() - t0) * 1000)
-        return statistics.median(samples)
+                sync(device)
+                samples.append((time.perf_counter() - t0) * 1000 / per_round)
+        return sorted(samples)[len(samples) // 2]
+
+    def time_candidate() -> float:
+        """Timed by the trusted parent around the candidate's loop (its own clock is never read), less one empty
+        round trip; its last output must still be right."""
+        ms, out = cand_model.time(timing_inputs, opts.warmup, per_round, rounds)
+        with torch.no_grad():
+            expected = [t.detach() for t in _flatten(ref_model(*_clone(timing_inputs)))]
+        for r, c in zip(expected, out):
+            tol = _tolerance(r, c)
+            if r.shape != c.shape or not torch.allclose(c.to(r.dtype), r, atol=tol, rtol=tol):
+                raise ValueError("the candidate's output while being timed is wrong")
+        return ms
+
+    def time_reference() -> float:
+        cand_model.pause(True)  # the candidate's processes are stopped: it cannot slow the reference down
+        try:
+            return time_model(ref_model)
+        finally:
+            cand_model.pause(False)
 
     # Interleaved to even out drift (clocks, other load): ref, cand, ref, cand; the better of each pair counts.
-    ref_first, cand_first = time_model(ref_model), time_model(cand_model)
-    ref_ms, cand_ms = min(ref_first, time_model(ref_model)), min(cand_first, time_model(cand_model))
+    ref_first, cand_first = time_reference(), time_candidate()
+    ref_ms, cand_ms = min(ref_first, time_reference()), min(cand_first, time_candidate())
     report.update(reference_ms=ref_ms, candidate_ms=cand_ms, speedup=ref_ms / cand_ms if cand_ms > 0 else None,
-                  timer="cuda-events" if device.type == "cuda" else "perf_counter")
+                  timer="perf_counter" if device.type != "cuda" else "perf_counter+cuda-sync")
     return report
 
 
-def _child_main() -> int:
+def _dumps(obj) -> bytes:
+    import io
+
+    import torch
+
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    return buf.getvalue()
+
+
+def _loads(data: bytes):
+    """Tensors and plain containers only (weights_only): no pickled code from the other side is ever run."""
+    import io
+
+    import torch
+
+    return torch.load(io.BytesIO(data), weights_only=True, map_location="cpu")
+
+
+class _RemoteCandidate:
+    """The candidate model as the reference child sees it: every call goes over the pipe to the candidate's own
+    sandboxed process (relayed by the trusted parent)."""
+
+    def __init__(self, in_fd: int, out_fd: int) -> None:
+        self.in_fd, self.out_fd = in_fd, out_fd
+        self.device = None
+
+    def _request(self, header: dict, payload: bytes = b"") -> tuple[dict, bytes]:
+        _send_frame(self.out_fd, header, payload)
+        reply, body = _recv_frame(self.in_fd)
+        if not reply.get("ok"):
+            raise RuntimeError(reply.get("error") or "the candidate failed")
+        return reply, body
+
+    def build(self, init_inputs, seed: int, device, threads) -> None:
+        self.device = device
+        self._request({"op": "build", "seed": seed, "device": str(device), "threads": threads},
+                      _dumps({"init": list(init_inputs)}))
+
+    def __call__(self, *inputs):
+        import torch
+
+        _, body = self._request({"op": "call"}, _dumps([_cpu(v) for v in inputs]))
+        data = _loads(body)
+        outs = data.get("out") if isinstance(data, dict) else None
+        if not isinstance(outs, list) or not all(isinstance(t, torch.Tensor) for t in outs):
+            raise TypeError("the candidate returned something other than tensors")
+        after = data.get("inputs") or []
+        for mine, theirs in zip(inputs, after):  # in-place changes it made to its copy show on ours
+            if isinstance(mine, torch.Tensor) and isinstance(theirs, torch.Tensor) and theirs.shape == mine.shape:
+                mine.copy_(theirs)  # copy_ converts device and dtype
+        return [t.to(self.device) for t in outs]
+
+    def pause(self, stop: bool) -> None:
+        """Ask the trusted parent to stop (or continue) every process of the candidate's sandbox."""
+        _send_frame(self.out_fd, {"op": "pause" if stop else "resume"})
+        _recv_frame(self.in_fd)
+
+    def time(self, inputs, warmup: int, iters: int, rounds: int) -> tuple[float, list]:
+        """Per call, as the parent's clock saw it: the median round of `iters` calls less the median empty round
+        trip."""
+        self._request({"op": "stage", "warmup": warmup}, _dumps([_cpu(v) for v in inputs]))
+        pings, walls = [], []
+        for _ in range(rounds):
+            pings.append(float(self._request({"op": "ping"})[0]["wall_ms"]))
+            walls.append(float(self._request({"op": "time", "iters": iters})[0]["wall_ms"]))
+        mid = len(walls) // 2
+        ms = max(sorted(walls)[mid] - sorted(pings)[mid], 1e-6) / iters
+        out = _loads(self._request({"op": "last"})[1]).get("out", [])
+        return ms, [t.to(self.device) for t in out]
+
+
+class _LocalCandidate:
+    """The candidate loaded into this process (only for trusted code: the tests of the comparison logic)."""
+
+    def __init__(self, path: str) -> None:
+        self.path, self.model = path, None
+
+    def build(self, init_inputs, seed: int, device, threads) -> None:
+        import torch
+
+        mod = _load(self.path, "ptp_candidate")
+        cls = getattr(mod, "ModelNew", None) or getattr(mod, "Model", None)
+        if cls is None:
+            raise AttributeError("the candidate module defines neither ModelNew nor Model")
+        torch.manual_seed(seed)
+        self.model, self.device = cls(*init_inputs).to(device), device
+
+    def __call__(self, *inputs):
+        return self.model(*inputs)
+
+    def pause(self, stop: bool) -> None:
+        pass
+
+    def time(self, inputs, warmup: int, iters: int, rounds: int) -> tuple[float, list]:
+        import time
+
+        import torch
+
+        from reference_impls.common import sync
+
+        with torch.no_grad():
+            for _ in range(warmup):
+                self.model(*inputs)
+            sync(self.device)
+            samples = []
+            for _ in range(rounds):
+                t0 = time.perf_counter()
+                for _ in range(iters):
+                    out = self.model(*inputs)
+                sync(self.device)
+                samples.append((time.perf_counter() - t0) * 1000 / iters)
+        return sorted(samples)[len(samples) // 2], [t.detach() for t in _flatten(out)]
+
+
+def _cpu(value):
+    import torch
+
+    return value.detach().cpu() if isinstance(value, torch.Tensor) else value
+
+
+def _reference_main(in_fd: int, out_fd: int, module: str) -> int:
     import traceback
 
-    nonce = ""
     try:
-        job = json.loads(sys.stdin.readline())
-        nonce = str(job.pop("nonce", ""))
-        report = run_compare(job)
+        header, _ = _recv_frame(in_fd)
+        report = run_compare({"reference": module, "options": header["options"]}, _RemoteCandidate(in_fd, out_fd))
     except Exception as exc:  # noqa: BLE001 -- a broken module becomes a structured error for the parent
         traceback.print_exc()
-        print(PREFIX + json.dumps({"event": "error", "error": f"{type(exc).__name__}: {exc}", "nonce": nonce}), flush=True)
+        _send_frame(out_fd, {"op": "error", "error": f"{type(exc).__name__}: {exc}"})
         return 1
-    print(PREFIX + json.dumps({"event": "result", "report": report, "nonce": nonce}), flush=True)
+    _send_frame(out_fd, {"op": "result", "report": report})
     return 0
 
 
+def _candidate_main(in_fd: int, out_fd: int, module: str) -> int:
+    """Maps inputs to outputs for the reference child, nothing more; it never sees the reference."""
+    import torch
+
+    from reference_impls.common import pick_device, sync
+    from reference_impls.integrity import install_audit_hook
+
+    violations: list[str] = []
+    install_audit_hook([os.path.dirname(os.path.abspath(module))], violations.append)
+    model = device = staged = last = None
+    while True:
+        try:
+            header, payload = _recv_frame(in_fd)
+        except (EOFError, OSError, ValueError):
+            return 0
+        op, body, reply = header.get("op"), b"", {"ok": True}
+        try:
+            if op == "build":
+                if header.get("threads"):
+                    torch.set_num_threads(int(header["threads"]))
+                device = pick_device(str(header.get("device", "cpu")))
+                if device.type == "cuda":
+                    torch.backends.cudnn.allow_tf32 = False
+                    torch.backends.cuda.matmul.allow_tf32 = False
+                mod = _load(module, "ptp_candidate")
+                cls = getattr(mod, "ModelNew", None) or getattr(mod, "Model", None)
+                if cls is None:
+                    raise AttributeError("the candidate module defines neither ModelNew nor Model")
+                init = _loads(payload)["init"]
+                torch.manual_seed(int(header.get("seed", 0)))
+                model = cls(*init).to(device)
+            elif op == "call":
+                inputs = _to_keeping_strides(list(_loads(payload)), device)
+                with torch.no_grad():
+                    out = [t.detach() for t in _flatten(model(*inputs))]
+                body = _dumps({"out": [t.cpu() for t in out], "inputs": [_cpu(v) for v in inputs]})
+            elif op == "stage":
+                staged = _to_keeping_strides(list(_loads(payload)), device)
+                with torch.no_grad():
+                    for _ in range(int(header.get("warmup", 0))):
+                        model(*staged)
+                sync(device)
+            elif op == "time":
+                with torch.no_grad():
+                    for _ in range(int(header.get("iters", 1))):
+                        last = model(*staged)
+                    sync(device)
+            elif op == "last":  # the output of the last timed call, sent after the clock stopped
+                body = _dumps({"out": [t.detach().cpu() for t in _flatten(last)]})
+            elif op != "ping":
+                raise ValueError(f"unknown request {op!r}")
+        except Exception as exc:  # noqa: BLE001 -- the candidate's failure is reported, not fatal to the harness
+            reply = {"ok": False, "error": f"{type(exc).__name__}: {str(exc)[:1000]}"}
+        if violations:
+            reply["integrity"] = violations[0]
+        _send_frame(out_fd, reply, body)
+
+
+def _child_main(argv: list[str]) -> int:
+    if len(argv) == 5 and argv[0] == "--role" and argv[1] in ("reference", "candidate"):
+        main = _reference_main if argv[1] == "reference" else _candidate_main
+        return main(int(argv[2]), int(argv[3]), argv[4])
+    print("usage: python -m reference_impls.compare --role reference|candidate IN_FD OUT_FD MODULE", file=sys.stderr)
+    return 2
+
+
 if __name__ == "__main__":
-    sys.exit(_child_main())
+    sys.exit(_child_main(sys.argv[1:]))

@@ -58,7 +58,7 @@ Resources: pytorch-patterns://skill, docs/{topic}, rules/{code or family}, refer
 """
 
 READ_ONLY = ToolAnnotations(read_only_hint=True, idempotent_hint=True, open_world_hint=False)
-RUNS = ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=True, open_world_hint=False)
+RUNS = ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=False, open_world_hint=False)
 
 
 # ---------------------------------------------------------------------------------------------------- results
@@ -303,7 +303,7 @@ def build_server(root_dirs: list[Path] | None = None, *, toolsets: list[str] | N
         lines = [f"{i.name}: {i.summary} (amp: {', '.join(i.amp_modes)}; compile: {'yes' if i.supports_compile else 'no'})" for i in impls]
         return result("\n".join(lines), {"impls": [i.model_dump(mode="json", exclude={"path", "module"}) for i in impls]})
 
-    async def _run_guarded(ctx: Context, what: str, job: Callable) -> Any:
+    async def _run_guarded(ctx: Context, what: str, job: Callable, own_only: bool = False) -> Any:
         """Interpreter with torch, a run slot, progress from the first second, the job in a child process group."""
         from .interpreter import NoTorch, resolve
 
@@ -313,7 +313,7 @@ def build_server(root_dirs: list[Path] | None = None, *, toolsets: list[str] | N
                 say = _progress_cb(ctx)
                 try:
                     python, why = await anyio.to_thread.run_sync(
-                        lambda: resolve(await_roots, python_opt, progress=say), abandon_on_cancel=True)
+                        lambda: resolve(await_roots, python_opt, progress=say, own_only=own_only), abandon_on_cancel=True)
                 except NoTorch as exc:
                     raise ToolError(f"{exc}. Pass --python to `pytorch-patterns serve`, or install torch where the server runs") from None
                 await ctx.report_progress(0, None, f"{what}: starting a child with {python} ({why}); importing torch takes 5-40 s cold")
@@ -379,8 +379,9 @@ def build_server(root_dirs: list[Path] | None = None, *, toolsets: list[str] | N
         trials: Annotated[int, Field(ge=1, le=50, description="Seeded correctness trials (1-50).")] = 5,
         timeout_s: Annotated[float, Field(gt=0, le=3600, description="Wall-clock limit for the whole comparison.")] = 300,
     ) -> CallToolResult:
-        """RUNS the given code (sandboxed child processes): KernelBench-style check that the candidate matches the
-        reference over seeded trials (allclose), then times both and reports the speed-up. Seconds to minutes.
+        """RUNS both modules' code, each in its own sandboxed child (bubblewrap: no network, no environment, a private
+        temporary folder; refused when full isolation is unavailable). KernelBench-style: the candidate must match the
+        reference over seeded trials (allclose), then both are timed. Seconds to minutes.
         """
         from reference_impls.compare import CompareOptions, compare
 
@@ -400,7 +401,8 @@ def build_server(root_dirs: list[Path] | None = None, *, toolsets: list[str] | N
                     problem = _syntax_problem(p)
                     if problem:
                         return fail(f"the {label} does not parse: {problem}")
-                report, used = await _run_guarded(ctx, "compare", lambda progress, cancel: compare(ref, cand, options, cancel=cancel))
+                report, used = await _run_guarded(ctx, "compare", lambda progress, cancel: compare(ref, cand, options, cancel=cancel),
+                                                  own_only=True)
             except ToolError as exc:
                 return fail(str(exc))
         if report.error or report.killed_reason:

@@ -54,10 +54,17 @@ def install_command() -> list[str]:
 
 
 def resolve(roots: list[Path], explicit: str | None = None, progress: Callable[[str], None] | None = None,
-            install: bool = True) -> tuple[str, str]:
+            install: bool = True, own_only: bool = False) -> tuple[str, str]:
     """(python, why): the interpreter the torch children use. Sets $PYTORCH_PATTERNS_PYTHON (and PYTHONPATH when it
-    is not the server's own) so the runner and compare start their children with it."""
+    is not the server's own) so the runner and the doctor start their children with it. `own_only`: the caller's
+    children must run this server's own interpreter (compare: its sandbox binds only that one), so torch is
+    installed here when missing."""
     global _chosen
+    if own_only:
+        with _lock:
+            if find_spec("torch") is not None:
+                return sys.executable, "the server's own environment"
+            return _find([], None, progress, install)
     with _lock:
         if _chosen is None:
             _chosen = _find(roots, explicit or os.environ.get(ENV_VAR), progress, install)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import shlex
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -13,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from evals.harness import BUILTIN_TASKS
-from reference_impls.sandbox import Isolation, run_child
+from reference_impls.sandbox import sandbox_level
 
 CLI = [sys.executable, "-m", "pytorch_patterns.cli"]
 TWO = ["--only", "fix-missing-zero-grad", "--only", "review-seeding"]
@@ -52,13 +51,16 @@ def test_agent_cmd_runs_in_the_workspace(tmp_path):
     # The command sees the task's inputs in its working directory and the prompt on stdin and in $PP_PROMPT_FILE;
     # this one checks both, then writes the right answer (a copy of the oracle made beforehand, standing in for
     # a perfect agent: the task folder itself is hidden from agents).
-    answers = tmp_path / "answers"
+    # The sandbox shows the agent nothing of the host but its workspace, so the answers travel in the command.
+    import base64
+
+    writes = []
     for task_id in ("review-seeding", "fix-missing-zero-grad"):
-        shutil.copytree(BUILTIN_TASKS / task_id / "oracle", answers / task_id)
-    command = (
-        'test -s "$PP_PROMPT_FILE" && test -f train.py && cmp -s - "$PP_PROMPT_FILE" && '
-        f'cp -R {shlex.quote(str(answers))}/"$PP_TASK_ID"/. .'
-    )
+        for path in sorted((BUILTIN_TASKS / task_id / "oracle").iterdir()):
+            blob = base64.b64encode(path.read_bytes()).decode()
+            writes.append(f'if [ "$PP_TASK_ID" = {task_id} ]; then echo {blob} | base64 -d > {path.name}; fi')
+    command = ('test -s "$PP_PROMPT_FILE" && test -f train.py && cmp -s - "$PP_PROMPT_FILE" && '
+               + " && ".join(writes))
     out = tmp_path / "cmd"
     proc = eval_cli("run", "--agent-cmd", command, *TWO, "-o", str(out))
     assert proc.returncode == 0, proc.stderr
@@ -89,9 +91,9 @@ def test_calibrate_cli_on_one_task():
 
 
 def test_agent_cmd_cannot_read_answers_or_touch_the_harness(tmp_path):
-    probe = run_child(["true"], timeout_s=30, memory_mb=None, max_output_bytes=1000, isolation=Isolation())
-    if probe.containment != "namespaces":
-        pytest.skip(f"the kernel refused namespaces here: {probe.containment_note}")
+    level, note = sandbox_level()
+    if level != "full":
+        pytest.skip(f"no full isolation here: {note}")
     victim = Path(__file__).resolve().parents[2] / "evals" / "checks.py"
     before = victim.read_bytes()
     command = (

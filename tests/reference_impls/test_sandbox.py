@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from reference_impls.sandbox import CONTAIN_SETUP_FAILED, Isolation, live_session_pids, run_child
+from reference_impls.sandbox import (BWRAP_ENV, Isolation, SandboxInputError, SandboxUnavailable, live_session_pids,
+                                     run_child, sandbox_level)
 
 PY = sys.executable
 REPO = Path(__file__).resolve().parents[2]
@@ -186,7 +187,7 @@ def test_a_grandchild_that_calls_setsid_is_killed_with_the_child(ending):
     then = "while True: time.sleep(0.1)\n" if ending == "times out" else ""
     result = run_child([PY, "-c", _escapee(marker, then)], timeout_s=3, memory_mb=None, max_output_bytes=10_000)
     assert "escaped" in result.stdout_tail
-    assert result.containment in ("processes", "namespaces"), result.containment_note
+    assert result.containment == "weak", result.containment_note
     assert result.timed_out == (ending == "times out")
     assert _gone(marker), "a setsid() grandchild outlived the sandbox"
 
@@ -227,145 +228,216 @@ def test_the_job_dies_when_its_supervisor_is_killed(tmp_path):
         proc.kill()
 
 
-def _namespaces_or_skip(result) -> None:
-    if result.containment != "namespaces":
-        pytest.skip(f"the kernel refused namespaces here: {result.containment_note}")
+def _full_or_skip() -> None:
+    level, note = sandbox_level()
+    if level != "full":
+        pytest.skip(f"no full isolation here: {note}")
+
+
+def _iso_run(code: str, work: Path, **kw):
+    iso_kw = {k: kw.pop(k) for k in list(kw) if k in Isolation.model_fields}
+    return run_child([PY, "-I", "-c", code], timeout_s=kw.pop("timeout_s", 60), memory_mb=kw.pop("memory_mb", 1024),
+                     max_output_bytes=20_000, cwd=work, isolation=Isolation(workspace=work, **iso_kw), **kw)
 
 
 @linux_only
-def test_isolation_makes_everything_but_the_writable_folder_read_only(tmp_path):
+def test_full_isolation_shows_only_the_workspace_and_copies_results_back(tmp_path, monkeypatch):
+    _full_or_skip()
     work = tmp_path / "work"
     work.mkdir()
-    victim = tmp_path / "victim.txt"
-    victim.write_text("keep me")
-    script = (
-        "import ctypes, os, shutil, sys\n"
-        "open('made-here.txt', 'w').write('ok')\n"
-        f"victim = {str(victim)!r}\n"
-        "for attack in (lambda: os.remove(victim), lambda: open(victim, 'w'),\n"
-        "               lambda: shutil.rmtree(os.path.dirname(victim)), lambda: open(os.path.expanduser('~/pp-x'), 'w')):\n"
-        "    try:\n"
-        "        attack()\n"
-        "        print('WRITE ALLOWED', flush=True)\n"
-        "    except OSError as exc:\n"
-        "        print('refused', exc.errno, flush=True)\n"
-        "libc = ctypes.CDLL(None, use_errno=True)\n"
-        "# as root in its namespace it would own the mounts: make / read-write again, then delete\n"
-        "print('remount', libc.mount(None, b'/', None, 32 | 4096 | 16384, None), ctypes.get_errno(), flush=True)\n"
+    (work / "input.txt").write_text("given")
+    outside = tmp_path / "outside.txt"
+    outside.write_text("host file")
+    monkeypatch.setenv("PP_TEST_SECRET", "hunter2")
+    probe = (
+        "import os, json\n"
+        "r = {'input': open('input.txt').read(), 'env': sorted(os.environ), 'home': os.environ['HOME']}\n"
+        f"r['outside'] = os.path.exists({str(outside)!r})\n"
+        f"r['tests'] = os.path.exists({str(REPO / 'tests')!r})\n"
+        f"r['tasks'] = os.listdir({str(REPO / 'evals' / 'tasks')!r})\n"
+        f"r['ssh'] = os.path.exists(os.path.expanduser('~/.ssh'))\n"
         "try:\n"
-        "    os.remove(victim)\n"
-        "    print('DELETED AFTER REMOUNT', flush=True)\n"
-        "except OSError:\n"
-        "    pass\n"
-        "open('/dev/shm/pp-shm-probe', 'w').write('shared memory works')\n"
-        "print('pids visible', len([p for p in os.listdir('/proc') if p.isdigit()]), flush=True)\n"
+        f"    open({str(REPO / 'reference_impls' / 'planted.py')!r}, 'w'); r['repo_write'] = True\n"
+        "except OSError: r['repo_write'] = False\n"
+        "open('result.txt', 'w').write('made inside')\n"
+        "print(json.dumps(r))\n"
     )
-    result = run_child([PY, "-c", script], timeout_s=60, memory_mb=None, max_output_bytes=10_000, cwd=work,
-                       env=dict(os.environ, HOME=str(tmp_path)), isolation=Isolation(writable=[work]))
-    _namespaces_or_skip(result)
-    assert result.returncode == 0, result.stderr_tail
-    out = result.stdout_tail
-    assert "ALLOWED" not in out and "DELETED" not in out, out
-    assert out.count("refused") == 4
-    assert victim.read_text() == "keep me"
-    assert (work / "made-here.txt").read_text() == "ok"
-    assert not (tmp_path / "pp-x").exists()
-    assert not os.path.exists("/dev/shm/pp-shm-probe"), "/dev/shm must be private to the job"
+    result = _iso_run(probe, work)
+    assert result.ok and result.containment == "full", result
+    import json
+
+    seen = json.loads(result.stdout_tail.strip().splitlines()[-1])
+    assert seen["input"] == "given"
+    assert "PP_TEST_SECRET" not in seen["env"] and seen["home"] == "/home/sandbox"
+    assert not seen["outside"] and not seen["tests"] and seen["tasks"] == [] and not seen["ssh"]
+    assert seen["repo_write"] is False and not (REPO / "reference_impls" / "planted.py").exists()
+    assert (work / "result.txt").read_text() == "made inside"
 
 
 @linux_only
-def test_isolation_kills_everything_left_in_the_namespace(tmp_path):
-    marker = f"pp-ns-{uuid.uuid4().hex}"
-    result = run_child([PY, "-c", _escapee(marker)], timeout_s=30, memory_mb=None, max_output_bytes=10_000,
-                       cwd=tmp_path, isolation=Isolation(writable=[tmp_path]))
-    _namespaces_or_skip(result)
-    assert result.returncode == 0 and "escaped" in result.stdout_tail
-    assert _gone(marker)
+def test_no_network_not_even_the_hosts_loopback(tmp_path):
+    _full_or_skip()
+    import socket
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    server.settimeout(3)
+    port = server.getsockname()[1]
+    try:
+        code = ("import socket\n"
+                "try:\n"
+                f"    socket.create_connection(('127.0.0.1', {port}), timeout=2).sendall(b'stolen'); print('sent')\n"
+                "except OSError as e: print('refused', e)\n")
+        result = _iso_run(code, tmp_path)
+        assert "refused" in result.stdout_tail, result
+        with pytest.raises(OSError):  # nothing ever connected
+            server.accept()
+    finally:
+        server.close()
 
 
 @linux_only
-def test_required_isolation_that_cannot_be_set_up_refuses_to_run(tmp_path):
-    missing = tmp_path / "does-not-exist"
-    marker = tmp_path / "ran.txt"
-    result = run_child([PY, "-c", f"open({str(marker)!r}, 'w')"], timeout_s=30, memory_mb=None,
-                       max_output_bytes=10_000, isolation=Isolation(writable=[missing], required=True))
-    assert result.returncode == CONTAIN_SETUP_FAILED and not result.ok
-    assert "sandbox could not start the command" in result.message
+def test_a_fork_flood_is_stopped(tmp_path):
+    _full_or_skip()
+    flood = ("import os, time\n"
+             "n = 0\n"
+             "while n < 5000:\n"
+             "    try:\n"
+             "        if os.fork() == 0:\n"
+             "            time.sleep(60); os._exit(0)\n"
+             "        n += 1\n"
+             "    except OSError:\n"
+             "        break\n"
+             "print('forked', n, flush=True)\n"
+             "time.sleep(60)\n")
+    result = _iso_run(flood, tmp_path, max_processes=64, timeout_s=30)
+    assert result.killed_reason == "processes" or (result.stdout_tail and int(result.stdout_tail.split()[-1]) <= 70), result
+    assert result.wall_s < 25
+
+
+@linux_only
+def test_a_memfd_counts_against_the_memory_cap(tmp_path):
+    _full_or_skip()
+    code = ("import os, time\n"
+            "fd = os.memfd_create('hoard')\n"
+            "block = b'x' * (1 << 20)\n"
+            "for _ in range(4096): os.write(fd, block)\n"
+            "print('kept 4 GB', flush=True); time.sleep(30)\n")
+    result = _iso_run(code, tmp_path, memory_mb=200, timeout_s=60)
+    assert result.killed_reason == "memory", result
+    assert "kept 4 GB" not in result.stdout_tail
+
+
+@linux_only
+def test_disk_cap_holds_through_folders_and_symlinks(tmp_path):
+    _full_or_skip()
+    code = ("import os\n"
+            "os.symlink('/tmp', 'elsewhere')\n"
+            "written = 0\n"
+            "try:\n"
+            "    for i in range(400):\n"
+            "        d = f'd{i}/e/f'; os.makedirs(d)\n"
+            "        with open(f'{d}/blob', 'wb') as fh: fh.write(b'x' * (1 << 20))\n"
+            "        with open(f'elsewhere/blob{i}', 'wb') as fh: fh.write(b'x' * (1 << 20))\n"
+            "        written += 2\n"
+            "except OSError as e: print('stopped', e.errno, written, flush=True)\n")
+    result = _iso_run(code, tmp_path, disk_mb=32, tmp_mb=32, memory_mb=2048)
+    assert "stopped" in result.stdout_tail, result
+    assert int(result.stdout_tail.split()[-1]) <= 70
+    assert not any(p.name.startswith("blob") for p in Path("/tmp").iterdir())  # the host's /tmp untouched
+    assert (tmp_path / "elsewhere").exists() is False  # the symlink is not copied back out
+    assert "symlink" in (result.copy_note or "")
+
+
+@linux_only
+def test_shared_memory_is_size_capped(tmp_path):
+    _full_or_skip()
+    code = ("import errno\n"
+            "try:\n"
+            "    with open('/dev/shm/fill', 'wb') as fh:\n"
+            "        for _ in range(100): fh.write(b'x' * (1 << 20)); fh.flush()\n"
+            "    print('wrote 100 MB')\n"
+            "except OSError as e: print('full', errno.errorcode.get(e.errno))\n")
+    result = _iso_run(code, tmp_path, shm_mb=32)
+    assert "full ENOSPC" in result.stdout_tail, result
+
+
+@linux_only
+@pytest.mark.parametrize("kind", ["symlink", "fifo"])
+def test_copy_in_refuses_symlinks_and_fifos(tmp_path, kind):
+    _full_or_skip()
+    secret = tmp_path / "secret.txt"
+    secret.write_text("answer")
+    work = tmp_path / "work"
+    work.mkdir()
+    if kind == "symlink":
+        (work / "answer.txt").symlink_to(secret)
+    else:
+        os.mkfifo(work / "pipe")
+    with pytest.raises(SandboxInputError):
+        _iso_run("print('ran')", work)
+
+
+@linux_only
+def test_copy_out_skips_fifos_and_refuses_a_sparse_bomb(tmp_path):
+    _full_or_skip()
+    code = ("import os\n"
+            "os.mkfifo('pipe')\n"
+            "with open('sparse', 'wb') as fh: fh.truncate(40 << 20)\n"  # no blocks used, 40 MB to copy
+            "open('ok.txt', 'w').write('fine')\n")
+    result = _iso_run(code, tmp_path, disk_mb=64, max_copy_out_mb=16)
+    assert result.returncode == 0, result
+    assert not (tmp_path / "pipe").exists() and not (tmp_path / "sparse").exists()
+    assert "not copied out" in (result.copy_note or "") and "16 MB" in result.copy_note, result.copy_note
+    assert sum(p.stat().st_size for p in tmp_path.rglob("*") if p.is_file()) < 1 << 20  # the host wrote nothing big
+
+
+@linux_only
+def test_a_file_beyond_the_disk_cap_cannot_even_be_made_sparse(tmp_path):
+    _full_or_skip()
+    code = ("try:\n"
+            "    with open('sparse', 'wb') as fh: fh.truncate(1 << 30)\n"
+            "    print('made')\n"
+            "except OSError as e: print('refused', e.errno)\n")
+    result = _iso_run(code, tmp_path, disk_mb=64)
+    assert "refused" in result.stdout_tail, result
+
+
+@linux_only
+def test_the_isolated_job_dies_when_its_supervisor_is_killed(tmp_path):
+    _full_or_skip()
+    marker = f"pp-orphan-{uuid.uuid4().hex}"
+    supervisor = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from reference_impls.sandbox import run_child, Isolation\n"
+        f"run_child([sys.executable, '-c', 'import time; print(1, flush=True); time.sleep(120)', '{marker}'],\n"
+        f"          timeout_s=120, memory_mb=None, max_output_bytes=1000, isolation=Isolation(workspace=Path({str(tmp_path)!r})))\n"
+    )
+    proc = subprocess.Popen([PY, "-c", supervisor], cwd=REPO)
+    try:
+        deadline = time.monotonic() + 30
+        while not _live_with(marker) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert _live_with(marker), "the job never started"
+        proc.kill()
+        proc.wait(timeout=10)
+        assert _gone(marker), "the job outlived its supervisor"
+    finally:
+        proc.kill()
+
+
+@linux_only
+@pytest.mark.parametrize("binary", ["/bin/false", "/nonexistent/bwrap"])
+def test_without_a_working_bwrap_untrusted_code_is_refused_unless_weak_is_allowed(tmp_path, monkeypatch, binary):
+    monkeypatch.setenv(BWRAP_ENV, binary)  # a kernel that refuses namespaces looks the same: bwrap fails
+    monkeypatch.delenv("PP_ALLOW_WEAK_SANDBOX", raising=False)
+    assert sandbox_level()[0] == "weak"
+    marker = tmp_path / "ran"
+    with pytest.raises(SandboxUnavailable):
+        _iso_run(f"open({str(marker)!r}, 'w')", tmp_path)
     assert not marker.exists()
-    # Not required: the command runs, with the weaker containment recorded.
-    relaxed = run_child([PY, "-c", "print('ran')"], timeout_s=30, memory_mb=None, max_output_bytes=10_000,
-                        isolation=Isolation(writable=[missing]))
-    assert relaxed.returncode == 0 and relaxed.stdout_tail.strip() == "ran"
-    assert relaxed.containment == "processes" and relaxed.containment_note
-
-
-@linux_only
-def test_disk_cap_stops_a_job_filling_its_writable_folder(tmp_path):
-    script = ("import os\n"
-              "block = os.urandom(1 << 20)\n"
-              "with open('fill.bin', 'wb') as fh:\n"
-              "    while True:\n"
-              "        fh.write(block)\n"
-              "        fh.flush()\n")
-    result = run_child([PY, "-c", script], timeout_s=60, memory_mb=None, max_output_bytes=10_000, cwd=tmp_path,
-                       isolation=Isolation(writable=[tmp_path], disk_mb=64))
-    assert result.killed_reason == "disk" and "disk cap exceeded" in result.message
-    assert (tmp_path / "fill.bin").stat().st_size < 1 << 30  # stopped long before filling the disk
-
-
-@linux_only
-def test_private_shared_memory_is_size_capped(tmp_path):
-    script = ("import errno\n"
-              "block = b'x' * (1 << 20)\n"
-              "written = 0\n"
-              "try:\n"
-              "    with open('/dev/shm/pp-fill', 'wb') as fh:\n"
-              "        for _ in range(200):\n"
-              "            fh.write(block)\n"
-              "            fh.flush()\n"
-              "            written += 1\n"
-              "except OSError as exc:\n"
-              "    print('full', exc.errno == errno.ENOSPC, written, flush=True)\n")
-    result = run_child([PY, "-c", script], timeout_s=60, memory_mb=None, max_output_bytes=10_000, cwd=tmp_path,
-                       isolation=Isolation(writable=[tmp_path], shm_mb=32))
-    _namespaces_or_skip(result)
-    words = result.stdout_tail.split()
-    assert words[:2] == ["full", "True"] and int(words[2]) <= 32, result.stdout_tail
-
-
-@linux_only
-@pytest.mark.parametrize("read_only", [True, False])
-def test_hidden_folders_look_empty_and_protected_ones_stay_read_only(tmp_path, read_only):
-    answers = tmp_path / "answers"
-    answers.mkdir()
-    (answers / "oracle.py").write_text("the answer")
-    home = tmp_path / "home"
-    repo = home / "repo"
-    repo.mkdir(parents=True)
-    (repo / "harness.py").write_text("score = compute()")
-    elsewhere = tmp_path / "elsewhere.txt"
-    script = (
-        "import os\n"
-        f"print('hidden lists', os.listdir({str(answers)!r}), flush=True)\n"
-        f"for path in ({str(answers / 'oracle.py')!r}, {str(repo / 'harness.py')!r}, {str(elsewhere)!r},\n"
-        f"             {str(home / 'notes.txt')!r}):\n"
-        "    try:\n"
-        "        with open(path, 'a') as fh:\n"
-        "            fh.write('x')\n"
-        "        print('wrote', os.path.basename(path), flush=True)\n"
-        "    except OSError as exc:\n"
-        "        print('refused', os.path.basename(path), exc.errno, flush=True)\n"
-        "libc = __import__('ctypes').CDLL(None, use_errno=True)\n"
-        f"print('umount', libc.umount2({str(answers)!r}.encode(), 2), flush=True)  # MNT_DETACH: reveal it?\n"
-        f"print('after', os.listdir({str(answers)!r}), flush=True)\n"
-    )
-    result = run_child([PY, "-c", script], timeout_s=60, memory_mb=None, max_output_bytes=10_000, cwd=home,
-                       isolation=Isolation(writable=[home], hidden=[answers], protected=[repo], read_only=read_only))
-    _namespaces_or_skip(result)
-    out = result.stdout_tail
-    assert "hidden lists []" in out and "after []" in out and "umount -1" in out, out
-    assert "refused oracle.py" in out and "refused harness.py" in out, out
-    assert "wrote notes.txt" in out, out  # the writable home
-    assert ("refused elsewhere.txt" if read_only else "wrote elsewhere.txt") in out, out
-    assert (answers / "oracle.py").read_text() == "the answer"
-    assert (repo / "harness.py").read_text() == "score = compute()"
+    monkeypatch.setenv("PP_ALLOW_WEAK_SANDBOX", "1")
+    result = _iso_run(f"open({str(marker)!r}, 'w')", tmp_path)
+    assert result.ok and result.containment == "weak" and marker.exists()
