@@ -1,3 +1,3 @@
 """pytorch-patterns: command-line entry point and version."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

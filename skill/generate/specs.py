@@ -56,12 +56,12 @@ class _Spec(BaseModel):
 class LoaderSpec(_Spec):
     """DataLoader settings. `None` means: choose for the device and the source at run time."""
 
-    batch_size: int = Field(64, ge=1)
+    batch_size: int = Field(64, ge=1, description="Samples per batch (per process under DDP).")
     num_workers: int | None = Field(None, ge=0, description="None: 0 for in-memory data, else min(8, cpu count).")
     pin_memory: bool | None = Field(None, description="None: True when training on CUDA.")
     persistent_workers: bool | None = Field(None, description="None: True when num_workers > 0.")
     drop_last: bool | None = Field(None, description="Training loader only. None: True when the model has BatchNorm.")
-    prefetch_factor: int | None = Field(None, ge=1)
+    prefetch_factor: int | None = Field(None, ge=1, description="Batches each worker loads ahead; None: torch's default (2) when workers > 0.")
 
 
 class DatasetSpec(_Spec):
@@ -69,20 +69,20 @@ class DatasetSpec(_Spec):
 
     source: Source | None = Field(None, description="None: the task's usual source.")
     path: str = Field("data", description="Default for --data-path in the generated program.")
-    task: Task = "classification"
+    task: Task = Field("classification", description="What the data is for; decides the source, the collate and the targets.")
     # Shapes (also used by --synthetic-data).
     input_dim: int = Field(32, ge=1, description="Tabular feature count.")
-    num_classes: int = Field(10, ge=2)
+    num_classes: int = Field(10, ge=2, description="Classes (classification, segmentation).")
     num_targets: int = Field(1, ge=1, description="Regression outputs.")
-    image_size: int = Field(32, ge=8)
-    in_channels: int = Field(3, ge=1)
+    image_size: int = Field(32, ge=8, description="Images are resized/cropped to this side length.")
+    in_channels: int = Field(3, ge=1, description="Image channels (1 grey, 3 RGB).")
     vocab_size: int = Field(257, ge=2, description="Byte-level tokens are byte + 1; 0 is padding.")
     seq_len: int = Field(64, ge=2, description="Block length (LM) or max length (sequences).")
     variable_length: bool = Field(False, description="Sequences keep their length; padded per batch.")
     bucketing: bool = Field(False, description="Group sequences of similar length into batches.")
-    transforms: list[str] = Field(default_factory=list)
-    val_fraction: float = Field(0.1, ge=0.0, lt=1.0)
-    test_fraction: float = Field(0.0, ge=0.0, lt=1.0)
+    transforms: list[str] = Field(default_factory=list, description="Extra training augmentations by name (e.g. hflip, random_crop); evaluation only resizes and normalises.")
+    val_fraction: float = Field(0.1, ge=0.0, lt=1.0, description="Share held out for validation (a seeded split).")
+    test_fraction: float = Field(0.0, ge=0.0, lt=1.0, description="Share held out for a final test evaluation.")
     synthetic_size: int = Field(2048, ge=16, description="Samples made by --synthetic-data.")
     loader: LoaderSpec = Field(default_factory=LoaderSpec)
 
@@ -167,13 +167,13 @@ class DatasetSpec(_Spec):
 class CheckpointSpec(_Spec):
     """What a checkpoint holds and how it is written and read."""
 
-    save_optimizer: bool = True
-    save_scheduler: bool = True
-    save_scaler: bool = True
-    save_rng: bool = True
+    save_optimizer: bool = Field(True, description="Save and restore the optimizer state (momentum, Adam moments).")
+    save_scheduler: bool = Field(True, description="Save and restore the LR scheduler state.")
+    save_scaler: bool = Field(True, description="Save and restore the GradScaler state (fp16).")
+    save_rng: bool = Field(True, description="Save and restore python/torch/CUDA RNG states (exact resume).")
     resumable: bool = Field(True, description="Checkpoints are meant to resume training exactly.")
     every_steps: int | None = Field(None, ge=1, description="Save every N optimizer steps; None: at each epoch end.")
-    keep_last_n: int = Field(3, ge=1)
+    keep_last_n: int = Field(3, ge=1, description="Older step checkpoints are deleted.")
     atomic: bool = Field(True, description="Write to a temp file, then os.replace.")
     weights_only_load: bool = Field(True, description="torch.load(weights_only=True).")
     save_best: bool = Field(True, description="Also keep best.pt (weights only) by val loss.")
@@ -198,55 +198,55 @@ class CheckpointSpec(_Spec):
 
 
 class ModelSpec(_Spec):
-    hidden_dim: int = Field(128, ge=4)
-    num_layers: int = Field(2, ge=1, le=24)
-    num_heads: int = Field(4, ge=1)
+    hidden_dim: int = Field(128, ge=4, description="Width of MLP / transformer layers.")
+    num_layers: int = Field(2, ge=1, le=24, description="Hidden layers (MLP) or blocks (transformer, CNN).")
+    num_heads: int = Field(4, ge=1, description="Attention heads (transformer tasks); must divide hidden_dim.")
     base_channels: int = Field(32, ge=1, description="CNN width of the first block.")
     activation: Literal["gelu", "relu"] = Field("gelu", description="MLP activation.")
-    dropout: float = Field(0.1, ge=0.0, lt=1.0)
+    dropout: float = Field(0.1, ge=0.0, lt=1.0, description="Dropout probability (0 disables).")
     batch_norm: bool | None = Field(
         None, description="None: on for CNNs (images, segmentation), off for MLPs/transformers."
     )
 
 
 class OptimizerSpec(_Spec):
-    name: Literal["adamw", "adam", "sgd"] = "adamw"
-    lr: float = Field(3e-3, gt=0.0)
-    weight_decay: float = Field(0.1, ge=0.0)
-    momentum: float = Field(0.9, ge=0.0, lt=1.0)
-    betas: tuple[float, float] = (0.9, 0.95)
+    name: Literal["adamw", "adam", "sgd"] = Field("adamw", description="Optimizer; AdamW and SGD exclude biases and norms from weight decay.")
+    lr: float = Field(3e-3, gt=0.0, description="Peak learning rate (after warm-up).")
+    weight_decay: float = Field(0.1, ge=0.0, description="Decoupled weight decay on weight matrices only.")
+    momentum: float = Field(0.9, ge=0.0, lt=1.0, description="SGD momentum (ignored by Adam/AdamW).")
+    betas: tuple[float, float] = Field((0.9, 0.95), description="Adam/AdamW (beta1, beta2).")
 
 
 class SchedulerSpec(_Spec):
-    name: Literal["cosine", "linear", "onecycle", "constant", "none"] = "cosine"
-    warmup_ratio: float = Field(0.05, ge=0.0, lt=1.0)
-    min_lr_ratio: float = Field(0.1, ge=0.0, le=1.0)
+    name: Literal["cosine", "linear", "onecycle", "constant", "none"] = Field("cosine", description="LR schedule over all optimizer steps, stepped once per optimizer step.")
+    warmup_ratio: float = Field(0.05, ge=0.0, lt=1.0, description="Share of the steps spent warming up linearly from 0.")
+    min_lr_ratio: float = Field(0.1, ge=0.0, le=1.0, description="Final LR as a share of the peak (cosine, linear).")
 
 
 class TrainLoopSpec(_Spec):
     """A complete training program."""
 
-    task: Task = "classification"
+    task: Task = Field("classification", description="What to train; picks the model family, loss and metric.")
     data: DatasetSpec | None = Field(None, description="None: defaults for the task.")
     model: ModelSpec = Field(default_factory=ModelSpec)
     optimizer: OptimizerSpec = Field(default_factory=OptimizerSpec)
     scheduler: SchedulerSpec = Field(default_factory=SchedulerSpec)
     checkpoint: CheckpointSpec = Field(default_factory=CheckpointSpec)
-    epochs: int | None = Field(10, ge=1)
-    max_steps: int | None = Field(None, ge=1)
-    amp: Literal["none", "bf16", "fp16"] = "none"
+    epochs: int | None = Field(10, ge=1, description="Default of --epochs; None: run until max_steps.")
+    max_steps: int | None = Field(None, ge=1, description="Default of --max-steps (optimizer steps); stops first if smaller.")
+    amp: Literal["none", "bf16", "fp16"] = Field("none", description="Default of --amp: autocast dtype (bf16 only where the hardware is native; fp16 with a GradScaler).")
     grad_scaler: bool | None = Field(None, description="None: on exactly when amp=fp16.")
-    grad_accum_steps: int = Field(1, ge=1)
-    clip_grad_norm: float | None = Field(1.0, gt=0.0)
+    grad_accum_steps: int = Field(1, ge=1, description="Micro-batches per optimizer step (loss divided by it; the last partial window is stepped).")
+    clip_grad_norm: float | None = Field(1.0, gt=0.0, description="Max global gradient norm (after unscale_ under fp16); None: no clipping.")
     compile: bool = Field(False, description="Default of --compile (cold compile costs 10-30 s).")
     early_stopping_patience: int | None = Field(None, ge=1, description="Evaluations without gain.")
     eval_interval: int | None = Field(None, ge=1, description="Steps; None: each epoch end.")
-    log_interval: int = Field(10, ge=1)
-    ema_decay: float | None = Field(None, gt=0.0, lt=1.0)
-    ddp: bool = False
+    log_interval: int = Field(10, ge=1, description="Optimizer steps between log lines (one host sync each).")
+    ema_decay: float | None = Field(None, gt=0.0, lt=1.0, description="Keep an exponential moving average of the weights with this decay; None: off.")
+    ddp: bool = Field(False, description="DistributedDataParallel under torchrun (gloo on CPU, NCCL on CUDA).")
     shard_data_across_ranks: bool = Field(True, description="DDP: each rank reads its own shard.")
-    seed: int = 1337
-    device: Literal["auto", "cpu", "cuda"] = "auto"
+    seed: int = Field(1337, description="Default of --seed for every RNG.")
+    device: Literal["auto", "cpu", "cuda"] = Field("auto", description="Default of --device; auto: CUDA, then MPS, then CPU.")
 
     @model_validator(mode="before")
     @classmethod
