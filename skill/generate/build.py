@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from .render import render, tidy
 from .specs import CheckpointSpec, DatasetSpec, TrainLoopSpec
 from .tpl_data import DATA_TEMPLATE
@@ -118,6 +120,18 @@ def data_rationale(data: DatasetSpec, batch_norm: bool) -> list[str]:
         notes.append("Features are standardised with training-split statistics only (no leakage).")
     notes.append("--synthetic-data builds a seeded random dataset of the same shapes with a learnable signal.")
     return notes
+
+
+_PLAIN_PATH = re.compile(r"[\w./~:+@%,=-]+")
+
+
+def shell_path(path: str) -> str:
+    """The data path as shown in the usage docstring: verbatim when it is plain, else a placeholder.
+
+    The docstring is code too: a path with quotes, backslashes or spaces would need shell quoting inside a
+    Python string, so such a path is shown as PATH (the program's --data-path default still holds it, as a
+    repr() literal)."""
+    return path if _PLAIN_PATH.fullmatch(path) else "PATH"
 
 
 def header(title: str, usage: list[str]) -> str:
@@ -249,7 +263,7 @@ def build_train_loop(spec: TrainLoopSpec) -> tuple[str, list[str]]:
     task_title = data.task.replace("_", " ")
     usage = [
         "python train.py --synthetic-data --max-steps 20            # smoke test anywhere",
-        f"python train.py --data-path {data.path} --epochs {spec.epochs or 10}",
+        f"python train.py --data-path {shell_path(data.path)} --epochs {spec.epochs or 10}",
         "python train.py --data-path ... --resume                   # continue from the newest checkpoint",
     ]
     if spec.ddp:
@@ -275,7 +289,7 @@ def build_train_loop(spec: TrainLoopSpec) -> tuple[str, list[str]]:
         render(
             MAIN_TEMPLATE,
             flags,
-            data_path=data.path,
+            data_path=repr(data.path),
             synthetic_size=data.synthetic_size,
             epochs=spec.epochs,
             max_steps=spec.max_steps,
@@ -376,7 +390,7 @@ def train_rationale(spec: TrainLoopSpec) -> list[str]:
 DATASET_MAIN = '''
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data-path", default="$data_path")
+    parser.add_argument("--data-path", default=$data_path)
     parser.add_argument("--synthetic-data", action="store_true", help="random data of the right shapes")
     parser.add_argument("--synthetic-size", type=int, default=$synthetic_size)
     parser.add_argument("--seed", type=int, default=1337)
@@ -431,7 +445,7 @@ def build_dataset(spec: DatasetSpec) -> tuple[str, list[str]]:
     consts.append(f"DROP_LAST = {dl}  # training loader" + ("; keep True if the model has BatchNorm" if dl else ""))
     usage = [
         "python dataset.py --synthetic-data          # shapes and loading speed on random data",
-        f"python dataset.py --data-path {spec.path}",
+        f"python dataset.py --data-path {shell_path(spec.path)}",
         "from dataset import build_datasets, build_loader   # in a training script",
     ]
     parts = [
@@ -455,7 +469,7 @@ def build_dataset(spec: DatasetSpec) -> tuple[str, list[str]]:
         render(
             DATASET_MAIN,
             {},
-            data_path=spec.path,
+            data_path=repr(spec.path),
             synthetic_size=spec.synthetic_size,
             batch_size=spec.loader.batch_size,
             num_workers=spec.loader.num_workers,

@@ -283,7 +283,7 @@ MAIN_TEMPLATE = """
 # ----------------------------------------------------------------------------- main
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data-path", default="$data_path", help="dataset location (ignored with --synthetic-data)")
+    parser.add_argument("--data-path", default=$data_path, help="dataset location (ignored with --synthetic-data)")
     parser.add_argument("--synthetic-data", action="store_true", help="random data of the right shapes")
     parser.add_argument("--synthetic-size", type=int, default=$synthetic_size)
     parser.add_argument("--output-dir", default="out", help="checkpoints and metrics.jsonl go here")
