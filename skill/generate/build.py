@@ -376,9 +376,9 @@ def train_rationale(spec: TrainLoopSpec) -> list[str]:
             "(use nn.SyncBatchNorm.convert_sync_batchnorm for small per-GPU batches)."
         )
     if spec.compile:
-        notes.append("torch.compile is on by default (--no-compile to skip); expect 10-30 s of cold compile.")
+        notes.append("torch.compile is on by default (--no-compile to skip); expect 12-120 s of cold compile (2-core CPU box).")
     else:
-        notes.append("torch.compile is off by default (cold compile costs 10-30 s); --compile turns it on.")
+        notes.append("torch.compile is off by default (cold compile costs 12-120 s on a 2-core CPU box); --compile turns it on.")
     notes.append(
         "--stop-at-step N checkpoints and exits early; --resume continues from the newest checkpoint with the "
         "same LR schedule (--max-steps sets its length), giving the same losses as an uninterrupted run."
