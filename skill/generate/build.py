@@ -49,6 +49,9 @@ def data_flags(data: DatasetSpec, batch_norm: bool, ddp: bool) -> dict[str, bool
         hflip="horizontal_flip" in data.transforms,
         resize="resize" in data.transforms,
         random_resized_crop="random_resized_crop" in data.transforms,
+        # Training images must come out IMAGE_SIZE x IMAGE_SIZE like evaluation's, or a folder of
+        # mixed-size files fails to collate on the first batch.
+        train_resize=not ({"resize", "random_resized_crop"} & set(data.transforms)),
         normalize="normalize" in data.transforms,
         ddp=ddp,
         batch_norm=batch_norm,
@@ -179,7 +182,7 @@ def imports(
     if ddp:
         std.append("from torch.nn.parallel import DistributedDataParallel as DDP")
     if ema:
-        std.append("from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn")
+        std.append("from torch.optim.swa_utils import AveragedModel")
     names = ["DataLoader", "Dataset", "Sampler"] + (["Subset"] if subset else [])
     std.append(f"from torch.utils.data import {', '.join(names)}")
     return "\n".join(std)
@@ -368,7 +371,7 @@ def train_rationale(spec: TrainLoopSpec) -> list[str]:
     if spec.early_stopping_patience:
         notes.append(f"Early stopping after {spec.early_stopping_patience} evaluations without improvement.")
     if spec.ema_decay:
-        notes.append(f"EMA of weights and buffers (decay {spec.ema_decay}) is what gets evaluated and saved as best.")
+        notes.append(f"EMA of weights and buffers (decay {spec.ema_decay}) is what gets evaluated and saved as best; its decay warms up as min(decay, (1 + n) / (10 + n)).")
     if spec.ddp:
         notes.append(
             "DDP under torchrun (NCCL on CUDA, gloo on CPU): data sharded per rank, only rank 0 writes, "
