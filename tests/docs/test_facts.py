@@ -5,11 +5,12 @@ doc must be revised with it."""
 
 from __future__ import annotations
 
+import functools
 import inspect
+import json
 import math
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -25,11 +26,29 @@ def _doc(name: str) -> str:
     return (DOCS / name).read_text()
 
 
-def _run_isolated(code: str) -> subprocess.CompletedProcess:
-    """Global torch settings (TF32 flags, dynamo config) are changed in a child, never in the test process."""
-    return subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, timeout=240
+CHILD = """
+import contextlib, io, json, sys
+out = {}
+for name, source in json.loads(sys.stdin.read()).items():
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        exec(source, {"__name__": name})
+    out[name] = buf.getvalue()
+print("RESULTS " + json.dumps(out))
+"""
+
+
+@functools.cache
+def _child_outputs() -> dict[str, str]:
+    """Global torch settings (TF32 flags, dynamo config) and warn-once state are touched in one child
+    process (one torch import for all the checks), never in the test process."""
+    parts = {"deprecated": DEPRECATED_WARNINGS, "tf32": TF32_CLASH, "compile": COMPILE_COUNT}
+    proc = subprocess.run(
+        [sys.executable, "-c", CHILD], input=json.dumps(parts), capture_output=True, text=True, timeout=300
     )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    line = next(line for line in proc.stdout.splitlines() if line.startswith("RESULTS "))
+    return json.loads(line[len("RESULTS ") :])
 
 
 # --------------------------------------------------------------------------- bf16 selection (mixed-precision.md)
@@ -99,9 +118,7 @@ print(results["None"], results["False"], results["limited"], torch._dynamo.confi
 
 def test_compile_dynamic_none_recompiles_once_false_per_shape():
     assert torch._dynamo.config.recompile_limit == 8
-    proc = _run_isolated(COMPILE_COUNT)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    default, static, limited, _ = map(int, proc.stdout.split())
+    default, static, limited, _ = map(int, _child_outputs()["compile"].split())
     assert default == 2, "dynamic=None: one static graph, then one dynamic graph for all later shapes"
     assert static == 4, "dynamic=False: one graph per shape"
     assert limited == 2, "past recompile_limit the function runs eagerly (no new compiles, no error)"
@@ -126,9 +143,7 @@ else:
 def test_tf32_new_api_exists_and_mixing_with_legacy_raises():
     assert hasattr(torch.backends.cuda.matmul, "fp32_precision")
     assert hasattr(torch.backends.cudnn.conv, "fp32_precision")
-    proc = _run_isolated(TF32_CLASH)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    assert proc.stdout.split() == ["RAISES", "True"]
+    assert _child_outputs()["tf32"].split() == ["RAISES", "True"]
     doc = _doc("performance.md")
     assert "torch.backends.cuda.matmul.fp32_precision" in doc
     assert "torch.backends.cudnn.conv.fp32_precision" in doc
@@ -185,9 +200,7 @@ for name, call in calls.items():
 
 
 def test_deprecated_functions_do_not_warn_on_every_call():
-    proc = _run_isolated(DEPRECATED_WARNINGS)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    counts = {name: int(n) for name, n in (line.split() for line in proc.stdout.splitlines())}
+    counts = {name: int(n) for name, n in (line.split() for line in _child_outputs()["deprecated"].splitlines())}
     assert set(counts) == {"svd", "ger", "UpsamplingNearest2d"}
     for name, n in counts.items():
         assert n < 3, f"{name} warned on every call ({n} of 3)"
