@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 Task = Literal[
     "classification",
@@ -85,6 +85,23 @@ class DatasetSpec(_Spec):
     test_fraction: float = Field(0.0, ge=0.0, lt=1.0, description="Share held out for a final test evaluation.")
     synthetic_size: int = Field(2048, ge=16, description="Samples made by --synthetic-data.")
     loader: LoaderSpec = Field(default_factory=LoaderSpec)
+
+    @field_validator("path")
+    @classmethod
+    def _check_path(cls, value: str) -> str:
+        # The path reaches generated code only as a repr() literal; control characters (newlines, NUL) are
+        # refused because no real dataset path holds them and they make the program's --help unreadable.
+        if not value or not value.strip():
+            raise SpecError("path", "the data path is empty.", 'give a path, e.g. "data".')
+        if any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
+            raise SpecError(
+                "path",
+                "the data path holds a control character (newline, tab, NUL...).",
+                "give a path without control characters.",
+            )
+        if len(value) > 4096:
+            raise SpecError("path", "the data path is longer than 4096 characters.", "give a shorter path.")
+        return value
 
     @property
     def resolved_source(self) -> str:

@@ -349,6 +349,7 @@ def build_datasets(args) -> tuple[Dataset, Dataset | None, Dataset | None]:
         train_transform = T.Compose(
             [
 @@resize@@                 T.Resize((IMAGE_SIZE, IMAGE_SIZE)),
+@@train_resize@@                 T.Resize((IMAGE_SIZE, IMAGE_SIZE)),
 @@random_resized_crop@@                 T.RandomResizedCrop(IMAGE_SIZE),
 @@hflip@@                 T.RandomHorizontalFlip(),
                 T.ToTensor(),

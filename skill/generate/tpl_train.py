@@ -162,6 +162,22 @@ def count_correct(outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
 @@task_segmentation@@     return (outputs.argmax(dim=1) == targets).sum()  # correct pixels
 @@!task_segmentation@@     return (outputs.argmax(dim=-1) == targets).sum()
 @@end@@
+@@if ema@@
+
+
+@torch.no_grad()
+def ema_update(ema_tensors: list, model_tensors: list, num_averaged: torch.Tensor) -> None:
+    """EMA with warm-up: decay = min(EMA_DECAY, (1 + n) / (10 + n)) after n updates.
+
+    A fixed 0.999 from step 1 keeps the average near the random init for the first ~1000 steps, while
+    evaluation, best.pt and early stopping follow it; the ramp lets early averages track the model."""
+    n = int(num_averaged)
+    decay = min(EMA_DECAY, (1 + n) / (10 + n))
+    if torch.is_floating_point(ema_tensors[0]):
+        torch._foreach_lerp_(ema_tensors, model_tensors, 1.0 - decay)
+    else:  # integer buffers (BatchNorm's num_batches_tracked) are counts: copy them
+        torch._foreach_copy_(ema_tensors, model_tensors)
+@@end@@
 '''
 
 CHECKPOINT_TEMPLATE = '''
@@ -283,7 +299,7 @@ MAIN_TEMPLATE = """
 # ----------------------------------------------------------------------------- main
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data-path", default="$data_path", help="dataset location (ignored with --synthetic-data)")
+    parser.add_argument("--data-path", default=$data_path, help="dataset location (ignored with --synthetic-data)")
     parser.add_argument("--synthetic-data", action="store_true", help="random data of the right shapes")
     parser.add_argument("--synthetic-size", type=int, default=$synthetic_size)
     parser.add_argument("--output-dir", default="out", help="checkpoints and metrics.jsonl go here")
@@ -408,7 +424,7 @@ def main(argv: list[str] | None = None) -> dict:
 @@end@@
 @@if ema@@
     # EMA of the weights (and BN buffers), evaluated and saved as the best model.
-    ema_model = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(EMA_DECAY), use_buffers=True)
+    ema_model = AveragedModel(model, multi_avg_fn=ema_update, use_buffers=True)
     eval_model = ema_model.module
 @@else@@
     eval_model = model

@@ -184,7 +184,7 @@ CORRECTIONS = [
     ("training-loop.md", r"set_to_none=True is the default since PyTorch 2\.0"),
     ("checkpointing.md", r"PyTorch 2\.6 changed the default to\s+`weights_only=True`"),
     ("mixed-precision.md", r"`torch\.cuda\.amp\.autocast`.*deprecated"),
-    ("performance.md", r"12–31 s cold"),
+    ("performance.md", r"12-120 s cold"),
     ("debugging.md", r"`x\.permute\(0, 2, 3, 1\)\.view\(B, H \* W, C\)`\s+works"),
     ("distributed.md", r"sampler\.set_epoch\(epoch\)"),
     ("memory.md", r"use_reentrant=False"),
