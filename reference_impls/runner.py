@@ -52,7 +52,7 @@ class RunOptions(BaseModel):
     check_resume: bool = False
     timeout_s: float = Field(300.0, gt=0)
     memory_mb: int | None = Field(6144, ge=64)
-    allow_slow_amp: bool = Field(False, description="run bf16/fp16 even on a CPU that emulates it (~100x slower)")
+    allow_slow_amp: bool = Field(False, description="run bf16/fp16 even on a CPU that emulates it (40-130x slower)")
     threads: int | None = Field(None, ge=1, description=(
         "torch intra-op threads in the child; None = torch's default, or 1 when the cores are already busy"))
     warm: bool = Field(True, description="use (and afterwards prepare) a warm worker with torch already imported")

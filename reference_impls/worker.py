@@ -57,7 +57,7 @@ def _device_info(torch, device) -> dict:
 
 
 def _amp_guard(requested: str, device_info: dict, allow_slow: bool) -> tuple[str, list[str]]:
-    """Refuse to silently run a precision this hardware emulates (bf16 on AVX2 is ~100x slower than fp32)."""
+    """Refuse to silently run a precision this hardware emulates (bf16 on AVX2 is 40-130x slower than fp32)."""
     warnings: list[str] = []
     if device_info["type"] != "cpu" or requested in ("none", "auto"):
         return requested, warnings
@@ -66,7 +66,7 @@ def _amp_guard(requested: str, device_info: dict, allow_slow: bool) -> tuple[str
         return requested, warnings
     what = (f"{requested} requested on a CPU without native {requested} support "
             f"(capability {device_info['capability']}): {requested} matmuls are emulated there, "
-            f"~100x slower than fp32")
+            f"40-130x slower than fp32")
     if allow_slow:
         warnings.append(what + "; running it anyway (allow_slow_amp)")
         return requested, warnings
@@ -122,7 +122,7 @@ def run_job(job: dict) -> dict:
     warnings += amp_warnings
     cfg = cfg.model_copy(update={"amp": amp})
     if info.name == "compiled_mlp" and not cfg.compile:
-        warnings.append("torch.compile is off for this smoke run (CLI: --compile, MCP: compile=true; it costs 10-120 s cold on CPUs)")
+        warnings.append("torch.compile is off for this smoke run (CLI: --compile, MCP: compile=true; it costs 12-120 s cold on CPUs)")
 
     runs = 1 + int(opts["check_determinism"]) + int(opts["check_resume"])
     total = float(cfg.steps * runs)

@@ -332,10 +332,10 @@ def build_server(root_dirs: list[Path] | None = None, *, toolsets: list[str] | N
         steps: Annotated[int | None, Field(ge=1, le=100_000, description="Optimizer steps (default: the smoke size, seconds on CPU).")] = None,
         seed: Annotated[int, Field(ge=0, le=2**31 - 1, description="Seed for every RNG.")] = 0,
         amp: Annotated[Literal["auto", "none", "bf16", "fp16"], Field(description="auto: bf16/fp16 only where the hardware is native, else fp32.")] = "auto",
-        compile: Annotated[bool, Field(description="torch.compile the model (costs 10-120 s cold).")] = False,
+        compile: Annotated[bool, Field(description="torch.compile the model (costs 12-120 s cold).")] = False,
         check_determinism: Annotated[bool, Field(description="Run twice and compare losses bit for bit (2x time).")] = False,
         check_resume: Annotated[bool, Field(description="Stop halfway, resume from the checkpoint, compare (2x time).")] = False,
-        allow_slow_amp: Annotated[bool, Field(description="Run bf16/fp16 even where the CPU emulates it (~100x slower).")] = False,
+        allow_slow_amp: Annotated[bool, Field(description="Run bf16/fp16 even where the CPU emulates it (40-130x slower).")] = False,
         timeout_s: Annotated[float, Field(gt=0, le=3600, description="Wall-clock limit; the child is killed after it.")] = 600,
         max_chars: Annotated[int | None, Field(ge=200, le=MAX_RESULT_CHARS, description="Cap on the text returned.")] = None,
     ) -> CallToolResult:

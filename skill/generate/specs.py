@@ -255,7 +255,7 @@ class TrainLoopSpec(_Spec):
     grad_scaler: bool | None = Field(None, description="None: on exactly when amp=fp16.")
     grad_accum_steps: int = Field(1, ge=1, description="Micro-batches per optimizer step (loss divided by it; the last partial window is stepped).")
     clip_grad_norm: float | None = Field(1.0, gt=0.0, description="Max global gradient norm (after unscale_ under fp16); None: no clipping.")
-    compile: bool = Field(False, description="Default of --compile (cold compile costs 10-30 s).")
+    compile: bool = Field(False, description="Default of --compile (cold compile costs 12-120 s, load-dependent).")
     early_stopping_patience: int | None = Field(None, ge=1, description="Evaluations without gain.")
     eval_interval: int | None = Field(None, ge=1, description="Steps; None: each epoch end.")
     log_interval: int = Field(10, ge=1, description="Optimizer steps between log lines (one host sync each).")
