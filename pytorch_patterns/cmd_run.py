@@ -26,7 +26,7 @@ def register(subparsers) -> None:
     run.add_argument("--amp", choices=["auto", "none", "bf16", "fp16"], default=None,
                      help="autocast precision (default: the implementation's own)")
     run.add_argument("--allow-slow-amp", action="store_true",
-                     help="run bf16/fp16 even on a CPU that emulates it (~100x slower matmuls)")
+                     help="run bf16/fp16 even on a CPU that emulates it (40-130x slower matmuls)")
     run.add_argument("--compile", action="store_true", help="torch.compile the model (12-50 s cold on CPUs)")
     run.add_argument("--check-determinism", action="store_true", help="run twice, compare losses bit for bit")
     run.add_argument("--check-resume", action="store_true",

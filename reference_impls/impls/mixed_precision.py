@@ -1,7 +1,7 @@
 """Mixed precision with gradient accumulation and gradient clipping after `unscale_`.
 
 amp="auto" picks fp16 + GradScaler on CUDA (bf16 where the GPU has it natively), bf16 on a CPU with native bf16
-(AVX512-BF16/AMX), and full fp32 elsewhere: on CPUs without native bf16 a bf16 matmul is ~100x slower than fp32.
+(AVX512-BF16/AMX), and full fp32 elsewhere: on CPUs without native bf16 a bf16 matmul is 40-130x slower than fp32 (measured on AVX2-only CPUs).
 
 One optimizer step = `accum_steps` micro-batches. Each micro-batch loss is divided by `accum_steps` so the summed
 gradient is the mean over the effective batch; the scaler unscales once, right before clipping, so the clip
