@@ -35,7 +35,7 @@ from .analysis import Context, dotted
 
 FUNC_TYPES = (ast.FunctionDef, ast.AsyncFunctionDef)
 MAX_PARSED = 96  # dependency files kept parsed (LRU); reviewed files are registered while reviewed
-MAX_CALLER_FILES = 40  # other files scanned for the callers of one function
+MAX_CALLER_FILES = 16  # other files scanned for the callers of one function
 
 
 @dataclass(slots=True)
@@ -378,13 +378,15 @@ class Project:
         if self.paths and not fn.name.startswith("__"):
             home_path = os.path.abspath(home.filename)
             stem = Path(home_path).stem if Path(home_path).name != "__init__.py" else Path(home_path).parent.name
-            package = Path(home_path).parent.name
+            pkg_init = os.path.join(os.path.dirname(home_path), "__init__.py")
+            # the package name counts only if its __init__ re-exports the function (`from pkg import evaluate`)
+            package = Path(home_path).parent.name if fn.name in (self.text(pkg_init) or "") else ""
             scanned = 0
             for path in self.paths:
                 if path == home_path:
                     continue
                 text = self.text(path)
-                if not text or fn.name not in text or (stem not in text and package not in text):
+                if not text or fn.name not in text or not _imports_module(text, stem, package):
                     continue  # cheap text filter: the file can neither name the function nor import its module
                 scanned += 1
                 if scanned > MAX_CALLER_FILES:
@@ -466,6 +468,25 @@ def _bind(out: dict[str, str], name: str, arg: ast.expr) -> None:
     elif isinstance(arg, ast.UnaryOp) and isinstance(arg.op, ast.Not) and isinstance(arg.operand, ast.Constant) \
             and isinstance(arg.operand.value, bool):
         out["=" + name] = str(not arg.operand.value)
+
+
+def _imports_module(text: str, stem: str, package: str) -> bool:
+    """Could `text` import the module `stem` (or its package's re-export)? Looks only at the lines that
+    mention the name: an `import`/`from` line."""
+    for name in {stem, package}:
+        if not name:
+            continue
+        start = 0
+        while True:
+            i = text.find(name, start)
+            if i < 0:
+                break
+            line_start = text.rfind("\n", 0, i) + 1
+            head = text[line_start : line_start + 200].lstrip()
+            if head.startswith(("from ", "import ")):
+                return True
+            start = i + len(name)
+    return False
 
 
 def project_of(ctx: Context) -> Project:

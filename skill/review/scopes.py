@@ -278,14 +278,13 @@ def walk_scope(scope: ast.AST):
         append(node)
         if not isinstance(node, skip):
             push(_children(node))
-    if isinstance(scope, _CACHED_WALKS):
+    if isinstance(scope, _CACHED_WALKS):  # statements and scopes: nesting is shallow, memory stays linear-ish
         scope._pp_walk = out  # type: ignore[attr-defined]
     return iter(out)
 
 
 _NESTED_SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)
-_CACHED_WALKS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef, ast.Module, ast.For, ast.AsyncFor,
-                 ast.While)
+_CACHED_WALKS = (ast.stmt, ast.Lambda, ast.Module)
 
 
 def _children(node: ast.AST) -> list[ast.AST]:
