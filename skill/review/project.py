@@ -34,7 +34,7 @@ from pathlib import Path
 from .analysis import Context, dotted
 
 FUNC_TYPES = (ast.FunctionDef, ast.AsyncFunctionDef)
-MAX_PARSED = 96  # dependency files kept parsed (LRU); reviewed files are registered while reviewed
+MAX_PARSED = 160  # dependency files kept parsed (LRU); reviewed files are registered while reviewed
 MAX_CALLER_FILES = 16  # other files scanned for the callers of one function
 
 
@@ -64,6 +64,10 @@ class Project:
         self._in_progress: set[int] = set()
         self._callers: dict[int, list] = {}
         self._module_cache: dict[tuple[str, str], str | None] = {}
+        # files parsed only to answer questions about them: at most a quarter of the tree (+16), so a
+        # project review costs at most ~0.5x a parse more than reviewing the files one by one
+        self.parse_budget = 16 + len(self.paths) // 4
+        self._dependency_parses = 0
         self._suffixes: dict[str, list[str]] | None = None
         self.target_torch = "2.6"
 
@@ -104,6 +108,9 @@ class Project:
             return self._parsed[path]
         if path not in self._by_path:
             return None
+        if self._dependency_parses >= self.parse_budget:
+            return None  # bounded cost: past the budget, other files are unknown (no finding when unsure)
+        self._dependency_parses += 1
         ctx = None
         text = self.text(path)
         if text is not None:
