@@ -25,7 +25,6 @@ from .torch_tables import (
 )
 from .scopes import (
     _cache,
-    before,
     binding_before,
     call_receiver_name,
     name_bindings,

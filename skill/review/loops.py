@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import ast
 
-from .analysis import Context, callee_name, dotted, is_true, kwarg_value, receiver
+from .analysis import Context, callee_name, dotted, is_true, kwarg_value
 from .torch_tables import (
     DATAISH_RE,
     EVAL_DATA_TOKEN_RE,
@@ -18,7 +18,6 @@ from .scopes import (
     _cache,
     call_receiver_name,
     call_sites,
-    local_function,
     loop_iter_text,
     walk_no_defs,
     walk_scope,

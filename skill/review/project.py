@@ -34,8 +34,8 @@ from pathlib import Path
 from .analysis import Context, dotted
 
 FUNC_TYPES = (ast.FunctionDef, ast.AsyncFunctionDef)
-MAX_PARSED = 96  # dependency files kept parsed (LRU); reviewed files are registered while reviewed
-MAX_CALLER_FILES = 40  # other files scanned for the callers of one function
+MAX_PARSED = 160  # dependency files kept parsed (LRU); reviewed files are registered while reviewed
+MAX_CALLER_FILES = 16  # other files scanned for the callers of one function
 
 
 @dataclass(slots=True)
@@ -63,6 +63,12 @@ class Project:
         self._summaries: dict[int, object] = {}
         self._in_progress: set[int] = set()
         self._callers: dict[int, list] = {}
+        self._module_cache: dict[tuple[str, str], str | None] = {}
+        # files parsed only to answer questions about them: at most a quarter of the tree (+16), so a
+        # project review costs at most ~0.5x a parse more than reviewing the files one by one
+        self.parse_budget = 16 + len(self.paths) // 4
+        self._dependency_parses = 0
+        self._suffixes: dict[str, list[str]] | None = None
         self.target_torch = "2.6"
 
     # ------------------------------------------------------------------ files
@@ -84,8 +90,12 @@ class Project:
         path = os.path.abspath(ctx.filename)
         if self._registered.get(path) is ctx:
             del self._registered[path]
-        # summaries hold nodes of this file: drop them (ids may be reused once the tree is freed)
-        self._summaries.clear()
+        self._forget(ctx)
+
+    def _forget(self, ctx: Context) -> None:
+        """Drop what was cached about `ctx`'s functions (its tree may be freed and node ids reused);
+        summaries of the other files stay (each summary holds its function, so its id stays unique)."""
+        self._summaries = {k: v for k, v in self._summaries.items() if getattr(v, "_ctx", None) is not ctx}
         self._callers.clear()
 
     def context(self, path: str) -> Context | None:
@@ -98,6 +108,9 @@ class Project:
             return self._parsed[path]
         if path not in self._by_path:
             return None
+        if self._dependency_parses >= self.parse_budget:
+            return None  # bounded cost: past the budget, other files are unknown (no finding when unsure)
+        self._dependency_parses += 1
         ctx = None
         text = self.text(path)
         if text is not None:
@@ -113,8 +126,7 @@ class Project:
             old_path, old = self._parsed.popitem(last=False)
             if old is not None:
                 self._roots.pop(id(old.tree), None)
-                self._summaries.clear()
-                self._callers.clear()
+                self._forget(old)
         return ctx
 
     def text(self, path: str) -> str | None:
@@ -146,32 +158,57 @@ class Project:
 
     # ------------------------------------------------------------------ modules
     def module_file(self, ctx: Context, module: str) -> str | None:
-        """The project file for `module` as imported from `ctx` ('.engine', 'pkg.utils', 'utils')."""
+        """The project file for `module` as imported from `ctx` ('.engine', 'pkg.utils', 'utils'):
+        relative to the importing file's package, or for an absolute import, under the importing file's
+        directory or one of its parents (script directories, package roots). Cached."""
+        key = (os.path.dirname(os.path.abspath(ctx.filename)), module)
+        if key in self._module_cache:
+            return self._module_cache[key]
+        found = self._module_file(key[0], module)
+        self._module_cache[key] = found
+        return found
+
+    def _module_file(self, here: str, module: str) -> str | None:
         level = len(module) - len(module.lstrip("."))
-        parts = [p for p in module.lstrip(".").split(".") if p]
+        dotted_name = module.lstrip(".")
+        parts = [p for p in dotted_name.split(".") if p]
         if not self.paths:
             return None
-        here = Path(os.path.abspath(ctx.filename)).parent
-        bases: list[Path] = []
         if level:
             base = here
             for _ in range(level - 1):
-                base = base.parent
-            bases.append(base)
-        else:
-            # absolute import: the importing file's directory and its parents (script dirs, package roots)
-            base = here
-            for _ in range(6):
-                bases.append(base)
-                if base.parent == base:
-                    break
-                base = base.parent
-        for base in bases:
-            stem = base.joinpath(*parts) if parts else base
-            for cand in (str(stem) + ".py", str(stem / "__init__.py")):
+                base = os.path.dirname(base)
+            stem = os.path.join(base, *parts)
+            for cand in (stem + ".py", os.path.join(stem, "__init__.py")):
                 if cand in self._by_path:
                     return cand
-        return None
+            return None
+        candidates = self._suffix_index().get(dotted_name)
+        if not candidates:
+            return None  # an import from outside the tree (torch, numpy, the installed package)
+        rel = os.path.join(*parts)
+        best = None
+        for cand in candidates:
+            stem = cand[: -len("/__init__.py")] if cand.endswith("/__init__.py") else cand[: -len(".py")]
+            root = stem[: len(stem) - len(rel)].rstrip(os.sep)
+            if here == root or here.startswith(root + os.sep):
+                if best is None or len(root) > len(best[0]):
+                    best = (root, cand)
+        return best[1] if best else None
+
+    def _suffix_index(self) -> dict[str, list[str]]:
+        """Dotted module names (every suffix of the path: 'c', 'b.c', 'a.b.c') -> project files."""
+        if self._suffixes is None:
+            index: dict[str, list[str]] = {}
+            for path in self.paths:
+                stem = path[: -len(".pyi")] if path.endswith(".pyi") else path[: -len(".py")]
+                parts = stem.split(os.sep)[1:]
+                if parts and parts[-1] == "__init__":
+                    parts = parts[:-1]
+                for i in range(len(parts) - 1, max(len(parts) - 8, -1), -1):
+                    index.setdefault(".".join(parts[i:]), []).append(path)
+            self._suffixes = index
+        return self._suffixes
 
     def resolve_name(self, ctx: Context, name: str, depth: int = 0):
         """A top-level function/class of the tree that an imported `name` refers to: (Context, node) or a
@@ -179,6 +216,20 @@ class Project:
         q = ctx.imports.get(name)
         if q is None or depth > 3:
             return None
+        if q.startswith("."):
+            dots = len(q) - len(q.lstrip("."))
+            if dots >= 2 and "." not in q[dots:]:  # `from . import engine` is recorded as '..engine'
+                q = q[: dots - 1] + q[dots:]
+        if not self.paths:
+            return None
+        cache = ctx.__dict__.setdefault("_pp_resolved_names", {})
+        if (name, depth) in cache:
+            return cache[(name, depth)]
+        found = self._resolve_name(ctx, name, q, depth)
+        cache[(name, depth)] = found
+        return found
+
+    def _resolve_name(self, ctx: Context, name: str, q: str, depth: int):
         mod, _, attr = q.rpartition(".")
         if mod or q.startswith("."):
             path = self.module_file(ctx, mod if mod else q[: len(q) - len(q.lstrip("."))])
@@ -241,7 +292,7 @@ class Project:
                 if isinstance(fn, FUNC_TYPES):
                     return Target(found, fn)
             return None
-        if recv.id in _bindings(ctx):
+        if self._may_hold_instance(ctx, recv.id):
             cls_found = self._instance_class(ctx, recv.id, call)
             if cls_found is not None:
                 found = self._method(cls_found[0], cls_found[1], attr)
@@ -288,6 +339,19 @@ class Project:
                 return found
         return None
 
+    def _may_hold_instance(self, ctx: Context, name: str) -> bool:
+        """Is `name` ever bound to `SomeClass(...)` with SomeClass defined in the file or imported (cached)?"""
+        cache = ctx.__dict__.setdefault("_pp_may_hold_instance", {})
+        got = cache.get(name)
+        if got is None:
+            got = any(
+                isinstance(v, ast.Call) and isinstance(v.func, ast.Name)
+                and (v.func.id in ctx.classes_by_name or (bool(self.paths) and v.func.id in ctx.imports))
+                for _, v in _bindings(ctx).get(name, ())
+            )
+            cache[name] = got
+        return got
+
     def _instance_class(self, ctx: Context, name: str, at: ast.AST):
         """(Context, ClassDef) when `name` holds an instance of a class of the tree (`t = Trainer(...)`)."""
         from .scopes import latest_binding
@@ -321,20 +385,24 @@ class Project:
         if self.paths and not fn.name.startswith("__"):
             home_path = os.path.abspath(home.filename)
             stem = Path(home_path).stem if Path(home_path).name != "__init__.py" else Path(home_path).parent.name
+            pkg_init = os.path.join(os.path.dirname(home_path), "__init__.py")
+            # the package name counts only if its __init__ re-exports the function (`from pkg import evaluate`)
+            package = Path(home_path).parent.name if fn.name in (self.text(pkg_init) or "") else ""
             scanned = 0
             for path in self.paths:
                 if path == home_path:
                     continue
                 text = self.text(path)
-                if not text or fn.name not in text or stem not in text:
-                    continue
+                if not text or fn.name not in text or not _imports_module(text, stem, package):
+                    continue  # cheap text filter: the file can neither name the function nor import its module
                 scanned += 1
                 if scanned > MAX_CALLER_FILES:
                     break
                 other = self.context(path)
                 if other is None:
                     continue
-                for c in other.calls(fn.name):
+                names = {fn.name} | {local for local, q in other.imports.items() if q.rsplit(".", 1)[-1] == fn.name}
+                for c in other.calls(*names):
                     t = self.resolve_call(other, c)
                     if t is not None and t.fn is fn:
                         out.append((other, c))
@@ -407,6 +475,25 @@ def _bind(out: dict[str, str], name: str, arg: ast.expr) -> None:
     elif isinstance(arg, ast.UnaryOp) and isinstance(arg.op, ast.Not) and isinstance(arg.operand, ast.Constant) \
             and isinstance(arg.operand.value, bool):
         out["=" + name] = str(not arg.operand.value)
+
+
+def _imports_module(text: str, stem: str, package: str) -> bool:
+    """Could `text` import the module `stem` (or its package's re-export)? Looks only at the lines that
+    mention the name: an `import`/`from` line."""
+    for name in {stem, package}:
+        if not name:
+            continue
+        start = 0
+        while True:
+            i = text.find(name, start)
+            if i < 0:
+                break
+            line_start = text.rfind("\n", 0, i) + 1
+            head = text[line_start : line_start + 200].lstrip()
+            if head.startswith(("from ", "import ")):
+                return True
+            start = i + len(name)
+    return False
 
 
 def project_of(ctx: Context) -> Project:

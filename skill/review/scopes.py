@@ -133,33 +133,57 @@ def last_assignment(ctx: Context, name: str, use: ast.AST, scope: ast.AST | None
     """The value last assigned to the plain name `name` before `use`, in `use`'s function (or module).
 
     Only simple `name = value` statements count; a tuple-unpacking or augmented binding returns None
-    (value unknown), as does a name never assigned in that scope.
+    (value unknown), as does a name never assigned in that scope. Uses a per-file index of binding
+    statements (built once), so each question costs the few bindings of that name.
     """
     scope = scope if scope is not None else ctx.enclosing_scope(use)
     best: ast.AST | None = None
     best_value: ast.expr | None = None
-    for node in ast.walk(scope):
-        if isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign, ast.For, ast.With, ast.NamedExpr)):
-            targets: list[ast.AST]
-            if isinstance(node, ast.Assign):
-                targets = node.targets
-            elif isinstance(node, (ast.AnnAssign, ast.AugAssign, ast.NamedExpr)):
-                targets = [node.target]
-            elif isinstance(node, ast.For):
-                targets = [node.target]
-            else:
-                targets = [it.optional_vars for it in node.items if it.optional_vars is not None]
-            for t in targets:
-                if isinstance(t, ast.Name) and t.id == name:
-                    value = node.value if isinstance(node, (ast.Assign, ast.AnnAssign, ast.NamedExpr)) else None
-                elif name in {n.id for n in ast.walk(t) if isinstance(n, ast.Name)}:
-                    value = None
-                else:
-                    continue
-                if before(node, use) and (best is None or before(best, node)):
-                    if ctx.enclosing_scope(node) is scope:
-                        best, best_value = node, value
+    for node, value in _binding_index(ctx).get(name, ()):
+        if before(node, use) and (best is None or before(best, node)):
+            if ctx.enclosing_scope(node) is scope:
+                best, best_value = node, value
     return best_value
+
+
+def _binding_index(ctx: Context) -> dict[str, list[tuple[ast.AST, ast.expr | None]]]:
+    """name -> [(binding statement, the value if it is a plain `name = value`, else None)]."""
+    cached = ctx.__dict__.get("_pp_binding_index")
+    if cached is not None:
+        return cached
+    out: dict[str, list[tuple[ast.AST, ast.expr | None]]] = {}
+    for node in ctx.nodes(ast.Assign, ast.AnnAssign, ast.AugAssign, ast.For, ast.AsyncFor, ast.With, ast.AsyncWith,
+                          ast.NamedExpr):
+        if isinstance(node, ast.Assign):
+            targets = node.targets
+        elif isinstance(node, (ast.AnnAssign, ast.AugAssign, ast.NamedExpr, ast.For, ast.AsyncFor)):
+            targets = [node.target]
+        else:
+            targets = [it.optional_vars for it in node.items if it.optional_vars is not None]  # type: ignore[union-attr]
+        plain = isinstance(node, (ast.Assign, ast.AnnAssign, ast.NamedExpr))
+        for t in targets:
+            if isinstance(t, ast.Name):
+                out.setdefault(t.id, []).append((node, node.value if plain else None))  # type: ignore[union-attr]
+            else:
+                for n in ast.walk(t):
+                    if isinstance(n, ast.Name):
+                        out.setdefault(n.id, []).append((node, None))
+    ctx.__dict__["_pp_binding_index"] = out
+    return out
+
+
+def assignments_to(ctx: Context, name: str) -> list[ast.Assign]:
+    """Every `name = ...` / `a.b = ...` statement of the file assigning the dotted `name` (indexed once)."""
+    cached = ctx.__dict__.get("_pp_assignments_to")
+    if cached is None:
+        cached = {}
+        for node in ctx.nodes(ast.Assign):
+            for t in node.targets:  # type: ignore[union-attr]
+                d = dotted(t)
+                if d:
+                    cached.setdefault(d, []).append(node)
+        ctx.__dict__["_pp_assignments_to"] = cached
+    return cached.get(name, [])
 
 
 def name_bindings(ctx: Context) -> dict[str, list[tuple[ast.stmt, ast.expr | None]]]:
@@ -239,14 +263,41 @@ def _cache(ctx: Context, key: str, make):
 
 
 def walk_scope(scope: ast.AST):
-    """Nodes of `scope` without descending into nested functions, lambdas and classes (iterative)."""
-    stack = list(ast.iter_child_nodes(scope))
+    """Nodes of `scope` without descending into nested functions, lambdas and classes (iterative).
+
+    The node list of a function, class, module or loop is computed once and kept on the node (rules
+    walk the same scopes many times)."""
+    cached = getattr(scope, "_pp_walk", None)
+    if cached is not None:
+        return iter(cached)
+    out: list[ast.AST] = []
+    stack = _children(scope)
+    pop, push, append, skip = stack.pop, stack.extend, out.append, _NESTED_SCOPES
     while stack:
-        node = stack.pop()
-        yield node
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)):
-            continue
-        stack.extend(ast.iter_child_nodes(node))
+        node = pop()
+        append(node)
+        if not isinstance(node, skip):
+            push(_children(node))
+    if isinstance(scope, _CACHED_WALKS):  # statements and scopes: nesting is shallow, memory stays linear-ish
+        scope._pp_walk = out  # type: ignore[attr-defined]
+    return iter(out)
+
+
+_NESTED_SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)
+_CACHED_WALKS = (ast.stmt, ast.Lambda, ast.Module)
+
+
+def _children(node: ast.AST) -> list[ast.AST]:
+    """`list(ast.iter_child_nodes(node))`, without the generator overhead."""
+    out = []
+    AST = ast.AST
+    for name in node._fields:
+        value = getattr(node, name, None)
+        if isinstance(value, list):
+            out.extend(c for c in value if isinstance(c, AST))
+        elif isinstance(value, AST):
+            out.append(value)
+    return out
 
 
 def walk_no_defs(node: ast.AST):

@@ -9,7 +9,6 @@ from __future__ import annotations
 import builtins
 import re
 
-from .analysis import Context
 
 NO_GRAD_CALLS = {"no_grad", "inference_mode"}
 
