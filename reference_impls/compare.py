@@ -308,6 +308,27 @@ def _stale_output_problem(ref_model, cand_model, ref_mod, device, seed: int) -> 
     return None
 
 
+def randomise_shared_parameters(ref_model, cand_model, seed: int) -> int:
+    """Add the same noise to parameters the two models share (same order, same shapes): an initialisation such
+    as LayerNorm's weight = 1, bias = 0 would otherwise hide a candidate that leaves the affine part out.
+    Returns how many parameters were randomised (0 when the two models' parameters do not line up)."""
+    import torch
+
+    ref_params, cand_params = list(ref_model.parameters()), list(cand_model.parameters())
+    if len(ref_params) != len(cand_params) or any(a.shape != b.shape for a, b in zip(ref_params, cand_params)):
+        return 0
+    g = torch.Generator().manual_seed(seed + 7919)
+    with torch.no_grad():
+        for a, b in zip(ref_params, cand_params):
+            if not a.is_floating_point():
+                continue
+            spread = float(a.float().std()) if a.numel() > 1 else 0.0
+            noise = torch.randn(a.shape, generator=g) * (0.5 * spread if spread > 0 else 0.5)
+            a.add_(noise.to(a.device, a.dtype))
+            b.add_(noise.to(b.device, b.dtype))
+    return len(ref_params)
+
+
 def run_compare(job: dict) -> dict:
     import statistics
     import time
@@ -340,6 +361,7 @@ def run_compare(job: dict) -> dict:
     ref_model = ref_mod.Model(*init_inputs).to(device)
     torch.manual_seed(opts.seed)
     cand_model = cand_cls(*init_inputs).to(device)
+    randomise_shared_parameters(ref_model, cand_model, opts.seed)
 
     problems: list[str] = []
     passed = 0
