@@ -164,7 +164,10 @@ def score(task: Task, submission: Path, *, agent: str = "", attempt: int = 0) ->
     t0 = time.monotonic()
     cache: dict[str, object] = {}
     with tempfile.TemporaryDirectory(prefix=f"pp-eval-{task.id}-") as tmp:
-        results = _run_checks(task, submission, Path(tmp), cache)
+        try:
+            results = _run_checks(task, submission, Path(tmp), cache)
+        finally:
+            _release_learned(cache)  # a learned child that no check asked for (a gate failed) exits now
     total = sum(c.weight for c in task.checks)
     got = sum(r.weight * _credit(r) for r in results)
     cap = cache.get("untrained_cap")  # evidence that nothing was trained: the bookkeeping checks cannot lift it
@@ -314,6 +317,9 @@ def _executed(task, submission, scratch, cache) -> dict[str, ProbeRun]:
             runs.append(("resume", ["--max-steps", str(task.steps), "--seed", "0", "--resume"], "half"))
         if "device_honoured" in names:  # last: a run that (rightly) fails must not void the runs after it
             runs.append(("device", ["--max-steps", "2", "--seed", "0"], None))
+        learns = next((c for c in task.checks if c.name == "learns"), None)
+        if learns is not None and (submission / str(learns.params.get("module", task.entry))).is_file():
+            cache["learned_child"] = LearnedChild(task, submission, scratch, learns.params)
         cache["runs"] = probe_runs(task, submission, scratch, runs)
     return cache["runs"]  # type: ignore[return-value]
 
@@ -523,6 +529,8 @@ def check_disjoint_validation(task, submission, scratch, cache, params):
     trace = _full(task, submission, scratch, cache).trace or {}
     overlap = trace.get("eval_overlap", [])
     if not overlap:
+        if any(not grad for _, grad, _ in trace.get("forwards", [])):  # inputs that are not one tensor (a dict batch)
+            return True, "evaluation forwards seen, but their inputs could not be fingerprinted (not a tensor)"
         return False, "no evaluation forward under no_grad/inference_mode was observed"
     clean = sum(1 for n, seen in overlap if n and seen == 0)
     rows = sum(n for n, _ in overlap)
@@ -658,40 +666,70 @@ LEARNED_PREFIX = "@@pp-learned "
 UNTRAINED_RATIO = 0.98  # hidden-data loss within 2% of an untrained model's: nothing was learned
 
 
-def _learned(task, submission, scratch, cache, params) -> dict:
-    """Run the learned child once: targets (printed before any submission code is imported) and outputs."""
-    if "learned" in cache:
-        return cache["learned"]  # type: ignore[return-value]
-    runs = _executed(task, submission, scratch, cache)
-    work = scratch / f"learned-{secrets.token_hex(8)}"  # a name the submission's runs could not have planted
-    shutil.copytree(submission, work / "code", symlinks=True)
-    (work / "cwd").mkdir()
-    module = work / "code" / str(params.get("module", task.entry))
-    job = {"seed": secrets.randbits(62), "module": str(module), "model": params["model"], "init": params.get("init", []),
-           "data": params["data"], "checkpoints": {"full": str(runs["full"].output_dir), "half": str(runs["half"].output_dir)}}
-    events: list[dict] = []
+class LearnedChild:
+    """The learned child (evals/learned.py), started beside the submission's probe child so that its torch import
+    overlaps the submission's runs. It draws the hidden data and prints the targets at once, then waits for a
+    `go` file in a folder of its own that the submission's child cannot write (outside the scoring's scratch),
+    and only then imports the submission's model code and reads the checkpoints the runs saved."""
 
-    def on_line(line: str) -> None:
-        if line.startswith(LEARNED_PREFIX) and len(events) < 8:
+    def __init__(self, task: Task, submission: Path, scratch: Path, params: dict) -> None:
+        self.events: list[dict] = []
+        self.result = None
+        self.work = Path(tempfile.mkdtemp(prefix="pp-learned-"))
+        shutil.copytree(submission, self.work / "code", symlinks=True)
+        (self.work / "cwd").mkdir()
+        self.go = self.work / "go.json"
+        job = {"seed": secrets.randbits(62), "module": str(self.work / "code" / str(params.get("module", task.entry))),
+               "model": params["model"], "init": params.get("init", []), "data": params["data"], "go": str(self.go),
+               "checkpoints": {"full": str(scratch / "full-out"), "half": str(scratch / "half-out")}}
+        boot = f"import sys; sys.path.insert(0, {str(REPO_ROOT)!r}); from evals.learned import main; sys.exit(main())"
+        timeout = task.timeout_s * 4 + 60  # it waits for the submission's runs
+
+        def run() -> None:
+            self.result = run_child([sys.executable, "-I", "-c", boot], timeout_s=timeout, memory_mb=task.memory_mb,
+                                    max_output_bytes=MAX_KEEP_OUTPUT, cwd=self.work / "cwd", env=_env(self.work),
+                                    on_line=self._on_line, max_total_output_bytes=MAX_TOTAL_OUTPUT,
+                                    stdin_data=(json.dumps(job) + "\n").encode(), isolation=isolation_for(self.work, task))
+
+        self.thread = threading.Thread(target=run, daemon=True, name=f"learned-{task.id}")
+        self.thread.start()
+
+    def _on_line(self, line: str) -> None:
+        if line.startswith(LEARNED_PREFIX) and len(self.events) < 8:
             try:
-                events.append(json.loads(line[len(LEARNED_PREFIX):]))
+                self.events.append(json.loads(line[len(LEARNED_PREFIX):]))
             except ValueError:
-                events.append({"event": "garbled"})
+                self.events.append({"event": "garbled"})
 
-    boot = f"import sys; sys.path.insert(0, {str(REPO_ROOT)!r}); from evals.learned import main; sys.exit(main())"
-    res = run_child([sys.executable, "-I", "-c", boot], timeout_s=min(120.0, task.timeout_s), memory_mb=task.memory_mb,
-                    max_output_bytes=MAX_KEEP_OUTPUT, cwd=work / "cwd", env=_env(work), on_line=on_line,
-                    max_total_output_bytes=MAX_TOTAL_OUTPUT, stdin_data=(json.dumps(job) + "\n").encode(),
-                    isolation=isolation_for(work, task))
-    del job["seed"]
-    out: dict = {"res": res}
-    if events and events[0].get("event") == "targets":  # only the first line: printed before submission code ran
-        out["targets"] = events[0].get("targets")
-        later = [e for e in events[1:] if e.get("event") in ("outputs", "error")]
-        if later:
-            out[later[-1]["event"]] = later[-1]
-    cache["learned"] = out
-    return out
+    def finish(self, go: bool) -> dict:
+        """Release the child (go: evaluate the checkpoints; else: exit) and collect what it printed."""
+        if not self.go.exists():
+            tmp = self.go.with_suffix(".tmp")
+            tmp.write_text(json.dumps({"go": go}))
+            tmp.replace(self.go)  # whole or not at all: the child polls for it
+        self.thread.join()
+        shutil.rmtree(self.work, ignore_errors=True)
+        out: dict = {"res": self.result}
+        if self.events and self.events[0].get("event") == "targets":  # the first line only: printed before any submission code ran
+            out["targets"] = self.events[0].get("targets")
+            later = [e for e in self.events[1:] if e.get("event") in ("outputs", "error")]
+            if later:
+                out[later[-1]["event"]] = later[-1]
+        return out
+
+
+def _release_learned(cache: dict) -> None:
+    child = cache.pop("learned_child", None)
+    if child is not None:
+        child.finish(go=False)
+
+
+def _learned(task, submission, scratch, cache, params) -> dict:
+    if "learned" not in cache:
+        _executed(task, submission, scratch, cache)
+        child = cache.pop("learned_child", None)
+        cache["learned"] = child.finish(go=True) if child is not None else {"res": None}
+    return cache["learned"]  # type: ignore[return-value]
 
 
 def _cross_entropy(outputs, targets) -> float | None:
@@ -722,6 +760,8 @@ def check_learns(task, submission, scratch, cache, params):
         return False, f"could not evaluate the saved model: {got['error'].get('error', '')}"[:300]
     if "outputs" not in got or not got.get("targets"):
         res = got["res"]
+        if res is None:
+            return False, f"{params.get('module', task.entry)} not found in the submission"
         return False, f"the evaluation child failed: {res.message or res.killed_reason or res.returncode} {res.stderr_tail[-200:]}"
     outputs, targets = got["outputs"], got["targets"]
     if outputs.get("full") is None:

@@ -3,10 +3,11 @@
     python -I -c "...; from evals.learned import main; main()"   (the job comes as one JSON line on stdin)
 
 It runs after the submission's own runs have ended, in a sandboxed child of its own. In this order it:
+0. starts beside the submission's runs (its torch import overlaps them) and
 1. draws hidden inputs from the seed the harness sends (the seed is never written to disk and the submission's
    runs never saw it), computes their targets with the task's teacher and prints them (`targets` event) BEFORE
    any submission code is imported: what the submission's code does later cannot change them;
-2. imports the submission's module that defines the model (the task names it), builds the model with the
+2. waits for the harness's `go` file (in a folder the submission's runs cannot write), then imports the submission's module that defines the model (the task names it), builds the model with the
    task's constructor arguments, loads the weights the submission saved at the end of its full run and of its
    half run, and fresh untrained copies of the same class under seeds of the harness;
 3. prints the outputs of each on the hidden inputs (`outputs` event), and how far the weights moved.
@@ -20,6 +21,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import sys
+import time
 from pathlib import Path
 
 PREFIX = "@@pp-learned "
@@ -93,6 +95,11 @@ def main() -> int:
     x, y = hidden_data(job)
     _emit("targets", targets=[int(v) for v in y.tolist()])
     del job["seed"]
+    go = Path(job["go"])  # written by the harness once the submission's runs have ended
+    while not go.exists():
+        time.sleep(0.02)
+    if not json.loads(go.read_text() or "{}").get("go"):
+        return 0
 
     module_path = Path(job["module"])
     sys.path.insert(0, str(module_path.parent))
