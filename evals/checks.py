@@ -103,7 +103,7 @@ def probe_runs(task: Task, submission: Path, scratch: Path, runs: list[tuple[str
         shutil.copytree(submission, work, symlinks=True)
         outs[tag] = scratch / f"{tag}-out"  # its own folder: a --resume run starts from a copy of out_of's
         outs[tag].mkdir(parents=True, exist_ok=True)
-        base = _args_with_device(task.args, UNAVAILABLE_DEVICE) if tag == "device" else task.args
+        base = _args_with_device(task.args, UNAVAILABLE_ACCELERATOR) if tag == "device" else task.args
         plan.append({"trace": str(scratch / f"{tag}-trace.json"), "script": str(work / task.entry),
                      "args": [*base, "--output-dir", str(outs[tag]), *extra], "cwd": str(work),
                      **({"copy_from": str(outs[out_of])} if out_of else {})})
@@ -148,7 +148,7 @@ def probe_runs(task: Task, submission: Path, scratch: Path, runs: list[tuple[str
     return out
 
 
-UNAVAILABLE_DEVICE = "cuda"  # submission children run with CUDA_VISIBLE_DEVICES="": a script that honours it must refuse
+UNAVAILABLE_ACCELERATOR = "cuda"  # submission children run with CUDA_VISIBLE_DEVICES="": a script that honours it must refuse
 
 
 def _args_with_device(args: list[str], device: str) -> list[str]:
@@ -518,10 +518,10 @@ def check_device_honoured(task, submission, scratch, cache, params):
     run = _executed(task, submission, scratch, cache)["device"]
     trace = run.trace or {}
     if run.ok and trace.get("steps", 0) > 0:
-        return False, f"asked for --device {UNAVAILABLE_DEVICE} (not available here), it trained on the CPU anyway"
+        return False, f"asked for --device {UNAVAILABLE_ACCELERATOR} (not available here), it trained on the CPU anyway"
     if run.reason.startswith(("not trusted", "refused")):
         return False, run.reason
-    return True, f"--device {UNAVAILABLE_DEVICE} refused where no GPU is visible ({run.reason[:120] or 'no step taken'})"
+    return True, f"--device {UNAVAILABLE_ACCELERATOR} refused where no GPU is visible ({run.reason[:120] or 'no step taken'})"
 
 
 def check_disjoint_validation(task, submission, scratch, cache, params):
@@ -531,7 +531,8 @@ def check_disjoint_validation(task, submission, scratch, cache, params):
     if not overlap:
         if any(not grad for _, grad, _ in trace.get("forwards", [])):  # inputs that are not one tensor (a dict batch)
             return True, "evaluation forwards seen, but their inputs could not be fingerprinted (not a tensor)"
-        return False, "no evaluation forward under no_grad/inference_mode was observed"
+        # No evaluation under no_grad at all: that is the modes check's finding, not a leak of training data.
+        return True, "nothing to compare: no evaluation forward under no_grad/inference_mode (see modes)"
     clean = sum(1 for n, seen in overlap if n and seen == 0)
     rows = sum(n for n, _ in overlap)
     trained_on = sum(seen for _, seen in overlap)

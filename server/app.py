@@ -64,6 +64,25 @@ Resources: pattern docs (pytorch-patterns://docs/...), rule docs (pytorch-patter
 reference sources (pytorch-patterns://reference/{name}).
 """
 
+class RuleDoc(RuleInfo):
+    anchor: str = Field(description="The line a finding of this rule is reported on, shown on the rule's bad example.")
+
+
+def rule_anchor(rule) -> str:
+    """Where the reviewer anchors this rule's finding: reviewed on its own bad example, the lines it reports."""
+    general = ("A finding is reported on the first line of the statement the rule is about; for a call, the line "
+               "of the called name.")
+    try:
+        found = sorted({f.line for f in review_source(rule.bad, "bad.py", select=[rule.code]) if f.rule == rule.code})
+    except SourceParseError:
+        found = []
+    if not found:
+        return general
+    lines = rule.bad.splitlines()
+    shown = "; ".join(f"line {n}: `{lines[n - 1].strip()}`" for n in found if 0 < n <= len(lines))
+    return f"{general} In the bad example: {shown}."
+
+
 READ_ONLY = ToolAnnotations(read_only_hint=True, idempotent_hint=True, open_world_hint=False)
 
 
@@ -195,13 +214,14 @@ def build_server(root_dirs: list[Path] | None = None) -> MCPServer:
     @tool(annotations=READ_ONLY, title="Explain a rule")
     def explain_rule(
         code: Annotated[str, Field(max_length=100, description="Rule code (PT-GRAD002) or name (missing-zero-grad).")],
-    ) -> RuleInfo:
-        """One rule's documentation: what it flags, why it is wrong, the fix, and bad/good code."""
+    ) -> RuleDoc:
+        """One rule's documentation: what it flags, why it is wrong, the fix, bad/good code, and its anchor line
+        (where in the bad example the reviewer reports the finding)."""
         rule = find_rule(code)
         if rule is None:
             codes = ", ".join(r.code for r in all_rules())
             raise ToolError(f"no rule {code!r}. Known codes: {codes}")
-        return rule_info(rule)
+        return RuleDoc(**rule_info(rule).model_dump(), anchor=rule_anchor(rule))
 
     # ------------------------------------------------------------------ generators
     def _generate(fn, spec) -> GeneratedCode:
