@@ -47,6 +47,7 @@ def main() -> None:
     if args.resume and ckpt_path.exists():
         state = torch.load(ckpt_path, map_location=device, weights_only=True)
         model.load_state_dict(state["model"])
+        side.load_state_dict(state["side"])
         optimizer.load_state_dict(state["optimizer"])
         step = state["step"]
         order.set_state(state["epoch_rng"])  # rebuilds this epoch's order; consumed batches are skipped below
@@ -77,6 +78,7 @@ def main() -> None:
     torch.save(
         {
             "model": model.state_dict(),
+            "side": side.state_dict(),
             "optimizer": optimizer.state_dict(),
             "step": step,
             "epoch_rng": epoch_rng,
