@@ -398,14 +398,17 @@ def check_trains_model(task, submission, scratch, cache, params):
     detail = f"optimizer stepped the parameters of: {', '.join(trained) or 'no forwarded module'}"
     wanted = params.get("model")
     if wanted and str(wanted) not in trained:
+        cache["untrained_cap"] = UNTRAINED_CAP
         return False, f"{detail} (need {wanted})"
     changes = trace.get("module_changes") or {}
     if wanted and str(wanted) in changes and changes[str(wanted)] < MIN_WEIGHT_MOVE:
         # stepped but never changed: joined to the loss with weight 0, or its gradients zeroed
+        cache["untrained_cap"] = UNTRAINED_CAP
         return False, f"{detail}, but its weights moved {changes[str(wanted)]:.2g} (need >= {MIN_WEIGHT_MOVE:g})"
     layers = set(trace.get("trained_layers", []))
     missing = [layer for layer in params.get("contains", []) if layer not in layers]  # e.g. torch.nn.modules.rnn.GRU
     if missing:
+        cache["untrained_cap"] = UNTRAINED_CAP  # trained, but not the model the task asks for
         return False, f"{detail}; the trained model has no {', '.join(m.rsplit('.', 1)[-1] for m in missing)}"
     return True, detail
 
@@ -806,7 +809,7 @@ def check_independent(task, submission, scratch, cache, params):
             problems.append(f"imports {ref_stem}")
         elif isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == ref_stem:
             problems.append(f"imports from {ref_stem}")
-        elif isinstance(node, ast.Constant) and isinstance(node.value, str) and ref_stem in node.value and len(node.value) < 200:
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str) and _names_module(node.value, ref_stem):
             problems.append(f"names {node.value!r}")
         elif isinstance(node, ast.Name) and node.id in ("__import__", "importlib", "runpy", "exec", "eval"):
             problems.append(f"uses {node.id}")
@@ -816,8 +819,15 @@ def check_independent(task, submission, scratch, cache, params):
         return False, "the candidate relies on the reference: " + ", ".join(dict.fromkeys(problems))
     similarity = difflib.SequenceMatcher(None, _shape(_model_class(ref, "Model")), _shape(_model_class(cand, "ModelNew")),
                                          autojunk=False).ratio()
-    limit = float(params.get("max_similarity", 0.9))
+    limit = float(params.get("max_similarity", 0.95))
     return similarity <= limit, f"normalised-AST similarity to the reference's Model {similarity:.2f} (copy above {limit})"
+
+
+def _names_module(text: str, stem: str) -> bool:
+    """A string that names the reference module or file ('reference', 'reference.py', 'dir/reference.py'), not
+    prose that happens to contain the word."""
+    t = text.strip().replace("\\", "/").rsplit("/", 1)[-1]
+    return t in (stem, f"{stem}.py", f"{stem}.pyc")
 
 
 def _model_class(tree, name: str):

@@ -19,6 +19,8 @@ The harness computes the metric in its own process: the trained model must beat 
 from __future__ import annotations
 
 import importlib.util
+import inspect
+import itertools
 import json
 import sys
 import time
@@ -63,15 +65,37 @@ def _state_dicts(folder: Path) -> list[dict]:
     return found
 
 
+def _constructor_kwargs(cls, init: list, state: dict):
+    """Keyword arguments to try: none (the task's constructor call), then integer keyword defaults (a hidden size)
+    set to sizes found in the saved weights, one or two at a time. Fresh copies are built the same way, so the
+    comparison is always against the submission's own architecture."""
+    yield {}
+    try:
+        sig = inspect.signature(cls.__init__)
+    except (TypeError, ValueError):
+        return
+    params = [p.name for p in list(sig.parameters.values())[1 + len(init):]
+              if isinstance(p.default, int) and not isinstance(p.default, bool)][:3]
+    dims = sorted({d for v in state.values() for d in v.shape})[:12]
+    for name in params:
+        for d in dims:
+            yield {name: d}
+    for a, b in itertools.combinations(params, 2):
+        for da in dims:
+            for db in dims:
+                yield {a: da, b: db}
+
+
 def _load_trained(cls, init: list, folder: Path):
     for state in _state_dicts(folder):
-        model = cls(*init)
-        try:
-            model.load_state_dict(state, strict=True)
-        except (RuntimeError, ValueError, TypeError, KeyError):
-            continue
-        return model
-    return None
+        for kwargs in _constructor_kwargs(cls, init, state):
+            try:
+                model = cls(*init, **kwargs)
+                model.load_state_dict(state, strict=True)
+            except Exception:  # noqa: BLE001 -- not this architecture
+                continue
+            return model, kwargs
+    return None, {}
 
 
 def _outputs(model, x) -> list[list[float]] | None:
@@ -117,12 +141,15 @@ def main() -> int:
     init = list(job.get("init", []))
     result: dict = {"fresh": []}
     states = {}
+    arch: dict = {}
     for tag, folder in job["checkpoints"].items():
         try:
-            model = _load_trained(cls, init, Path(folder))
+            model, kwargs = _load_trained(cls, init, Path(folder))
         except Exception as exc:  # noqa: BLE001
             _emit("error", error=f"{job['model']}({', '.join(map(str, init))}): {exc.__class__.__name__}: {exc}")
             return 1
+        if tag == "full" or not arch:
+            arch = kwargs
         if model is None:
             result[tag] = None
             continue
@@ -130,7 +157,8 @@ def main() -> int:
         result[tag] = _outputs(model, x)
     for seed in job.get("fresh_seeds", [101, 202, 303]):
         torch.manual_seed(int(seed))
-        result["fresh"].append(_outputs(cls(*init), x))
+        result["fresh"].append(_outputs(cls(*init, **arch), x))
+    result["kwargs"] = arch
     if "full" in states and "half" in states:
         num = sum(float((states["full"][k] - states["half"][k]).double().pow(2).sum()) for k in states["full"])
         den = sum(float(v.double().pow(2).sum()) for v in states["half"].values()) or 1.0

@@ -306,3 +306,14 @@ def test_review_prompts_promise_only_what_explain_rule_gives():
             assert "also shows the\nline its bad example's finding is reported on" in task.prompt, task.id
         if task.kind == "fix":
             assert "pytorch-patterns reviewer" in task.prompt and "--device" in task.prompt, task.id
+
+
+def test_independent_ignores_prose_that_mentions_the_reference(tmp_path):
+    (tmp_path / "model_new.py").write_text(
+        '"""Faster than the reference: fused."""\nimport torch.nn.functional as F\nfrom torch import nn\n'
+        'class ModelNew(nn.Module):\n    """Same as the reference implementation, one kernel."""\n'
+        '    def __init__(self, d, eps=1e-5):\n        super().__init__()\n        self.ln = nn.LayerNorm(d, eps=eps)\n'
+        '    def forward(self, x):\n        return self.ln(x)\n')
+    assert C.check_independent(LAYERNORM, tmp_path, tmp_path, {}, {})[0]
+    (tmp_path / "model_new.py").write_text("import runpy as r\nModelNew = r.run_path('./reference.py')['Model']\n")
+    assert not C.check_independent(LAYERNORM, tmp_path, tmp_path, {}, {})[0]
