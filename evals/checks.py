@@ -170,7 +170,7 @@ def score(task: Task, submission: Path, *, agent: str = "", attempt: int = 0) ->
             _release_learned(cache)  # a learned child that no check asked for (a gate failed) exits now
     total = sum(c.weight for c in task.checks)
     got = sum(r.weight * _credit(r) for r in results)
-    cap = cache.get("untrained_cap")  # evidence that nothing was trained: the bookkeeping checks cannot lift it
+    cap = cache.get("untrained_cap")  # nothing trained / not its own work: the bookkeeping checks cannot lift it
     if isinstance(cap, float) and any(r.passed is False for r in results):
         got = min(got, cap * total)
     runs = cache.get("runs") or {}
@@ -816,10 +816,13 @@ def check_independent(task, submission, scratch, cache, params):
         elif isinstance(node, ast.Name) and node.id == "Model" and "Model" not in defined:
             problems.append("uses the reference's Model")
     if problems:
+        cache["untrained_cap"] = 0.0  # not the candidate's own work: nothing it passed counts
         return False, "the candidate relies on the reference: " + ", ".join(dict.fromkeys(problems))
     similarity = difflib.SequenceMatcher(None, _shape(_model_class(ref, "Model")), _shape(_model_class(cand, "ModelNew")),
                                          autojunk=False).ratio()
     limit = float(params.get("max_similarity", 0.95))
+    if similarity > limit:
+        cache["untrained_cap"] = 0.0
     return similarity <= limit, f"normalised-AST similarity to the reference's Model {similarity:.2f} (copy above {limit})"
 
 
