@@ -12,11 +12,16 @@ file in the submission's reach), and the runtime audit hook reports integrity vi
 
 from __future__ import annotations
 
+import hashlib
 import json
+import math
 import os
+import platform
+import secrets
 import shutil
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import get_args
@@ -40,13 +45,22 @@ MAX_FINDINGS_BYTES = 2_000_000
 MAX_EVENT_BYTES = 256 << 20
 
 
-MAX_DISK_MB = 2048  # what a submission may write (checkpoints, outputs) before it is killed
+MAX_DISK_MB = 2048
+# A submission shown to train nothing (no gradient reaches the weights, the weights stand still, or the saved model
+# is no better than a fresh one on hidden data) scores at most this, whatever its bookkeeping checks say.
+UNTRAINED_CAP = 0.25
+MIN_WEIGHT_MOVE = 1e-4  # relative distance the trained weights must move over a run (honest runs: 1e-2 and more)  # what a submission may write (checkpoints, outputs) before it is killed
 
 
 def answer_folders(task: Task) -> list[Path]:
     """What a submission (or the agent writing it) must not read: the task's folder (oracle, mutants), this
     repository's tests (held-out submissions), git history and kept eval runs."""
     folders = [REPO_ROOT / name for name in ("tests", ".git", "runs")]
+    try:  # the reference fixes' runs (same_as_reference): created now, so that it is hidden from the first run on
+        reference_cache_dir().mkdir(parents=True, exist_ok=True)
+        folders.append(reference_cache_dir())
+    except OSError:
+        pass
     if task.root is not None:
         folders.append(task.root)
     return [f for f in folders if f.exists()]
@@ -97,10 +111,12 @@ def probe_runs(task: Task, submission: Path, scratch: Path, runs: list[tuple[str
     for tag, extra, out_of in runs:
         work = scratch / tag
         copy_regular_tree(submission, work, max_bytes=MAX_SUBMISSION_MB << 20)
-        outs[tag] = outs[out_of] if out_of else scratch / f"{tag}-out"
+        outs[tag] = scratch / f"{tag}-out"  # its own folder: a --resume run starts from a copy of out_of's
         outs[tag].mkdir(parents=True, exist_ok=True)
+        base = _args_with_device(task.args, UNAVAILABLE_ACCELERATOR) if tag == "device" else task.args
         plan.append({"trace": str(scratch / f"{tag}-trace.json"), "script": str(work / task.entry),
-                     "args": [*task.args, "--output-dir", str(outs[tag]), *extra], "cwd": str(work)})
+                     "args": [*base, "--output-dir", str(outs[tag]), *extra], "cwd": str(work),
+                     **({"copy_from": str(outs[out_of])} if out_of else {})})
     if not (submission / task.entry).is_file():
         return {tag: ProbeRun(False, None, f"{task.entry} not found in the submission", outs[tag]) for tag, _, _ in runs}
     plan_path = scratch / "plan.json"
@@ -179,6 +195,18 @@ def probe_runs(task: Task, submission: Path, scratch: Path, runs: list[tuple[str
     return out
 
 
+UNAVAILABLE_ACCELERATOR = "cuda"  # submission children run with CUDA_VISIBLE_DEVICES="": a script that honours it must refuse
+
+
+def _args_with_device(args: list[str], device: str) -> list[str]:
+    out = list(args)
+    if "--device" in out and out.index("--device") + 1 < len(out):
+        out[out.index("--device") + 1] = device
+    else:
+        out += ["--device", device]
+    return out
+
+
 def score(task: Task, submission: Path, *, agent: str = "", attempt: int = 0) -> TaskResult:
     t0 = time.monotonic()
     cache: dict[str, object] = {}
@@ -197,7 +225,10 @@ def score(task: Task, submission: Path, *, agent: str = "", attempt: int = 0) ->
         if refused is None:
             scratch = Path(tmp) / "scratch"
             scratch.mkdir()
-            results = _run_checks(task, snapshot, scratch, cache)
+            try:
+                results = _run_checks(task, snapshot, scratch, cache)
+            finally:
+                _release_learned(cache)  # a learned child that no check asked for (a gate failed) exits now
         else:
             results = _refused(task, refused)
         runs_seen = cache.get("runs") or {}
@@ -205,7 +236,10 @@ def score(task: Task, submission: Path, *, agent: str = "", attempt: int = 0) ->
             refused = next(r.reason for r in runs_seen.values() if r.integrity)  # type: ignore[union-attr]
             results = _refused(task, refused)
     total = sum(c.weight for c in task.checks)
-    got = sum(r.weight for r in results if r.passed)
+    got = sum(r.weight * _credit(r) for r in results)
+    cap = cache.get("untrained_cap")  # nothing trained / not its own work: the bookkeeping checks cannot lift it
+    if isinstance(cap, float) and any(r.passed is False for r in results):
+        got = min(got, cap * total)
     runs = cache.get("runs") or {}
     compared = cache.get("compare")
     levels = [r.containment for r in runs.values()] + ([compared.containment] if compared is not None else [])  # type: ignore[union-attr]
@@ -221,6 +255,12 @@ def _refused(task: Task, why: str) -> list[CheckResult]:
     return [CheckResult(name=c.name, passed=False if i == 0 else None, weight=c.weight,
                         detail=why[:500] if i == 0 else "not run: the submission was refused")
             for i, c in enumerate(task.checks)]
+
+
+def _credit(r: CheckResult) -> float:
+    if r.credit is not None:
+        return r.credit
+    return 1.0 if r.passed else 0.0
 
 
 def _weakest(levels: list[str | None]) -> str | None:
@@ -239,18 +279,55 @@ def _run_checks(task: Task, submission: Path, scratch: Path, cache: dict[str, ob
         if gated:
             out.append(CheckResult(name=check.name, passed=None, weight=check.weight, detail="not run: an earlier gate failed"))
             continue
+        credit = None
         try:
-            passed, detail = CHECKS[check.name](task, submission, scratch, cache, check.params)
+            verdict = CHECKS[check.name](task, submission, scratch, cache, check.params)
+            passed, detail = bool(verdict[0]), verdict[1]
+            if len(verdict) > 2:  # a graded check: (passed, detail, credit in [0, 1])
+                credit = round(min(1.0, max(0.0, float(verdict[2]))), 6)
+                passed = credit >= 1.0
         except Exception as exc:  # noqa: BLE001 -- a broken submission must score 0, never crash the harness
             passed, detail = False, f"check error: {exc.__class__.__name__}: {exc}"
-        out.append(CheckResult(name=check.name, passed=passed, weight=check.weight, detail=detail[:500]))
+        out.append(CheckResult(name=check.name, passed=passed, weight=check.weight, detail=detail[:500], credit=credit))
         if check.gate and not passed:
             gated = True
     return out
 
 
 # ---------------------------------------------------------------------- review checks
-def _review_matches(task: Task, submission: Path, cache: dict) -> tuple[int, int, int, str]:
+# Review grading (stated in the README): a finding on the labelled line counts 1, one within the task's
+# line_tolerance counts 1/2 (found, but not where the reviewer anchors it: `explain_rule` states the anchor);
+# precision is matched findings over reported ones; recall is discounted by precision below 1/2, so a report
+# that sprays findings over the file earns neither.
+NEAR_CREDIT = 0.5
+SPRAY_PRECISION = 0.5
+
+
+class ReviewTally:
+    def __init__(self, exact: int, near: int, expected: int, false_alarms: int, note: str = "") -> None:
+        self.exact, self.near, self.expected, self.false_alarms, self.note = exact, near, expected, false_alarms, note
+
+    @property
+    def reported(self) -> int:
+        return self.exact + self.near + self.false_alarms
+
+    @property
+    def recall(self) -> float:
+        return (self.exact + NEAR_CREDIT * self.near) / self.expected if self.expected else 0.0
+
+    @property
+    def precision(self) -> float:
+        return (self.exact + self.near) / self.reported if self.reported else 0.0
+
+    @property
+    def detail(self) -> str:
+        if self.note:
+            return self.note
+        return (f"{self.exact + self.near}/{self.expected} planted findings found ({self.near} off the anchor line), "
+                f"{self.false_alarms} false alarm(s); recall {self.recall:.2f}, precision {self.precision:.2f}")
+
+
+def _review_matches(task: Task, submission: Path, cache: dict) -> ReviewTally:
     if "review" not in cache:
         path = submission / "findings.json"
         try:
@@ -259,23 +336,30 @@ def _review_matches(task: Task, submission: Path, cache: dict) -> tuple[int, int
                 raise ValueError("findings.json must be a JSON list")
             items = [(str(r["rule"]).upper(), int(r["line"]), str(r.get("file", task.expected[0].file))) for r in reported]
         except FileNotFoundError:
-            cache["review"] = (0, len(task.expected), 0, "no findings.json in the submission")
-            return cache["review"]  # type: ignore[return-value]
+            cache["review"] = ReviewTally(0, 0, len(task.expected), 0, "no findings.json in the submission")
+            return cache["review"]
         except (ValueError, KeyError, TypeError, OSError) as exc:
-            cache["review"] = (0, len(task.expected), 0, f"findings.json is malformed or refused: {exc}")
-            return cache["review"]  # type: ignore[return-value]
+            cache["review"] = ReviewTally(0, 0, len(task.expected), 0, f"findings.json is malformed or refused: {exc}")
+            return cache["review"]
         # Opt-in rules (off by default, e.g. PT-REP005) are never labelled: reporting one is neither a hit nor a false alarm.
         unscored = _opt_in_rules()
         unmatched = [it for it in items if it[0] not in unscored]
-        hits = 0
-        for exp in task.expected:
-            for i, (rule, line, file) in enumerate(unmatched):
-                if rule == exp.rule.upper() and abs(line - exp.line) <= task.line_tolerance and Path(file).name == Path(exp.file).name:
-                    hits += 1
-                    unmatched.pop(i)
-                    break
-        cache["review"] = (hits, len(task.expected), len(unmatched), f"{hits}/{len(task.expected)} planted findings found, {len(unmatched)} false alarm(s)")
-    return cache["review"]  # type: ignore[return-value]
+        exact = near = 0
+        matched: set[int] = set()
+        for exact_pass in (True, False):  # exact lines first, so a near finding never takes an exact one's label
+            for j, exp in enumerate(task.expected):
+                if j in matched:
+                    continue
+                for i, (rule, line, file) in enumerate(unmatched):
+                    off = abs(line - exp.line)
+                    if (rule == exp.rule.upper() and Path(file).name == Path(exp.file).name
+                            and (off == 0 if exact_pass else off <= task.line_tolerance)):
+                        matched.add(j)
+                        exact, near = exact + exact_pass, near + (not exact_pass)
+                        unmatched.pop(i)
+                        break
+        cache["review"] = ReviewTally(exact, near, len(task.expected), len(unmatched))
+    return cache["review"]
 
 
 def _opt_in_rules() -> frozenset[str]:
@@ -285,16 +369,14 @@ def _opt_in_rules() -> frozenset[str]:
 
 
 def check_review_recall(task, submission, scratch, cache, params):
-    hits, expected, _, detail = _review_matches(task, submission, cache)
-    return hits / expected >= params.get("min", 1.0), detail
+    t = _review_matches(task, submission, cache)
+    credit = t.recall * min(1.0, t.precision / SPRAY_PRECISION)
+    return credit >= 1.0, t.detail, credit
 
 
 def check_review_precision(task, submission, scratch, cache, params):
-    hits, _, false_alarms, detail = _review_matches(task, submission, cache)
-    reported = hits + false_alarms
-    if reported == 0:
-        return False, detail
-    return hits / reported >= params.get("min", 1.0), detail
+    t = _review_matches(task, submission, cache)
+    return t.precision >= 1.0, t.detail, t.precision
 
 
 # ---------------------------------------------------------------------- execution checks
@@ -303,10 +385,15 @@ def _executed(task, submission, scratch, cache) -> dict[str, ProbeRun]:
     if "runs" not in cache:
         names = {c.name for c in task.checks}
         runs: list[tuple[str, list[str], str | None]] = [("full", ["--max-steps", str(task.steps), "--seed", "0"], None)]
-        if names & {"deterministic", "resume"}:
+        if names & {"deterministic", "resume", "learns"}:
             runs.append(("half", ["--max-steps", str(task.steps // 2), "--seed", "0"], None))
         if "resume" in names:
             runs.append(("resume", ["--max-steps", str(task.steps), "--seed", "0", "--resume"], "half"))
+        if "device_honoured" in names:  # last: a run that (rightly) fails must not void the runs after it
+            runs.append(("device", ["--max-steps", "2", "--seed", "0"], None))
+        learns = next((c for c in task.checks if c.name == "learns"), None)
+        if learns is not None and (submission / str(learns.params.get("module", task.entry))).is_file():
+            cache["learned_child"] = LearnedChild(task, submission, scratch, learns.params)
         cache["runs"] = probe_runs(task, submission, scratch, runs)
     return cache["runs"]  # type: ignore[return-value]
 
@@ -335,7 +422,15 @@ def check_loss_decreases(task, submission, scratch, cache, params):
     # Losses that fall while no gradient ever reaches the optimizer's parameters are not training (a loss
     # rebuilt from .item(), or numbers made up to look like a curve).
     if (run.trace or {}).get("backward_reached_params", 0) == 0:
+        cache["untrained_cap"] = UNTRAINED_CAP
         return False, "backward() never produced a gradient for the optimizer's parameters"
+    # ... nor is a loss that falls while the weights stand still (lr=0, a decaying factor on the loss, a made-up
+    # loss plus 1e-30 * sum(params)): the stepped parameters must move (relative distance from the first step).
+    moved = (run.trace or {}).get("weights_change")
+    min_move = float(params.get("min_move", MIN_WEIGHT_MOVE))
+    if moved is not None and moved < min_move:
+        cache["untrained_cap"] = UNTRAINED_CAP
+        return False, f"the loss is not training the model: the stepped weights moved {moved:.2g} (need >= {min_move:g})"
     k = max(1, len(losses) // 4)
     first, last = sum(losses[:k]) / k, sum(losses[-k:]) / k
     ratio = params.get("max_ratio", 0.95)
@@ -377,10 +472,17 @@ def check_trains_model(task, submission, scratch, cache, params):
     detail = f"optimizer stepped the parameters of: {', '.join(trained) or 'no forwarded module'}"
     wanted = params.get("model")
     if wanted and str(wanted) not in trained:
+        cache["untrained_cap"] = UNTRAINED_CAP
         return False, f"{detail} (need {wanted})"
+    changes = trace.get("module_changes") or {}
+    if wanted and str(wanted) in changes and changes[str(wanted)] < MIN_WEIGHT_MOVE:
+        # stepped but never changed: joined to the loss with weight 0, or its gradients zeroed
+        cache["untrained_cap"] = UNTRAINED_CAP
+        return False, f"{detail}, but its weights moved {changes[str(wanted)]:.2g} (need >= {MIN_WEIGHT_MOVE:g})"
     layers = set(trace.get("trained_layers", []))
     missing = [layer for layer in params.get("contains", []) if layer not in layers]  # e.g. torch.nn.modules.rnn.GRU
     if missing:
+        cache["untrained_cap"] = UNTRAINED_CAP  # trained, but not the model the task asks for
         return False, f"{detail}; the trained model has no {', '.join(m.rsplit('.', 1)[-1] for m in missing)}"
     return True, detail
 
@@ -487,6 +589,348 @@ def check_faster_than_reference(task, submission, scratch, cache, params):
     return speedup >= need, f"speed-up {speedup:.2f}x (need >= {need}x)"
 
 
+# ---------------------------------------------------------------------- checks that judge the work (issue 13)
+def check_device_honoured(task, submission, scratch, cache, params):
+    """Run with --device cuda where no GPU is visible: a script that honours --device fails; one that trains on the
+    CPU anyway ignored it."""
+    run = _executed(task, submission, scratch, cache)["device"]
+    trace = run.trace or {}
+    if run.ok and trace.get("steps", 0) > 0:
+        return False, f"asked for --device {UNAVAILABLE_ACCELERATOR} (not available here), it trained on the CPU anyway"
+    if run.reason.startswith(("not trusted", "refused")):
+        return False, run.reason
+    return True, f"--device {UNAVAILABLE_ACCELERATOR} refused where no GPU is visible ({run.reason[:120] or 'no step taken'})"
+
+
+def check_disjoint_validation(task, submission, scratch, cache, params):
+    """Some evaluation forward sees only samples the model was never trained on (by fingerprint of each sample)."""
+    trace = _full(task, submission, scratch, cache).trace or {}
+    overlap = trace.get("eval_overlap", [])
+    if not overlap:
+        if any(not grad for _, grad, _ in trace.get("forwards", [])):  # inputs that are not one tensor (a dict batch)
+            return True, "evaluation forwards seen, but their inputs could not be fingerprinted (not a tensor)"
+        # No evaluation under no_grad at all: that is the modes check's finding, not a leak of training data.
+        return True, "nothing to compare: no evaluation forward under no_grad/inference_mode (see modes)"
+    clean = sum(1 for n, seen in overlap if n and seen == 0)
+    rows = sum(n for n, _ in overlap)
+    trained_on = sum(seen for _, seen in overlap)
+    detail = (f"{clean}/{len(overlap)} evaluation forward(s) on unseen samples; {trained_on}/{rows} evaluated samples "
+              f"were trained on ({trace.get('train_rows', 0)} distinct training samples)")
+    return clean > 0, detail
+
+
+def check_accumulation(task, submission, scratch, cache, params):
+    """Each optimizer step (the first few) stands for a batch of k distinct micro-batches, each loss scaled by 1/k
+    (relative to the mean loss its loss function computed; a sum-reduced loss over the full batch counts the same)."""
+    k = int(params.get("k", 2))
+    tol = float(params.get("scale_tolerance", 0.15))
+    steps = [r for r in (_full(task, submission, scratch, cache).trace or {}).get("accumulation", []) if r["backwards"]]
+    if not steps:
+        return False, "no optimizer step with a backward() was observed"
+    problems, scales = [], []
+    for i, r in enumerate(steps):
+        if r["distinct_inputs"] < k:
+            problems.append(f"step {i + 1}: {r['backwards']} backward() call(s) on {r['distinct_inputs']} distinct "
+                            f"micro-batch(es) (need {k})")
+        for sc in r["scales"]:
+            if sc is not None:
+                scales.append(sc)
+                if abs(sc * k - 1.0) > tol:
+                    problems.append(f"step {i + 1}: a micro-batch loss scaled by {sc:.3g} (need 1/{k})")
+    if problems:
+        return False, "; ".join(dict.fromkeys(problems))[:400]
+    how = f"each loss scaled by 1/{k}" if scales else "loss scale not measured (no torch loss function seen)"
+    return True, f"{len(steps)} steps checked: {k} distinct micro-batches each, {how}"
+
+
+# The reference fix's run, per task content: computed once per process (and kept on disk, out of submissions' view).
+_REFERENCE_RUNS: dict[str, dict] = {}
+_REFERENCE_LOCK = threading.Lock()
+
+
+def reference_cache_dir() -> Path:
+    root = os.environ.get("PP_EVAL_CACHE") or os.path.join(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache",
+                                                           "pytorch-patterns", "eval-reference")
+    return Path(root)
+
+
+def _reference_key(task: Task) -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    h = hashlib.sha256()
+    try:
+        torch_version = version("torch")
+    except PackageNotFoundError:
+        torch_version = "?"
+    h.update(json.dumps([task.id, task.args, task.steps, task.entry, torch_version, sys.version, platform.machine()]).encode())
+    assert task.root is not None
+    for path in sorted(p for p in task.oracle_dir.rglob("*") if p.is_file()):
+        h.update(str(path.relative_to(task.oracle_dir)).encode() + b"\0" + path.read_bytes())
+    return h.hexdigest()[:32]
+
+
+def _reference_run(task: Task, scratch: Path) -> dict:
+    key = _reference_key(task)
+    with _REFERENCE_LOCK:
+        if key in _REFERENCE_RUNS:
+            return _REFERENCE_RUNS[key]
+    path = reference_cache_dir() / f"{key}.json"
+    try:
+        got = json.loads(path.read_text())
+        if isinstance(got, dict) and "losses" in got:
+            _REFERENCE_RUNS[key] = got
+            return got
+    except (OSError, ValueError):
+        pass
+    work = scratch / "reference"
+    work.mkdir()
+    run = probe_runs(task, task.oracle_dir, work, [("full", ["--max-steps", str(task.steps), "--seed", "0"], None)])["full"]
+    if not run.ok:
+        raise RuntimeError(f"the reference fix itself failed: {run.reason}")
+    got = {"losses": run.losses, "eval_sums": (run.trace or {}).get("eval_sums", [])}
+    with _REFERENCE_LOCK:
+        _REFERENCE_RUNS[key] = got
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
+        tmp.write_text(json.dumps(got))
+        tmp.replace(path)
+    except OSError:
+        pass
+    return got
+
+
+def _close(a: list[float], b: list[float], rtol: float, atol: float) -> int | None:
+    """The first index where a and b differ beyond the tolerance (len of the shorter one if lengths differ)."""
+    for i, (x, y) in enumerate(zip(a, b)):
+        if not abs(x - y) <= atol + rtol * max(abs(y), 1.0):
+            return i
+    return None if len(a) == len(b) else min(len(a), len(b))
+
+
+def check_same_as_reference(task, submission, scratch, cache, params):
+    """Pass-to-pass: for the same seed the fixed script trains like the reference fix (losses, evaluation outputs).
+
+    params: rtol/atol (per loss, default 1e-3 / 1e-4), evals (compare evaluation outputs too, default true),
+    mode "exact" (step by step) or "mean" (mean loss over the run within rtol: for a task where correct fixes
+    may draw a different split or order)."""
+    run = _full(task, submission, scratch, cache)
+    if not run.ok:
+        return False, run.reason
+    ref = _reference_run(task, scratch)
+    rtol, atol = float(params.get("rtol", 1e-3)), float(params.get("atol", 1e-4))
+    mine, theirs = run.losses, ref["losses"]
+    if params.get("mode", "exact") == "mean":
+        if not mine or len(mine) != len(theirs):
+            return False, f"{len(mine)} losses recorded; the reference fix records {len(theirs)}"
+        a, b = sum(mine) / len(mine), sum(theirs) / len(theirs)
+        ok = abs(a - b) <= rtol * abs(b)
+        return ok, f"mean loss {a:.4f}, reference fix {b:.4f} (tolerance {rtol:.0%})"
+    diff = _close(mine, theirs, rtol, atol)
+    if diff is not None:
+        if len(mine) != len(theirs) and diff == min(len(mine), len(theirs)):
+            return False, f"{len(mine)} losses recorded; the reference fix records {len(theirs)} for the same seed"
+        return False, (f"training differs from the reference fix for the same seed from loss {diff + 1}: "
+                       f"{mine[diff]:.5f} vs {theirs[diff]:.5f} (rtol {rtol:g})")
+    if params.get("evals", True):
+        ev, ref_ev = (run.trace or {}).get("eval_sums", []), ref["eval_sums"]
+        diff = _close(ev, ref_ev, float(params.get("eval_rtol", 1e-3)), float(params.get("eval_atol", 1e-3)))
+        if diff is not None:
+            return False, (f"same training losses, evaluation outputs differ from the reference fix's "
+                           f"(evaluation {diff + 1} of {len(ref_ev)})")
+    return True, f"{len(mine)} losses (and evaluation outputs) match the reference fix within rtol {rtol:g}"
+
+
+LEARNED_PREFIX = "@@pp-learned "
+UNTRAINED_RATIO = 0.98  # hidden-data loss within 2% of an untrained model's: nothing was learned
+
+
+class LearnedChild:
+    """The learned child (evals/learned.py), started beside the submission's probe child so that its torch import
+    overlaps the submission's runs. It draws the hidden data and prints the targets at once, then waits for a
+    `go` file in a folder of its own that the submission's child cannot write (outside the scoring's scratch),
+    and only then imports the submission's model code and reads the checkpoints the runs saved."""
+
+    def __init__(self, task: Task, submission: Path, scratch: Path, params: dict) -> None:
+        self.events: list[dict] = []
+        self.result = None
+        self.work = Path(tempfile.mkdtemp(prefix="pp-learned-"))
+        shutil.copytree(submission, self.work / "code", symlinks=True)
+        (self.work / "cwd").mkdir()
+        self.go = self.work / "go.json"
+        job = {"seed": secrets.randbits(62), "module": str(self.work / "code" / str(params.get("module", task.entry))),
+               "model": params["model"], "init": params.get("init", []), "data": params["data"], "go": str(self.go),
+               "checkpoints": {"full": str(scratch / "full-out"), "half": str(scratch / "half-out")}}
+        boot = f"import sys; sys.path.insert(0, {str(REPO_ROOT)!r}); from evals.learned import main; sys.exit(main())"
+        timeout = task.timeout_s * 4 + 60  # it waits for the submission's runs
+
+        def run() -> None:
+            self.result = run_child([sys.executable, "-I", "-c", boot], timeout_s=timeout, memory_mb=task.memory_mb,
+                                    max_output_bytes=MAX_KEEP_OUTPUT, cwd=self.work / "cwd", env=_env(self.work),
+                                    on_line=self._on_line, max_total_output_bytes=MAX_TOTAL_OUTPUT,
+                                    stdin_data=(json.dumps(job) + "\n").encode(), isolation=isolation_for(self.work, task))
+
+        self.thread = threading.Thread(target=run, daemon=True, name=f"learned-{task.id}")
+        self.thread.start()
+
+    def _on_line(self, line: str) -> None:
+        if line.startswith(LEARNED_PREFIX) and len(self.events) < 8:
+            try:
+                self.events.append(json.loads(line[len(LEARNED_PREFIX):]))
+            except ValueError:
+                self.events.append({"event": "garbled"})
+
+    def finish(self, go: bool) -> dict:
+        """Release the child (go: evaluate the checkpoints; else: exit) and collect what it printed."""
+        if not self.go.exists():
+            tmp = self.go.with_suffix(".tmp")
+            tmp.write_text(json.dumps({"go": go}))
+            tmp.replace(self.go)  # whole or not at all: the child polls for it
+        self.thread.join()
+        shutil.rmtree(self.work, ignore_errors=True)
+        out: dict = {"res": self.result}
+        if self.events and self.events[0].get("event") == "targets":  # the first line only: printed before any submission code ran
+            out["targets"] = self.events[0].get("targets")
+            later = [e for e in self.events[1:] if e.get("event") in ("outputs", "error")]
+            if later:
+                out[later[-1]["event"]] = later[-1]
+        return out
+
+
+def _release_learned(cache: dict) -> None:
+    child = cache.pop("learned_child", None)
+    if child is not None:
+        child.finish(go=False)
+
+
+def _learned(task, submission, scratch, cache, params) -> dict:
+    if "learned" not in cache:
+        _executed(task, submission, scratch, cache)
+        child = cache.pop("learned_child", None)
+        cache["learned"] = child.finish(go=True) if child is not None else {"res": None}
+    return cache["learned"]  # type: ignore[return-value]
+
+
+def _cross_entropy(outputs, targets) -> float | None:
+    """Mean cross-entropy of raw outputs (logits or log-probabilities) against class targets, in this process."""
+    if not isinstance(outputs, list) or len(outputs) != len(targets):
+        return None
+    total = 0.0
+    for row, y in zip(outputs, targets):
+        if not isinstance(row, list) or not row or not 0 <= y < len(row):
+            return None
+        top = max(row)
+        if not math.isfinite(top):
+            return None
+        total += top + math.log(sum(math.exp(v - top) for v in row)) - row[y]
+    return total / len(targets)
+
+
+def check_learns(task, submission, scratch, cache, params):
+    """The model the task gives learned: loaded from the checkpoints the submission saved by a separate sandboxed
+    child, it beats fresh copies of the same class on hidden data (loss ratio <= params.max_ratio), and its
+    weights moved between the half and the full run (params.min_move)."""
+    full = _full(task, submission, scratch, cache)
+    if not full.ok:
+        return False, full.reason
+    got = _learned(task, submission, scratch, cache, params)
+    name = f"{params['model']}({', '.join(map(str, params.get('init', [])))})"
+    if "error" in got:
+        return False, f"could not evaluate the saved model: {got['error'].get('error', '')}"[:300]
+    if "outputs" not in got or not got.get("targets"):
+        res = got["res"]
+        if res is None:
+            return False, f"{params.get('module', task.entry)} not found in the submission"
+        return False, f"the evaluation child failed: {res.message or res.killed_reason or res.returncode} {res.stderr_tail[-200:]}"
+    outputs, targets = got["outputs"], got["targets"]
+    if outputs.get("full") is None:
+        return False, f"no checkpoint in --output-dir holds weights that load into {name}"
+    trained = _cross_entropy(outputs["full"], targets)
+    fresh = [_cross_entropy(o, targets) for o in outputs.get("fresh", [])]
+    if trained is None or not fresh or any(f is None for f in fresh):
+        return False, f"{name} outputs on hidden data are not finite class scores"
+    base = sum(fresh) / len(fresh)
+    ratio = float(params.get("max_ratio", 0.9))
+    moved = outputs.get("moved")
+    min_move = float(params.get("min_move", 1e-3))
+    detail = (f"hidden-data loss {trained:.4f} vs {base:.4f} for untrained {params['model']} (need <= {ratio}x); "
+              f"weights moved {moved if moved is None else f'{moved:.3g}'} between steps {task.steps // 2} and {task.steps}")
+    if moved is None or moved < min_move or trained > UNTRAINED_RATIO * base:
+        cache["untrained_cap"] = UNTRAINED_CAP
+    if moved is None or moved < min_move:
+        return False, detail + f" (need >= {min_move:g})"
+    return trained <= ratio * base, detail
+
+
+def check_independent(task, submission, scratch, cache, params):
+    """Implement: the candidate neither imports nor calls the reference, and is not a copy of it (normalised AST)."""
+    import ast
+    import difflib
+
+    assert task.root is not None and task.reference is not None
+    cand_path = submission / task.entry
+    if not cand_path.is_file():
+        return False, f"{task.entry} not found in the submission"
+    ref_stem = Path(task.reference).stem
+    try:
+        cand = ast.parse(cand_path.read_text(encoding="utf-8"))
+    except (SyntaxError, ValueError, UnicodeDecodeError) as exc:
+        return False, f"{task.entry} does not parse: {exc}"
+    ref = ast.parse((task.root / task.reference).read_text(encoding="utf-8"))
+    defined = {n.name for n in ast.walk(cand) if isinstance(n, (ast.ClassDef, ast.FunctionDef))}
+    problems = []
+    for node in ast.walk(cand):
+        if isinstance(node, ast.Import) and any(a.name.split(".")[0] == ref_stem for a in node.names):
+            problems.append(f"imports {ref_stem}")
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == ref_stem:
+            problems.append(f"imports from {ref_stem}")
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str) and _names_module(node.value, ref_stem):
+            problems.append(f"names {node.value!r}")
+        elif isinstance(node, ast.Name) and node.id in ("__import__", "importlib", "runpy", "exec", "eval"):
+            problems.append(f"uses {node.id}")
+        elif isinstance(node, ast.Name) and node.id == "Model" and "Model" not in defined:
+            problems.append("uses the reference's Model")
+    if problems:
+        cache["untrained_cap"] = 0.0  # not the candidate's own work: nothing it passed counts
+        return False, "the candidate relies on the reference: " + ", ".join(dict.fromkeys(problems))
+    similarity = difflib.SequenceMatcher(None, _shape(_model_class(ref, "Model")), _shape(_model_class(cand, "ModelNew")),
+                                         autojunk=False).ratio()
+    limit = float(params.get("max_similarity", 0.95))
+    if similarity > limit:
+        cache["untrained_cap"] = 0.0
+    return similarity <= limit, f"normalised-AST similarity to the reference's Model {similarity:.2f} (copy above {limit})"
+
+
+def _names_module(text: str, stem: str) -> bool:
+    """A string that names the reference module or file ('reference', 'reference.py', 'dir/reference.py'), not
+    prose that happens to contain the word."""
+    t = text.strip().replace("\\", "/").rsplit("/", 1)[-1]
+    return t in (stem, f"{stem}.py", f"{stem}.pyc")
+
+
+def _model_class(tree, name: str):
+    import ast
+
+    for node in tree.body:
+        if isinstance(node, ast.ClassDef) and node.name == name:
+            return node
+    return tree
+
+
+def _shape(node) -> list[str]:
+    """The node types and operators of a tree, names, constants and docstrings left out."""
+    import ast
+
+    out = []
+    for n in ast.walk(node):
+        if isinstance(n, ast.Expr) and isinstance(n.value, ast.Constant) and isinstance(n.value.value, str):
+            continue
+        if isinstance(n, (ast.Load, ast.Store, ast.Del, ast.Constant, ast.Name, ast.arg, ast.arguments)):
+            continue
+        out.append(type(n).__name__ + (f".{n.attr}" if isinstance(n, ast.Attribute) else ""))
+    return out
+
+
 CHECKS = {
     "review_recall": check_review_recall,
     "review_precision": check_review_precision,
@@ -501,4 +945,10 @@ CHECKS = {
     "reviewer_clean": check_reviewer_clean,
     "matches_reference": check_matches_reference,
     "faster_than_reference": check_faster_than_reference,
+    "same_as_reference": check_same_as_reference,
+    "device_honoured": check_device_honoured,
+    "learns": check_learns,
+    "accumulation": check_accumulation,
+    "disjoint_validation": check_disjoint_validation,
+    "independent": check_independent,
 }

@@ -23,6 +23,7 @@ import json
 import os
 import runpy
 import secrets
+import shutil
 import sys
 import traceback
 import weakref
@@ -65,6 +66,8 @@ def main(argv: list[str]) -> int:
         install_audit_hook(roots, lambda what: send({"event": "integrity", "what": what}))
     code = 0
     for index, run in enumerate(runs):
+        if run.get("copy_from"):  # e.g. --resume from a copy of an earlier run's checkpoint, which stays as it was
+            shutil.copytree(run["copy_from"], run["args"][run["args"].index("--output-dir") + 1], dirs_exist_ok=True)
         code = probe.run(run["trace"], run["script"], run.get("args", []), run.get("cwd"), index=index)
     return code
 
@@ -105,6 +108,7 @@ class Probe:
             if probe.state["stepped"] and not probe.state["cleared_since_step"] and _grads_reached(probe.optimizers):
                 t["backward_dirty"] += 1
             probe.state["stepped"] = False
+            probe.extra.before_backward(tensor)
             result = original_backward(tensor, *a, **kw)
             if _grads_reached(probe.optimizers):
                 t["backward_reached_params"] += 1
@@ -128,9 +132,13 @@ class Probe:
                 lr = opt.param_groups[0].get("lr")
                 t["lrs"].append(float(lr) if isinstance(lr, (int, float)) else None)
 
+        def before_step(opt, args, kwargs):
+            probe.extra.before_step(opt)
+
         def opt_init(opt, *a, **kw):
             original_init(opt, *a, **kw)
             probe.optimizers.append(opt)
+            opt.register_step_pre_hook(before_step)
             opt.register_step_post_hook(after_step)
 
         torch.optim.Optimizer.__init__ = opt_init  # type: ignore[method-assign]
@@ -177,6 +185,7 @@ class Probe:
                 probe.state["top"] = module
                 probe.state["grad"] = bool(torch.is_grad_enabled())
                 probe._note_module(module)
+                probe.extra.on_forward(module, inputs, probe.state["grad"])
             probe.state["depth"] += 1
 
         def post_hook(module, inputs, output):
@@ -198,6 +207,10 @@ class Probe:
                         # What evaluation computed: a checksum per eval forward (resume must reproduce them too,
                         # e.g. batch-norm running statistics, which training losses never show).
                         probe.trace["eval_sums"].append(float(first.detach().double().sum()))
+
+        for name in _LOSS_FUNCTIONS:  # the value of each loss computed, for the accumulation scale
+            if hasattr(F, name):
+                setattr(F, name, _loss_op(probe, getattr(F, name)))
 
         torch.nn.modules.module.register_module_forward_pre_hook(pre_hook)
         torch.nn.modules.module.register_module_forward_hook(post_hook, always_call=True)
@@ -222,6 +235,7 @@ class Probe:
             "exit_code": 0,
         }
         self.optimizers.clear()
+        self.extra = Evidence(self)
         self.seen_modules: list = []  # weak references to top-level modules that ran a forward (the first few)
         self.state = {"depth": 0, "cleared_since_step": True, "stepped": False, "backward_since_step": 0,
                       "mode_ops": 0, "mode_training": False, "top": None, "grad": True}
@@ -273,12 +287,156 @@ class Probe:
                 if getattr(mod, "__file__", None) and os.path.abspath(mod.__file__).startswith(script_dir):
                     del sys.modules[name]
         self.trace["exit_code"] = code
+        self.extra.finish(self.trace)
         if self._send is not None:
             self._send({"event": "trace", "run": index, "trace": self.trace})
             return code
         with open(trace_path, "w", encoding="utf-8") as fh:
             json.dump(self.trace, fh)
         return code
+
+
+_LOSS_FUNCTIONS = ("cross_entropy", "nll_loss", "mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss",
+                   "binary_cross_entropy", "binary_cross_entropy_with_logits", "kl_div")
+
+
+def _loss_op(probe: Probe, original):
+    """A loss function of torch.nn.functional that tells the probe the mean loss it computed (nn.*Loss modules
+    call these too)."""
+
+    def wrapper(*args, **kwargs):
+        out = original(*args, **kwargs)
+        try:
+            target = kwargs.get("target", args[1] if len(args) > 1 else None)
+            probe.extra.on_loss(out, kwargs.get("reduction", "mean"), target)
+        except Exception:  # noqa: BLE001 -- evidence must never break the submission
+            pass
+        return out
+
+    wrapper.__wrapped__ = original  # type: ignore[attr-defined]
+    return wrapper
+
+
+class Evidence:
+    """What the harness measures inside torch beyond counts, for its checks:
+
+    - how far the trained parameters moved from where they were at the first optimizer step (a loss that falls
+      while the weights stand still is not training: lr=0, a made-up loss plus 1e-30 * sum(params));
+    - fingerprints of every sample (row of the first input) of training and of evaluation forwards, so that
+      evaluation data the model was trained on is seen;
+    - per optimizer step (the first few): the backward() calls feeding it, the scale of each backward()-ed
+      loss relative to the mean loss the loss function computed (accumulation over k micro-batches must use 1/k),
+      and how many distinct micro-batches were forwarded.
+    """
+
+    max_rows = 60_000
+    accum_steps = 8
+    max_snapshot_numel = 20_000_000
+
+    def __init__(self, probe: Probe) -> None:
+        self.probe = probe
+        self.train_rows: set[int] = set()
+        self.eval_rows: list[list[int]] = []
+        self.n_eval_rows = 0
+        self.snapshot: list | None = None  # [(parameter, its value at the first step)]
+        self.step_inputs: list[int] = []  # fingerprints of training forward inputs since the last step
+        self.step_scales: list[float | None] = []
+        self.loss_sum, self.loss_known = 0.0, True
+        self.accum: list[dict] = []
+        self.module_params: dict[str, list[int]] = {}
+
+    def on_forward(self, module, inputs, grad: bool) -> None:
+        try:
+            torch = self.probe.torch
+            if isinstance(module, torch.nn.modules.loss._Loss) or not inputs or not isinstance(inputs[0], torch.Tensor):
+                return
+            x = inputs[0].detach()
+            if x.dim() == 0 or x.device.type == "meta":
+                return
+            x = x[:4096].cpu().reshape(min(x.shape[0], 4096), -1)
+            if x.dtype in (torch.bfloat16, torch.float16):
+                x = x.float()
+            arr = x.numpy()
+            rows = [hash(r.tobytes()) for r in arr]
+            if grad:
+                if len(self.train_rows) < self.max_rows:
+                    self.train_rows.update(rows)
+                if len(self.accum) < self.accum_steps:
+                    self.step_inputs.append(hash(arr.tobytes()))
+            elif self.n_eval_rows < self.max_rows:
+                self.eval_rows.append(rows)
+                self.n_eval_rows += len(rows)
+        except Exception:  # noqa: BLE001
+            return
+
+    def on_loss(self, out, reduction: str, target) -> None:
+        if len(self.accum) >= self.accum_steps or out.numel() != 1:
+            return
+        if reduction == "mean":
+            self.loss_sum += float(out.detach().float())
+        elif reduction == "sum" and target is not None and target.numel():
+            self.loss_sum += float(out.detach().float()) / target.numel()
+        else:  # 'none' (reduced by the script), 'batchmean': the mean loss is not known here
+            self.loss_known = False
+
+    def before_backward(self, tensor) -> None:
+        if len(self.accum) >= self.accum_steps or tensor.numel() != 1:
+            return
+        try:
+            value = float(tensor.detach().float().reshape(()))
+            known = self.loss_known and self.loss_sum != 0.0
+            self.step_scales.append(value / self.loss_sum if known else None)
+        except Exception:  # noqa: BLE001
+            self.step_scales.append(None)
+        self.loss_sum, self.loss_known = 0.0, True
+
+    def before_step(self, optimizer) -> None:
+        opts = self.probe.optimizers
+        if not opts or optimizer is not opts[0]:
+            return
+        if self.snapshot is None:
+            params = [p for opt in opts for group in opt.param_groups for p in group["params"]]
+            if sum(p.numel() for p in params) <= self.max_snapshot_numel:
+                self.snapshot = [(p, p.detach().clone()) for p in params]
+            else:
+                self.snapshot = []
+            stepped = {id(p) for p, _ in self.snapshot}
+            for ref in self.probe.seen_modules:  # which forwarded modules own them (they may be gone at the end)
+                module = ref()
+                if module is not None:
+                    name = f"{type(module).__module__}.{type(module).__qualname__}"
+                    ids = [id(p) for p in module.parameters() if id(p) in stepped]
+                    if ids:
+                        self.module_params.setdefault(name, ids)
+        if len(self.accum) < self.accum_steps:
+            self.accum.append({"backwards": len(self.step_scales),
+                               "scales": [None if s is None else round(s, 6) for s in self.step_scales],
+                               "inputs": len(self.step_inputs), "distinct_inputs": len(set(self.step_inputs))})
+        self.step_scales, self.step_inputs = [], []
+        self.loss_sum, self.loss_known = 0.0, True
+
+    def finish(self, trace: dict) -> None:
+        try:
+            trace["weights_change"] = self._change(self.snapshot) if self.snapshot else None
+            by_id = {id(p): (p, p0) for p, p0 in self.snapshot or []}
+            trace["module_changes"] = {name: self._change([by_id[i] for i in ids])
+                                       for name, ids in self.module_params.items()}
+        except Exception as exc:  # noqa: BLE001
+            trace["weights_change"], trace["module_changes"] = None, {"error": str(exc)}
+        trace["eval_overlap"] = [[len(rows), sum(1 for r in rows if r in self.train_rows)] for rows in self.eval_rows[:5000]]
+        trace["train_rows"] = len(self.train_rows)
+        trace["accumulation"] = self.accum
+
+    def _change(self, pairs) -> float:
+        """Relative distance moved: ||p - p0|| / ||p0|| over all the pairs."""
+        num = den = 0.0
+        for p, p0 in pairs:
+            d = p.detach().to(p0.device, p0.dtype) - p0
+            num += float(d.double().pow(2).sum())
+            den += float(p0.double().pow(2).sum())
+        if den == 0.0:
+            return 1e9 if num > 0 else 0.0
+        return min(1e9, (num / den) ** 0.5)
 
 
 _MODE_LAYERS: dict[int, list] = {}

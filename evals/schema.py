@@ -11,8 +11,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 TaskKind = Literal["review", "generate", "fix", "implement"]
 
 CheckName = Literal[
-    "review_recall",  # review: every labelled finding reported (rule + line within tolerance)
-    "review_precision",  # review: no reported finding without a label
+    "review_recall",  # review: labelled findings reported (graded: exact line 1, within tolerance 1/2; x precision if < 1/2)
+    "review_precision",  # review: graded, hits over reported findings
     "runs",  # the script runs to completion under the probe (exit 0, at least one training step)
     "loss_decreases",  # the loss measured by the probe goes down
     "modes",  # forwards with grad on are in train mode; forwards under no_grad are in eval mode; an eval phase exists
@@ -23,7 +23,13 @@ CheckName = Literal[
     "resume",  # stop + resume gives the same losses as the uninterrupted run
     "reviewer_clean",  # the static reviewer finds nothing in the submission
     "matches_reference",  # implement: outputs match the reference (KernelBench-style trials)
-    "faster_than_reference",  # implement: the candidate is not slower than the reference
+    "faster_than_reference",  # implement: the candidate beats the reference by params.min_speedup
+    "same_as_reference",  # fix: same losses and evaluation outputs as the reference fix for the same seed
+    "device_honoured",  # fix: asked for a device it cannot have (cuda here), the script refuses instead of using the CPU
+    "learns",  # hidden data: the saved weights moved and beat fresh copies of the same model (a separate child)
+    "accumulation",  # each step: k distinct micro-batches, each loss scaled by 1/k (params.k)
+    "disjoint_validation",  # some evaluation forward sees only samples never trained on
+    "independent",  # implement: the candidate neither imports, calls nor copies the reference
 ]
 
 
@@ -168,6 +174,8 @@ class CheckResult(BaseModel):
     name: str
     passed: bool | None = Field(description="None: not run because a gate before it failed.")
     weight: float
+    credit: float | None = Field(default=None, ge=0, le=1,
+                                 description="Partial credit of a graded check (review); None: 1 if passed else 0.")
     detail: str = ""
 
 

@@ -153,12 +153,24 @@ def _calibrate(args) -> int:
 
     def on_done(cal):
         console.print(f"  {cal.task}: {'[green]ok[/]' if cal.ok else '[red]FAILED[/]'}")
+        for name, failed in cal.mutants.items():
+            console.print(f"    mutant {name}: fails {', '.join(failed) or 'nothing'}", highlight=False)
         for p in cal.problems:
             console.print(f"    {p}")
 
     cals = calibrate(tasks, jobs=args.jobs, on_done=on_done)
     bad = [c for c in cals if not c.ok]
     n_mut = sum(len(c.mutants) for c in cals)
+    proven: dict[str, int] = {}  # check -> mutants that fail it (each a wrong solution the check is shown to catch)
+    for c in cals:
+        for failed in c.mutants.values():
+            for name in failed:
+                proven[name] = proven.get(name, 0) + 1
+    used = sorted({ch.name for t in tasks for ch in t.checks})
+    print("checks failed by a mutant: " + ", ".join(f"{n} ({proven[n]})" for n in used if n in proven))
+    unproven = [n for n in used if n not in proven]
+    if unproven:
+        print("checks no mutant fails: " + ", ".join(unproven))
     print(f"calibration: {len(cals) - len(bad)}/{len(cals)} tasks ok ({n_mut} mutants) in {time.monotonic() - t0:.0f}s")
     return 1 if bad else 0
 

@@ -519,6 +519,37 @@ def _stale_output_problem(ref_model, cand_model, ref_mod, device, seed: int) -> 
     return None
 
 
+def shared_noise(ref_model, seed: int) -> list:
+    """Seeded noise for each of the reference's parameters (scaled to its spread): added to the parameters the two
+    models share (same order, same shapes), so an initialisation such as LayerNorm's weight = 1, bias = 0 cannot
+    hide a candidate that leaves the affine part out."""
+    import torch
+
+    g = torch.Generator().manual_seed(seed + 7919)
+    out = []
+    for a in ref_model.parameters():
+        if not a.is_floating_point():
+            out.append(None)
+            continue
+        spread = float(a.detach().float().std()) if a.numel() > 1 else 0.0
+        out.append(torch.randn(a.shape, generator=g) * (0.5 * spread if spread > 0 else 0.5))
+    return out
+
+
+def add_noise(model, noise: list) -> bool:
+    """Add `noise` to the model's parameters in order; False (nothing changed) when they do not line up."""
+    import torch
+
+    params = list(model.parameters())
+    if len(params) != len(noise) or any(n is not None and tuple(n.shape) != tuple(p.shape) for p, n in zip(params, noise)):
+        return False
+    with torch.no_grad():
+        for p, n in zip(params, noise):
+            if n is not None:
+                p.add_(n.to(p.device, p.dtype))
+    return True
+
+
 def run_compare(job: dict, candidate: "_RemoteCandidate | _LocalCandidate | None" = None) -> dict:
     """The comparison, driven from the reference's side. `candidate` is the candidate's process seen through the
     pipe (`compare`); None loads `job["candidate"]` into this process (tests, trusted candidates only)."""
@@ -548,6 +579,9 @@ def run_compare(job: dict, candidate: "_RemoteCandidate | _LocalCandidate | None
     ref_model = ref_mod.Model(*init_inputs).to(device)
     cand_model = candidate if candidate is not None else _LocalCandidate(job["candidate"])
     cand_model.build(init_inputs, opts.seed, device, opts.threads)
+    noise = shared_noise(ref_model, opts.seed)
+    if cand_model.add_noise(noise):  # the candidate's parameters line up with the reference's: both get the noise
+        add_noise(ref_model, noise)
 
     problems: list[str] = []
     passed = 0
@@ -729,6 +763,10 @@ class _RemoteCandidate:
                 mine.copy_(theirs)  # copy_ converts device and dtype
         return [t.to(self.device) for t in outs]
 
+    def add_noise(self, noise: list) -> bool:
+        reply, _ = self._request({"op": "noise"}, _dumps({"noise": noise}))
+        return bool(reply.get("applied"))
+
     def pause(self, stop: bool) -> None:
         """Ask the trusted parent to stop (or continue) every process of the candidate's sandbox."""
         _send_frame(self.out_fd, {"op": "pause" if stop else "resume"})
@@ -766,6 +804,9 @@ class _LocalCandidate:
 
     def __call__(self, *inputs):
         return self.model(*inputs)
+
+    def add_noise(self, noise: list) -> bool:
+        return add_noise(self.model, noise)
 
     def pause(self, stop: bool) -> None:
         pass
@@ -842,6 +883,8 @@ def _candidate_main(in_fd: int, out_fd: int, module: str) -> int:
                 init = _loads(payload)["init"]
                 torch.manual_seed(int(header.get("seed", 0)))
                 model = cls(*init).to(device)
+            elif op == "noise":
+                reply["applied"] = add_noise(model, _loads(payload)["noise"])
             elif op == "call":
                 inputs = _to_keeping_strides(list(_loads(payload)), device)
                 with torch.no_grad():

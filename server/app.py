@@ -30,7 +30,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from pytorch_patterns import __version__
 from reference_impls.registry import list_impls
-from skill.review.catalogue import find_rule, rule_doc_markdown, rule_info
+from skill.review.catalogue import find_rule, rule_anchor, rule_doc_markdown, rule_info
 from skill.review.rule import all_rules, first_unknown_code
 
 from . import pool
@@ -247,11 +247,12 @@ def build_server(root_dirs: list[Path] | None = None, *, toolsets: list[str] | N
     def explain_rule(
         code: Annotated[str, Field(max_length=100, description="Rule code (PT-GRAD002) or name (missing-zero-grad).")],
     ) -> CallToolResult:
-        """One rule's doc (what it flags, why, the fix, bad/good code). Call it when a finding's fix is not obvious."""
+        """One rule's doc: what it flags, why, the fix, bad/good code, and its anchor (the line a finding is reported
+        on). Call it when a finding's fix is not obvious."""
         rule = find_rule(code)
         if rule is None:
             return fail(f"no rule {code!r}; read pytorch-patterns://rules for the codes")
-        return result(rule_doc_markdown(rule), rule_info(rule))
+        return result(rule_doc_markdown(rule), {**rule_info(rule).model_dump(mode="json"), "anchor": rule_anchor(rule)})
 
     # ------------------------------------------------------------------ generators
     def _generate(kind: str, spec: dict | None, max_chars: int | None) -> CallToolResult:

@@ -47,6 +47,25 @@ def rule_info(rule: type[Rule]) -> RuleInfo:
     )
 
 
+def rule_anchor(rule: type[Rule]) -> str:
+    """Where the reviewer anchors this rule's finding: its own bad example reviewed, and the lines it reports."""
+    from .engine import SourceParseError, review_source
+
+    general = ("A finding is reported on the first line of the statement the rule is about; for a call, the line "
+               "of the called name.")
+    if getattr(rule, "runtime", False):
+        return "Reported by the training doctor at the call the probe saw (file and line of the user's frame)."
+    try:
+        found = sorted({f.line for f in review_source(rule.bad, "bad.py", select=[rule.code]) if f.rule == rule.code})
+    except SourceParseError:
+        found = []
+    if not found:
+        return general
+    lines = rule.bad.splitlines()
+    shown = "; ".join(f"line {n}: `{lines[n - 1].strip()}`" for n in found if 0 < n <= len(lines))
+    return f"{general} In the bad example: {shown}."
+
+
 def rule_doc_markdown(rule: type[Rule], level: int = 1) -> str:
     h = "#" * level
     flags = [f"severity: {rule.severity.value}", f"family: {rule.family()}"]
@@ -63,6 +82,7 @@ def rule_doc_markdown(rule: type[Rule], level: int = 1) -> str:
         f"**What it flags.** {rule.summary}.\n\n"
         f"**Why it is wrong.** {rule.why}\n\n"
         f"**The fix.** {rule.fix_text}\n\n"
+        f"**Anchor.** {rule_anchor(rule)}\n\n"
         f"Bad:\n\n<!-- bad: {'unchecked' if runtime else rule.code} -->\n```python\n{rule.bad.rstrip()}\n```\n\n"
         f"Good:\n\n<!-- good -->\n```python\n{rule.good.rstrip()}\n```\n"
     )

@@ -193,7 +193,7 @@ def test_losses_backpropagated_into_nothing_do_not_count_as_training(tmp_path):
     runs, loss = result.checks
     assert runs.passed is True
     assert loss.passed is False and "never produced a gradient" in loss.detail
-    assert result.score == pytest.approx(0.5)
+    assert result.score == pytest.approx(0.25)  # untrained: capped at UNTRAINED_CAP whatever `runs` says (issue 13)
 
 
 # ------------------------------------------------------- escaping the sandbox, harming files, forging results

@@ -43,3 +43,29 @@ def test_review_labels_use_catalogue_codes_and_exist_in_the_input():
             assert get_rule(e.rule) is not None, (t.id, e.rule)
             lines = (t.inputs_dir / e.file).read_text(encoding="utf-8").splitlines()
             assert 1 <= e.line <= len(lines) and lines[e.line - 1].strip(), (t.id, e)
+
+
+def test_every_check_in_use_is_proven_by_a_mutant():
+    """Each check some task uses is failed by at least one mutant (calibration then shows it fails exactly those)."""
+    used = {c.name for t in TASKS for c in t.checks}
+    proven = {name for t in TASKS for m in t.mutants for name in (m.fails, *m.also_fails)}
+    assert not used - proven, f"checks no mutant fails: {sorted(used - proven)}"
+
+
+def test_the_work_judging_checks_are_in_the_suite():
+    by_check: dict[str, set[str]] = {}
+    for t in TASKS:
+        for c in t.checks:
+            by_check.setdefault(c.name, set()).add(t.kind)
+    for name, kind in [("same_as_reference", "fix"), ("device_honoured", "fix"), ("learns", "fix"),
+                       ("learns", "generate"), ("accumulation", "generate"), ("disjoint_validation", "generate"),
+                       ("disjoint_validation", "fix"), ("independent", "implement")]:
+        assert kind in by_check.get(name, set()), (name, kind)
+    fix_tasks = [t for t in TASKS if t.kind == "fix"]
+    assert all({"same_as_reference", "learns", "device_honoured"} <= {c.name for c in t.checks} for t in fix_tasks)
+    for t in TASKS:
+        if t.kind == "implement":
+            names = [c.name for c in t.checks]
+            assert names.index("matches_reference") < names.index("independent") and t.checks[names.index("independent")].gate
+            speed = next(c for c in t.checks if c.name == "faster_than_reference")
+            assert speed.params["min_speedup"] > 1.0, t.id

