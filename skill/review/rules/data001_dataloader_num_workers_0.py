@@ -18,14 +18,15 @@ class DataLoaderNumWorkers0(Rule):
         "process between steps, so the accelerator idles while the next batch is prepared."
     )
     fix_text = (
-        "Give the loader workers: `DataLoader(ds, ..., num_workers=N, pin_memory=True, persistent_workers=True)` "
+        "Give the loader workers: `DataLoader(ds, ..., num_workers=N, pin_memory=(device.type == 'cuda'), "
+        "persistent_workers=True)` "
         "(N about the number of CPU cores per GPU). In-memory TensorDatasets do not need them."
     )
     bad = "loader = DataLoader(ImageFolder(root, tf), batch_size=64, shuffle=True)\n"
     good = (
         "g = torch.Generator().manual_seed(0)\n"
         "loader = DataLoader(ImageFolder(root, tf), batch_size=64, shuffle=True, num_workers=8,\n"
-        "                    pin_memory=True, persistent_workers=True, generator=g)\n"
+        "                    pin_memory=(device.type == 'cuda'), persistent_workers=True, generator=g)\n"
     )
 
     def check(self, ctx: Context):

@@ -53,8 +53,9 @@ class DeprecatedTorchApi(Rule):
     severity = Severity.medium
     summary = "Deprecated or removed torch API"
     why = (
-        "Deprecated functions warn on every call and are being removed (torch.solve, symeig, lstsq, eig "
-        "and matrix_rank already raise). Their torch.linalg replacements are faster, batched and "
+        "Deprecated functions are being removed (torch.solve, symeig, lstsq, eig and matrix_rank already "
+        "raise); some warn once, others such as torch.svd, torch.ger and nn.UpsamplingNearest2d do not warn at "
+        "all, so nothing tells you before they go. Their torch.linalg replacements are faster, batched and "
         "NumPy-compatible, but some differ in argument order or return convention."
     )
     fix_text = "Switch to the torch.linalg / torch.nn.utils replacement named in the message."

@@ -45,7 +45,7 @@ class SigmoidThenBce(Rule):
     why = (
         "Computing log(sigmoid(x)) in two steps loses precision: large logits saturate to exactly 0 or 1 "
         "and the loss clamps at 100 with zero gradient. BCEWithLogitsLoss fuses them with the "
-        "log-sum-exp trick, and BCELoss is rejected under autocast."
+        "log-sum-exp trick, and BCELoss is rejected under CUDA autocast."
     )
     fix_text = "Drop the sigmoid and use `nn.BCEWithLogitsLoss()` / `F.binary_cross_entropy_with_logits(logits, y)`."
     bad = (

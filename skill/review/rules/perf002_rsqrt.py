@@ -14,10 +14,11 @@ class Rsqrt(Rule):
     name = "rsqrt"
     severity = Severity.info
     default_enabled = False  # style / micro-performance: opt-in (select it by code)
-    summary = "`a / torch.sqrt(b)` computes a square root and a division; `a * torch.rsqrt(b)` is one fused op"
+    summary = "`a / torch.sqrt(b)` computes a square root and a division; `a * torch.rsqrt(b)` is a reciprocal square root and a multiply"
     why = (
-        "torch.rsqrt computes 1/sqrt(b) in one kernel, so `a * torch.rsqrt(b)` replaces a sqrt plus a "
-        "division (the slower arithmetic op) with a reciprocal square root plus a multiply."
+        "`a * torch.rsqrt(b)` is still two ops (rsqrt, then multiply) instead of sqrt and divide: about 1.06x "
+        "faster on CPU (measured with torch 2.13 on a 2-core box) and not bit-identical to `a / torch.sqrt(b)`. "
+        "A micro-optimisation for hot custom kernels only."
     )
     fix_text = "Write `a * torch.rsqrt(b)`."
     bad = "import torch\n\ny = a / torch.sqrt(v)\n"
