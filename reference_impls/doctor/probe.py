@@ -25,6 +25,7 @@ Each torchrun rank runs its own probe and stops at the same step.
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 import runpy
@@ -217,8 +218,13 @@ class Probe:
             if hasattr(F, name):
                 setattr(F, name, mode_op(getattr(F, name), index, default, has_p))
 
-        torch.nn.modules.module.register_module_forward_pre_hook(self._forward_pre)
-        torch.nn.modules.module.register_module_forward_hook(self._forward_post, always_call=True)
+        pre, post = self._forward_pre, self._forward_post
+        if self.config.get("compile_safe", True):
+            # torch.compile must not trace the probe's hooks: their Python state would become guards and every
+            # change a recompilation (the probe would cause the very PT-RUN019 it reports)
+            pre, post = torch.compiler.disable(pre), torch.compiler.disable(post)
+        torch.nn.modules.module.register_module_forward_pre_hook(pre)
+        torch.nn.modules.module.register_module_forward_hook(post, always_call=True)
 
         # ---- clipping, scaler, schedulers
         original_clip = torch.nn.utils.clip_grad_norm_
@@ -743,6 +749,7 @@ class Probe:
                     from torch._dynamo.utils import counters
 
                     compile_stats = {k: dict(v) for k, v in counters.items() if k in ("stats", "recompiles", "frames")}
+                    compile_stats["recompile_limit_hits"] = _RECOMPILE_LIMIT.hits
                 except Exception:  # noqa: BLE001
                     pass
             self.emit("end", reason=reason, error=error, code=code, steps=self.steps, weights=weights,
@@ -871,7 +878,27 @@ def _jsonable(value):
         return str(value)
 
 
+class _RecompileLimit(logging.Handler):
+    """Counts dynamo's 'hit config.recompile_limit' warnings (frame/graph counters cannot tell recompilations
+    from the graph breaks the probe's own hooks cause)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.hits = 0
+
+    def emit(self, record) -> None:
+        try:
+            if "recompile_limit" in record.getMessage():
+                self.hits += 1
+        except Exception:  # noqa: BLE001
+            pass
+
+
+_RECOMPILE_LIMIT = _RecompileLimit()
+
+
 def run(config: dict, script: str, args: list[str]) -> int:
+    logging.getLogger("torch._dynamo").addHandler(_RECOMPILE_LIMIT)
     probe = Probe(config)
     probe.emit("start", pid=os.getpid(), rank=probe.rank, world=probe.world, torch=probe.torch.__version__,
                python=sys.version.split()[0], cuda=probe.torch.cuda.is_available(), argv=[script, *args])
