@@ -24,6 +24,7 @@ class ScalerStepWithoutUpdate(Rule):
     fix_text = "Call `scaler.update()` once per iteration, right after the `scaler.step(...)` calls."
     bad = (
         "import torch\n\n"
+        "torch.manual_seed(0)\n"
         "scaler = torch.amp.GradScaler('cuda')\n"
         "for x, y in loader:\n"
         "    optimizer.zero_grad()\n"

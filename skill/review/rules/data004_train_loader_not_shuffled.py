@@ -51,7 +51,9 @@ class TrainLoaderNotShuffled(Rule):
     )
     fix_text = "Pass `shuffle=True` to the training DataLoader (or a `RandomSampler`/`DistributedSampler` with `set_epoch`)."
     bad = (
+        "import torch\n"
         "from torch.utils.data import DataLoader\n\n"
+        "torch.manual_seed(0)\n"
         "train_loader = DataLoader(train_ds, batch_size=64, num_workers=4)\n"
         "for epoch in range(10):\n"
         "    for x, y in train_loader:\n"

@@ -29,6 +29,7 @@ class ModeAsFlag(Rule):
     fix_text = "Set the mode from the flag at the top of the function: `model.train(train)` (or `model.train() if train else model.eval()`)."
     bad = (
         "import torch\n\n"
+        "torch.manual_seed(0)\n\n\n"
         "def run_epoch(model, loader, optimizer, train=True):\n"
         "    total = 0.0\n"
         "    with torch.set_grad_enabled(train):\n"

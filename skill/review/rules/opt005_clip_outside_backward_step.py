@@ -23,6 +23,7 @@ class ClipOutsideBackwardStep(Rule):
     fix_text = "Call `clip_grad_norm_` after `loss.backward()` (after `scaler.unscale_(opt)` with AMP) and before `optimizer.step()`."
     bad = (
         "import torch\n\n"
+        "torch.manual_seed(0)\n"
         "for x, y in loader:\n"
         "    optimizer.zero_grad()\n"
         "    loss = criterion(model(x), y)\n"
@@ -32,6 +33,7 @@ class ClipOutsideBackwardStep(Rule):
     )
     good = (
         "import torch\n\n"
+        "torch.manual_seed(0)\n"
         "for x, y in loader:\n"
         "    optimizer.zero_grad()\n"
         "    loss = criterion(model(x), y)\n"

@@ -82,6 +82,7 @@ class SchedulerEpochsSteppedPerBatch(Rule):
     )
     bad = (
         "import torch\n\n"
+        "torch.manual_seed(0)\n"
         "scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=args.epochs)\n"
         "for epoch in range(args.epochs):\n"
         "    for x, y in train_loader:\n"
@@ -93,6 +94,7 @@ class SchedulerEpochsSteppedPerBatch(Rule):
     )
     good = (
         "import torch\n\n"
+        "torch.manual_seed(0)\n"
         "scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=args.epochs)\n"
         "for epoch in range(args.epochs):\n"
         "    for x, y in train_loader:\n"
