@@ -181,7 +181,9 @@ def assignments_to(ctx: Context, name: str) -> list[ast.Assign]:
             for t in node.targets:  # type: ignore[union-attr]
                 d = dotted(t)
                 if d:
-                    cached.setdefault(d, []).append(node)
+                    bucket = cached.setdefault(d, [])
+                    if not bucket or bucket[-1] is not node:  # `a = a = x`: the statement once
+                        bucket.append(node)
         ctx.__dict__["_pp_assignments_to"] = cached
     return cached.get(name, [])
 
