@@ -172,11 +172,15 @@ class Context:
         stack: list[ast.AST] = [self.tree]
         setattr(self.tree, PARENT, None)
         pop, push, AST, singletons = stack.pop, stack.append, ast.AST, _SINGLETONS
+        child_fields = _CHILD_FIELDS
         while stack:
             node = pop()
             by_type[type(node)].append(node)
             children = []
-            for name in node._fields:
+            fields = child_fields.get(type(node))
+            if fields is None:
+                fields = child_fields[type(node)] = tuple(f for f in node._fields if f not in _SCALAR_FIELDS)
+            for name in fields:
                 value = getattr(node, name, None)
                 if isinstance(value, list):
                     children.extend(c for c in value if isinstance(c, AST) and not isinstance(c, singletons))
@@ -428,6 +432,13 @@ MODULE_BASE_NAMES = {
 _SINGLETONS = (ast.expr_context, ast.boolop, ast.operator, ast.unaryop, ast.cmpop)
 _POS = operator.attrgetter("lineno", "col_offset")
 _LINE_SPLIT = re.compile(r"\r\n|\r|\n")
+# Fields that never hold a child node in any node type (names, flags, constants; `ctx`/`op`/`ops` hold
+# the shared singletons): the index does not look at them.
+_SCALAR_FIELDS = frozenset({
+    "ctx", "op", "ops", "id", "attr", "arg", "name", "module", "level", "kind", "conversion",
+    "type_comment", "is_async", "simple", "tag",
+})
+_CHILD_FIELDS: dict[type, tuple[str, ...]] = {}
 
 
 def _byte_slice(line: str, start: int, end: int | None) -> str:

@@ -113,7 +113,10 @@ def run_rules(
 ) -> tuple[list[Diagnostic], Context]:
     from .project import Project
 
-    tree = parse_source(text, filename)
+    # a file already parsed as another file's dependency: its tree is reused (same text, same tree)
+    tree = project.parsed_tree(filename, text) if project is not None else None
+    if tree is None:
+        tree = parse_source(text, filename)
     try:
         ctx = Context(text, tree, filename)
     except RecursionError:  # pragma: no cover - the index is iterative; belt and braces

@@ -90,7 +90,17 @@ class Project:
         path = os.path.abspath(ctx.filename)
         if self._registered.get(path) is ctx:
             del self._registered[path]
+        dep = self._parsed.get(path) if ctx.filename not in ("-", "<string>") else None
+        if dep is not None and dep.tree is ctx.tree:  # the tree was shared with its dependency context
+            self._roots[id(dep.tree)] = dep
         self._forget(ctx)
+
+    def parsed_tree(self, filename: str, text: str) -> ast.Module | None:
+        """The tree of `filename` when it was already parsed as a dependency from the same text, else None."""
+        if filename in ("-", "<string>"):
+            return None
+        dep = self._parsed.get(os.path.abspath(filename))
+        return dep.tree if dep is not None and dep.source == text else None
 
     def _forget(self, ctx: Context) -> None:
         """Drop what was cached about `ctx`'s functions (its tree may be freed and node ids reused);

@@ -181,7 +181,9 @@ def assignments_to(ctx: Context, name: str) -> list[ast.Assign]:
             for t in node.targets:  # type: ignore[union-attr]
                 d = dotted(t)
                 if d:
-                    cached.setdefault(d, []).append(node)
+                    bucket = cached.setdefault(d, [])
+                    if not bucket or bucket[-1] is not node:  # `a = a = x`: the statement once
+                        bucket.append(node)
         ctx.__dict__["_pp_assignments_to"] = cached
     return cached.get(name, [])
 
@@ -287,11 +289,22 @@ _NESTED_SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDe
 _CACHED_WALKS = (ast.stmt, ast.Lambda, ast.Module)
 
 
+# fields that never hold a node (names, flags, constants): not looked at; `ctx`/`op`/`ops` are kept (their
+# singleton nodes are part of the walk)
+_NON_NODE_FIELDS = frozenset({
+    "id", "attr", "arg", "name", "module", "level", "kind", "conversion", "type_comment", "is_async", "simple", "tag",
+})
+_WALK_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
 def _children(node: ast.AST) -> list[ast.AST]:
     """`list(ast.iter_child_nodes(node))`, without the generator overhead."""
     out = []
     AST = ast.AST
-    for name in node._fields:
+    fields = _WALK_FIELDS.get(type(node))
+    if fields is None:
+        fields = _WALK_FIELDS[type(node)] = tuple(f for f in node._fields if f not in _NON_NODE_FIELDS)
+    for name in fields:
         value = getattr(node, name, None)
         if isinstance(value, list):
             out.extend(c for c in value if isinstance(c, AST))

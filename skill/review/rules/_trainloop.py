@@ -185,7 +185,7 @@ def _events(ctx: Context, node: ast.AST, depth: int, anchor: ast.AST | None, pre
             if target is None or ctx.is_inside(n, target):
                 continue
             mapping = _param_mapping(target, n)
-            for e in _events(ctx, target, depth + 1, anchor or n, key):
+            for e in _helper_events(ctx, target, depth + 1, anchor or n, key):
                 for attr in ("target", "via"):
                     head, _, rest = getattr(e, attr).partition(".")
                     if head in mapping:
@@ -193,6 +193,20 @@ def _events(ctx: Context, node: ast.AST, depth: int, anchor: ast.AST | None, pre
                 out.append(e)
     out.sort(key=lambda e: e.key)
     return out
+
+
+_NO_ANCHOR = ast.Pass()  # placeholder anchor of a helper's cached events
+
+
+def _helper_events(ctx: Context, target: ast.AST, depth: int, anchor: ast.AST, prefix: tuple) -> list[Event]:
+    """`_events(ctx, target, depth, anchor, prefix)`, the helper's walk done once per (helper, depth) and
+    copied for each call site (anchor and source-order prefix set per site)."""
+    memo = ctx.__dict__.setdefault("_pp_trainloop_helper_events", {})
+    hit = memo.get((id(target), depth))
+    if hit is None or hit[0] is not target:
+        hit = (target, _events(ctx, target, depth, _NO_ANCHOR, ()))  # the node kept: its id stays unique
+        memo[(id(target), depth)] = hit
+    return [Event(e.kind, e.node, anchor, e.target, (*prefix, *e.key), e.via) for e in hit[1]]
 
 
 def _param_mapping(fn: ast.FunctionDef | ast.AsyncFunctionDef, call: ast.Call) -> dict[str, str]:

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from ..analysis import Context, callee_name, dotted, kwarg_value
 from ..models import Severity
 from ..rule import Rule
+from ..scopes import assignments_to
 from ..semantics import before, last_assignment
 
 # Ops that keep "this tensor holds probabilities": reshapes, casts, moves, clamping.
@@ -283,11 +284,10 @@ def _assigned_values(ctx: Context, use: ast.AST, name: str) -> list[ast.AST]:
     if name.startswith("self."):
         cls = ctx.enclosing_class(use)
         out = []
-        for node in ctx.nodes(ast.Assign):
+        for node in assignments_to(ctx, name):
             if cls is not None and not ctx.is_inside(node, cls):
                 continue
-            if any(dotted(t) == name for t in node.targets):  # type: ignore[union-attr]
-                out.append(node.value)  # type: ignore[union-attr]
+            out.append(node.value)
         return out
     if "." not in name:
         local = last_assignment(ctx, name, use)
@@ -296,11 +296,7 @@ def _assigned_values(ctx: Context, use: ast.AST, name: str) -> list[ast.AST]:
         passed = _arguments_for_parameter(ctx, use, name)
         if passed:
             return passed
-    return [
-        node.value  # type: ignore[union-attr]
-        for node in ctx.nodes(ast.Assign)
-        if any(dotted(t) == name for t in node.targets)  # type: ignore[union-attr]
-    ]
+    return [node.value for node in assignments_to(ctx, name)]
 
 
 def loss_calls(ctx: Context, function_name: str, class_name: str) -> list[tuple[ast.Call, ast.Call]]:
