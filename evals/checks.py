@@ -746,32 +746,16 @@ UNTRAINED_RATIO = 0.98  # hidden-data loss within 2% of an untrained model's: no
 
 
 class LearnedChild:
-    """The learned child (evals/learned.py), started beside the submission's probe child so that its torch import
-    overlaps the submission's runs. It draws the hidden data and prints the targets at once, then waits for a
-    `go` file in a folder of its own that the submission's child cannot write (outside the scoring's scratch),
-    and only then imports the submission's model code and reads the checkpoints the runs saved."""
+    """The learned child (evals/learned.py): after the submission's runs have ended, a separate sandboxed child gets
+    copies of the checkpoints those runs saved (regular files only) and of the submission's code. It draws the hidden
+    data from a seed sent on stdin and prints the targets before it imports any submission code, then loads the
+    checkpoints and prints the model's outputs. Its workspace is a private copy: nothing the submission's runs do can
+    reach it, and the seed is never written anywhere the submission's runs could read."""
 
     def __init__(self, task: Task, submission: Path, scratch: Path, params: dict) -> None:
+        self.task, self.submission, self.scratch, self.params = task, submission, scratch, params
         self.events: list[dict] = []
         self.result = None
-        self.work = Path(tempfile.mkdtemp(prefix="pp-learned-"))
-        shutil.copytree(submission, self.work / "code", symlinks=True)
-        (self.work / "cwd").mkdir()
-        self.go = self.work / "go.json"
-        job = {"seed": secrets.randbits(62), "module": str(self.work / "code" / str(params.get("module", task.entry))),
-               "model": params["model"], "init": params.get("init", []), "data": params["data"], "go": str(self.go),
-               "checkpoints": {"full": str(scratch / "full-out"), "half": str(scratch / "half-out")}}
-        boot = f"import sys; sys.path.insert(0, {str(REPO_ROOT)!r}); from evals.learned import main; sys.exit(main())"
-        timeout = task.timeout_s * 4 + 60  # it waits for the submission's runs
-
-        def run() -> None:
-            self.result = run_child([sys.executable, "-I", "-c", boot], timeout_s=timeout, memory_mb=task.memory_mb,
-                                    max_output_bytes=MAX_KEEP_OUTPUT, cwd=self.work / "cwd", env=_env(self.work),
-                                    on_line=self._on_line, max_total_output_bytes=MAX_TOTAL_OUTPUT,
-                                    stdin_data=(json.dumps(job) + "\n").encode(), isolation=isolation_for(self.work, task))
-
-        self.thread = threading.Thread(target=run, daemon=True, name=f"learned-{task.id}")
-        self.thread.start()
 
     def _on_line(self, line: str) -> None:
         if line.startswith(LEARNED_PREFIX) and len(self.events) < 8:
@@ -781,13 +765,34 @@ class LearnedChild:
                 self.events.append({"event": "garbled"})
 
     def finish(self, go: bool) -> dict:
-        """Release the child (go: evaluate the checkpoints; else: exit) and collect what it printed."""
-        if not self.go.exists():
-            tmp = self.go.with_suffix(".tmp")
-            tmp.write_text(json.dumps({"go": go}))
-            tmp.replace(self.go)  # whole or not at all: the child polls for it
-        self.thread.join()
-        shutil.rmtree(self.work, ignore_errors=True)
+        """Run the child on the runs' checkpoints (go) and collect what it printed; without go, nothing runs."""
+        if not go:
+            return {"res": None}
+        task, params = self.task, self.params
+        work = Path(tempfile.mkdtemp(prefix="pp-learned-"))
+        try:
+            copy_regular_tree(self.submission, work / "code", max_bytes=MAX_SUBMISSION_MB << 20)
+            for tag in ("full", "half"):
+                src = self.scratch / f"{tag}-out"
+                if src.is_dir():
+                    copy_regular_tree(src, work / "ckpt" / tag, max_bytes=MAX_SUBMISSION_MB << 20)
+                else:
+                    (work / "ckpt" / tag).mkdir(parents=True, exist_ok=True)
+            (work / "cwd").mkdir()
+            go_file = work / "go.json"
+            go_file.write_text(json.dumps({"go": True}))
+            job = {"seed": secrets.randbits(62), "module": str(work / "code" / str(params.get("module", task.entry))),
+                   "model": params["model"], "init": params.get("init", []), "data": params["data"], "go": str(go_file),
+                   "checkpoints": {"full": str(work / "ckpt" / "full"), "half": str(work / "ckpt" / "half")}}
+            boot = f"import sys; sys.path.insert(0, {str(REPO_ROOT)!r}); from evals.learned import main; sys.exit(main())"
+            self.result = run_child([sys.executable, "-I", "-c", boot], timeout_s=task.timeout_s + 60,
+                                    memory_mb=task.memory_mb, max_output_bytes=MAX_KEEP_OUTPUT, cwd=work / "cwd",
+                                    env=_env(work), on_line=self._on_line, max_total_output_bytes=MAX_TOTAL_OUTPUT,
+                                    stdin_data=(json.dumps(job) + "\n").encode(), isolation=isolation_for(work, task))
+        except (SandboxInputError, OSError) as exc:
+            return {"res": None, "error": {"event": "error", "error": f"refused: {exc}"}}
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
         out: dict = {"res": self.result}
         if self.events and self.events[0].get("event") == "targets":  # the first line only: printed before any submission code ran
             out["targets"] = self.events[0].get("targets")

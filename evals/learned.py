@@ -3,11 +3,10 @@
     python -I -c "...; from evals.learned import main; main()"   (the job comes as one JSON line on stdin)
 
 It runs after the submission's own runs have ended, in a sandboxed child of its own. In this order it:
-0. starts beside the submission's runs (its torch import overlaps them) and
 1. draws hidden inputs from the seed the harness sends (the seed is never written to disk and the submission's
    runs never saw it), computes their targets with the task's teacher and prints them (`targets` event) BEFORE
    any submission code is imported: what the submission's code does later cannot change them;
-2. waits for the harness's `go` file (in a folder the submission's runs cannot write), then imports the submission's module that defines the model (the task names it), builds the model with the
+2. finds the harness's `go` file in its own private workspace (copies of the runs' checkpoints beside it), then imports the submission's module that defines the model (the task names it), builds the model with the
    task's constructor arguments, loads the weights the submission saved at the end of its full run and of its
    half run, and fresh untrained copies of the same class under seeds of the harness;
 3. prints the outputs of each on the hidden inputs (`outputs` event), and how far the weights moved.

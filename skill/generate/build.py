@@ -520,6 +520,11 @@ def main() -> None:
 @@if save_optimizer@@
     restored_optimizer = torch.optim.AdamW(restored.parameters(), lr=1e-2)
     restored_optimizer.load_state_dict(checkpoint["optimizer"])
+@@if save_scheduler@@
+    restored_scheduler = torch.optim.lr_scheduler.StepLR(restored_optimizer, step_size=2)
+    restored_scheduler.load_state_dict(checkpoint["scheduler"])
+    assert restored_scheduler.get_last_lr() == scheduler.get_last_lr(), "scheduler state not restored"
+@@end@@
 @@end@@
 @@if save_rng@@
     restore_rng_state(checkpoint["rng"][0])
