@@ -39,6 +39,9 @@ def sampler_given(loader: ast.Call) -> ast.AST | None:
     return None
 
 
+EVAL_LOADER_RE = re.compile(r"(^|[._])(val|valid|validation|test|eval|evaluation|dev|holdout)(_|$|[A-Z]|loader|dl|data)", re.I)
+
+
 class TrainLoaderNotShuffled(Rule):
     code = "PT-DATA004"
     name = "train-loader-not-shuffled"
@@ -74,7 +77,9 @@ class TrainLoaderNotShuffled(Rule):
             src = loop_source(loop)
             if src is None or not self._repeated(ctx, loop):
                 continue
-            built = loader_constructions(ctx, src)
+            # a loop shared by training and evaluation (run_epoch(model, val_loader, train=False)) is fed by
+            # evaluation loaders too: those need no shuffling
+            built = [(ld, helper) for ld, helper in loader_constructions(ctx, src) if not self._eval_loader(ctx, ld, helper)]
             if not built or not all(self._unshuffled(ctx, ld, helper) for ld, helper in built):
                 continue
             for ld, helper in built:
@@ -87,6 +92,14 @@ class TrainLoaderNotShuffled(Rule):
                     f"`{dotted(src) or 'the loader'}` feeds the training loop on line {loop.lineno} but is never "
                     "shuffled: every epoch sees the samples in the same (often sorted) order",
                 )
+
+    @staticmethod
+    def _eval_loader(ctx: Context, loader: ast.Call, helper: ast.Call | None) -> bool:
+        """Assigned to a name that says evaluation data (val_loader, test_dl, eval_loader...)."""
+        stmt = ctx.statement_of(helper or loader)
+        targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target] if isinstance(stmt, ast.AnnAssign) else []
+        names = [n for t in targets for n in ([t] if not isinstance(t, ast.Tuple) else t.elts)]
+        return any(EVAL_LOADER_RE.search(dotted(n) or "") for n in names)
 
     @staticmethod
     def _repeated(ctx: Context, loop: ast.AST) -> bool:
