@@ -342,7 +342,8 @@ def _review_matches(task: Task, submission: Path, cache: dict) -> ReviewTally:
             cache["review"] = ReviewTally(0, 0, len(task.expected), 0, f"findings.json is malformed or refused: {exc}")
             return cache["review"]
         # Opt-in rules (off by default, e.g. PT-REP005) are never labelled: reporting one is neither a hit nor a false alarm.
-        unscored = _opt_in_rules()
+        # (an opt-in rule the task does label, e.g. PT-PERF001 in a host-sync task, is scored like any other)
+        unscored = _opt_in_rules() - {e.rule.upper() for e in task.expected}
         unmatched = [it for it in items if it[0] not in unscored]
         exact = near = 0
         matched: set[int] = set()

@@ -37,7 +37,7 @@ class Check(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: CheckName
-    weight: float = Field(default=1.0, gt=0)
+    weight: float = Field(default=1.0, ge=0)  # 0: a pure gate (it can fail a submission, never raise its score)
     gate: bool = Field(default=False, description="If this check fails, later checks score 0 (not run).")
     params: dict = Field(default_factory=dict)
 

@@ -296,7 +296,8 @@ def _compare_in_children(reference: Path, candidate: Path, options: CompareOptio
             elapsed_ms = (time.perf_counter() - t0) * 1000
             if reply.get("integrity"):
                 integrity.append(str(reply["integrity"])[:300])
-            clean = {"ok": bool(reply.get("ok")), "error": str(reply.get("error") or "")[:2000], "wall_ms": elapsed_ms}
+            clean = {"ok": bool(reply.get("ok")), "error": str(reply.get("error") or "")[:2000], "wall_ms": elapsed_ms,
+                     "applied": reply.get("applied") is True}  # plain values only: the candidate's reply is untrusted
             _send_frame(ref_in, clean, body)
     except (OSError, EOFError, ValueError, TimeoutError) as exc:
         error = f"comparison stopped: {type(exc).__name__}: {exc}"

@@ -110,7 +110,6 @@ def _as_result(report: DoctorReport):
 
 def register(tool, roots, slots=None) -> None:
     """Add the tool to the server (`tool` is app.py's decorator factory, `roots` its Roots, `slots` its RunSlots)."""
-    from .pool import Busy
 
     @tool(annotations=ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=True,
                                       open_world_hint=False), title="Diagnose a training run", name="diagnose_training_run")
@@ -141,17 +140,9 @@ def register(tool, roots, slots=None) -> None:
                                     profile=profile, device=device, nproc=nproc)
         except ValidationError as exc:
             raise ToolError(_message(exc)) from None
-        from .interpreter import NoTorch, resolve
-
-        try:
-            with slots if slots is not None else _Nothing():
-                try:
-                    await anyio.to_thread.run_sync(lambda: resolve(list(roots.dirs)), abandon_on_cancel=True)
-                except NoTorch as exc:
-                    raise ToolError(f"{exc}. Pass --python to `pytorch-patterns serve`") from None
-                return _as_result(await diagnose_training_run(ctx, roots, request))
-        except Busy as exc:
-            raise ToolError(f"busy: {exc}. Retry when it finishes") from None
+        if slots is not None and slots._active >= slots.n:
+            raise ToolError(f"busy: {slots._active} run(s) already in progress; retry when it finishes")
+        return _as_result(await diagnose_training_run(ctx, roots, request))
 
 
 class _Nothing:

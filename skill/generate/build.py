@@ -23,6 +23,14 @@ SHAPES = {
 }
 
 
+def py_str(value: str) -> str:
+    """A Python string literal for `value`, double-quoted like ruff format writes it: never pasted raw into code."""
+    text = repr(value)
+    if text.startswith("'") and '"' not in value:
+        text = '"' + text[1:-1].replace("\\'", "'") + '"'
+    return text
+
+
 def _input_kind(data: DatasetSpec) -> str:
     if data.task == "segmentation":
         return "seg"
@@ -292,7 +300,7 @@ def build_train_loop(spec: TrainLoopSpec) -> tuple[str, list[str]]:
         render(
             MAIN_TEMPLATE,
             flags,
-            data_path=repr(data.path),
+            data_path=py_str(data.path),
             synthetic_size=data.synthetic_size,
             epochs=spec.epochs,
             max_steps=spec.max_steps,
@@ -472,7 +480,7 @@ def build_dataset(spec: DatasetSpec) -> tuple[str, list[str]]:
         render(
             DATASET_MAIN,
             {},
-            data_path=repr(spec.path),
+            data_path=py_str(spec.path),
             synthetic_size=spec.synthetic_size,
             batch_size=spec.loader.batch_size,
             num_workers=spec.loader.num_workers,

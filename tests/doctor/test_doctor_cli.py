@@ -66,7 +66,7 @@ def test_clean_exit_0_and_findings_exit_1_with_json_and_html(tmp_path: Path):
     assert [f["rule"] for f in data["findings"]] == ["PT-RUN003"]
     page = (out / "doctor.html").read_text()
     _well_formed(page)
-    assert page.count("<svg") == 4 and "PT-RUN003" in page and "<script" not in page and "http" not in page
+    assert page.count("<figure>") == 4 and "<svg" in page and "PT-RUN003" in page and "<script" not in page and "http" not in page
 
 
 class _Checker(HTMLParser):
