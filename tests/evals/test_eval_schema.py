@@ -43,7 +43,7 @@ def test_the_copy_loads(task_dir):
         ({"kind": "benchmark"}, ["kind"]),
         ({"checks": [{"name": "runs_fast"}]}, ["checks", "name"]),
         ({"checks": [{"name": "runs", "wieght": 2}]}, ["wieght"]),
-        ({"checks": [{"name": "runs", "weight": 0}]}, ["weight"]),
+        ({"checks": [{"name": "runs", "weight": -1}]}, ["weight"]),
         ({"families": ["gpu"]}, ["families", "gpu"]),
         ({"steps": 2}, ["steps"]),
         ({"title": None}, ["title"]),

@@ -312,7 +312,7 @@ def test_a_fork_flood_is_stopped(tmp_path):
              "print('forked', n, flush=True)\n"
              "time.sleep(60)\n")
     result = _iso_run(flood, tmp_path, max_processes=64, timeout_s=30)
-    assert result.killed_reason == "processes" or (result.stdout_tail and int(result.stdout_tail.split()[-1]) <= 70), result
+    assert result.killed_reason in ("processes", "memory") or (result.stdout_tail and int(result.stdout_tail.split()[-1]) <= 70), result
     assert result.wall_s < 25
 
 

@@ -228,7 +228,11 @@ async def test_cancel_kills_the_child(params, marker):
             tg.start_soon(long_run)
             with anyio.fail_after(120):
                 await started.wait()
-            job = set(_processes_with_marker(marker)) - server_pids
+            job: set[int] = set()
+            deadline = time.monotonic() + 120  # progress starts before the child does (interpreter, worker start)
+            while not job and time.monotonic() < deadline:
+                job = set(_processes_with_marker(marker)) - server_pids
+                await anyio.sleep(0.2)
             assert job, "the run's child process is not running"
             second = await client.call_tool("run_reference_impl", {"name": "mlp_tabular", "steps": 5, "device": "cpu"})
             assert second.is_error and "busy" in _text(second)  # refused at once, not queued behind the first
