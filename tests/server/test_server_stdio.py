@@ -207,6 +207,8 @@ def _processes_with_marker(marker: str) -> list[int]:
             continue
         try:
             if marker.encode() in (d / "environ").read_bytes():
+                if b"multiprocessing" in (d / "cmdline").read_bytes():
+                    continue  # the server's own review workers (forkserver), not a run's processes
                 pids.append(int(d.name))
         except OSError:
             continue
