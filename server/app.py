@@ -413,7 +413,7 @@ def build_server(root_dirs: list[Path] | None = None, *, toolsets: list[str] | N
         return result(f"{verdict}{speed}. Python: {used}.\n{compact(report)}", report)
 
     # ------------------------------------------------------------------ the training doctor
-    _register_doctor(mcp, tool, roots, _run_guarded, slots)
+    _register_doctor(tool, roots, slots)
 
     _register_resources(mcp)
     _register_prompts(mcp)
@@ -442,7 +442,7 @@ def _review_result(findings: list[dict], errors: list[dict], offset: int, limit:
     return result(clip("\n".join(lines), max_chars), structured)
 
 
-def _register_doctor(mcp, tool, roots, run_guarded, slots) -> None:
+def _register_doctor(tool, roots, slots) -> None:
     """The training doctor's tool, when its module is present (server/doctor_tool.py)."""
     try:
         from . import doctor_tool

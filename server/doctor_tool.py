@@ -143,11 +143,3 @@ def register(tool, roots, slots=None) -> None:
         if slots is not None and slots._active >= slots.n:
             raise ToolError(f"busy: {slots._active} run(s) already in progress; retry when it finishes")
         return _as_result(await diagnose_training_run(ctx, roots, request))
-
-
-class _Nothing:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return None
