@@ -9,6 +9,7 @@ import functools
 import inspect
 import json
 import math
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -42,9 +43,11 @@ print("RESULTS " + json.dumps(out))
 def _child_outputs() -> dict[str, str]:
     """Global torch settings (TF32 flags, dynamo config) and warn-once state are touched in one child
     process (one torch import for all the checks), never in the test process."""
-    parts = {"deprecated": DEPRECATED_WARNINGS, "tf32": TF32_CLASH, "compile": COMPILE_COUNT}
+    parts = {"deprecated": DEPRECATED_WARNINGS, "tf32": TF32_CLASH, "compile": COMPILE_COUNT,
+             "compile_modes": COMPILE_MODES, "distributed": DISTRIBUTED}
     proc = subprocess.run(
-        [sys.executable, "-c", CHILD], input=json.dumps(parts), capture_output=True, text=True, timeout=300
+        [sys.executable, "-c", CHILD], input=json.dumps(parts), capture_output=True, text=True, timeout=300,
+        env={**os.environ, "CUDA_VISIBLE_DEVICES": ""},
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     line = next(line for line in proc.stdout.splitlines() if line.startswith("RESULTS "))
@@ -114,6 +117,69 @@ for n in range(3, 9):
 results["limited"] = compiles
 print(results["None"], results["False"], results["limited"], torch._dynamo.config.recompile_limit)
 """
+
+
+COMPILE_MODES = """
+import torch
+from torch import nn
+torch.set_num_threads(1)
+torch._dynamo.reset()
+torch._dynamo.config.recompile_limit = 8  # the default (an earlier check in this child lowers it)
+graphs = []
+def counting_backend(gm, example_inputs):
+    graphs.append(len(gm.graph.nodes))
+    return gm.forward
+model = nn.Sequential(nn.Linear(4, 4), nn.Dropout(0.1), nn.Linear(4, 2))
+compiled = torch.compile(model, backend=counting_backend)
+x = torch.randn(3, 4)
+counts = []
+compiled(x); compiled(x); counts.append(len(graphs))          # train mode, twice: one graph
+model.eval(); compiled(x); counts.append(len(graphs))         # eval(): a new graph
+with torch.no_grad():
+    compiled(x)
+counts.append(len(graphs))                                     # no_grad: another
+with torch.inference_mode():
+    compiled(x)
+counts.append(len(graphs))                                     # inference_mode: another
+model.train(); compiled(x); counts.append(len(graphs))        # back to train: cached, no new graph
+torch._dynamo.reset(); graphs.clear()
+f = torch.compile(lambda t: (t * 2).sum(), backend=counting_backend)
+for n in (3, 4, 5):
+    t = torch.randn(n)
+    torch._dynamo.mark_dynamic(t, 0)
+    f(t)
+marked = len(graphs)
+def branchy(t):
+    if t.sum() > 0:  # data-dependent Python control flow: a graph break
+        return t * 2
+    return t - 1
+torch._dynamo.reset(); graphs.clear()
+torch.compile(branchy, backend=counting_backend)(torch.randn(3))
+broken = len(graphs)
+torch._dynamo.reset()  # else the cached graphs of `branchy` are reused and nothing is traced again
+try:
+    torch.compile(branchy, backend=counting_backend, fullgraph=True)(torch.randn(3))
+    fullgraph = "no-error"
+except Exception as exc:
+    fullgraph = type(exc).__name__
+in_place = nn.Sequential(nn.Linear(2, 2)); in_place.compile(backend=counting_backend)
+wrapped = torch.compile(nn.Sequential(nn.Linear(2, 2)), backend=counting_backend)
+print(" ".join(map(str, counts)), marked, broken, fullgraph, next(iter(in_place.state_dict())),
+      next(iter(wrapped.state_dict())), type(in_place).__name__)
+"""
+
+
+def test_compile_modes_add_graphs_and_the_compile_tools_behave_as_documented():
+    out = _child_outputs()["compile_modes"].split()
+    counts, marked, broken, fullgraph, in_place_key, wrapped_key, in_place_type = out[:5], *out[5:]
+    assert counts == ["1", "2", "3", "4", "4"], "train, eval(), no_grad, inference_mode: one graph each"
+    assert marked == "1", "mark_dynamic: one dynamic graph for every size"
+    assert broken == "2" and fullgraph == "Unsupported", "a graph break splits in two; fullgraph=True raises"
+    assert in_place_key == "0.weight" and in_place_type == "Sequential", "model.compile() keeps the module's keys"
+    assert wrapped_key == "_orig_mod.0.weight"
+    doc = _doc("performance.md")
+    assert "`model.eval()` / `model.train()`" in doc and "`torch.inference_mode()`" in doc
+    assert "_orig_mod." in doc
 
 
 def test_compile_dynamic_none_recompiles_once_false_per_shape():
@@ -284,3 +350,237 @@ def test_no_grad_decorator_is_the_with_block():
     assert torch.is_grad_enabled()
     skill = (REPO / "SKILL.md").read_text()
     assert "@torch.no_grad()" in skill and "reduce-overhead" in skill
+
+
+# --------------------------------------------------------------------------- PT-PERF002 (performance.md)
+def test_rsqrt_is_not_bit_identical_to_division_by_sqrt():
+    torch.manual_seed(0)
+    x, v = torch.randn(10_000), torch.rand(10_000) + 1e-3
+    a, b = x / torch.sqrt(v), x * torch.rsqrt(v)
+    torch.testing.assert_close(a, b)  # equal to float32 rounding...
+    assert not torch.equal(a, b)  # ...but not bit for bit
+    assert 0.05 < (a != b).float().mean().item() < 0.6  # "about a quarter of the elements"
+    assert "not\nbit-identical" in _doc("performance.md") or "not bit-identical" in _doc("performance.md")
+
+
+# --------------------------------------------------------------------------- pin_memory (data-loading.md, PT-DATA001)
+@pytest.mark.skipif(torch.accelerator.is_available(), reason="checks the no-accelerator behaviour")
+def test_pin_memory_without_accelerator_warns_and_pins_nothing():
+    data = torch.utils.data.TensorDataset(torch.randn(8, 2))
+    with pytest.warns(UserWarning, match="no accelerator is found"):
+        (batch,) = next(iter(DataLoader(data, batch_size=4, pin_memory=True)))
+    assert not batch.is_pinned()
+    assert "pin_memory=(device.type == \"cuda\")" in _doc("data-loading.md")
+
+
+# --------------------------------------------------------------------------- activation checkpointing (memory.md)
+def test_checkpoint_without_use_reentrant_warns_and_reentrant_drops_grads():
+    from torch.utils.checkpoint import checkpoint
+
+    assert inspect.signature(checkpoint).parameters["use_reentrant"].default is None
+    layer = nn.Linear(3, 3)
+    with pytest.warns(UserWarning, match="use_reentrant parameter should be passed explicitly"):
+        checkpoint(layer, torch.randn(2, 3, requires_grad=True))
+    with pytest.warns(UserWarning, match="None of the inputs have requires_grad"):
+        out = checkpoint(layer, torch.randn(2, 3), use_reentrant=True)  # raw data in, as for the first block
+    assert not out.requires_grad  # the block's parameters would get no gradient
+    assert checkpoint(layer, torch.randn(2, 3), use_reentrant=False).requires_grad
+    assert "use_reentrant=False" in _doc("memory.md")
+
+
+# --------------------------------------------------------------------------- memory snapshot (memory.md)
+def test_memory_snapshot_recipe_uses_existing_api():
+    record = inspect.signature(torch.cuda.memory._record_memory_history).parameters
+    assert {"enabled", "max_entries"} <= set(record)
+    assert "filename" in inspect.signature(torch.cuda.memory._dump_snapshot).parameters
+    doc = _doc("memory.md")
+    assert "_record_memory_history(max_entries=" in doc and "_dump_snapshot(" in doc
+    assert "_record_memory_history(enabled=None)" in doc
+
+
+# --------------------------------------------------------------------------- exact resume (checkpointing.md)
+def test_a_new_loader_iterator_draws_from_the_global_rng_unless_given_a_generator():
+    data = torch.utils.data.TensorDataset(torch.arange(8))
+
+    def next_draw(**loader_kwargs) -> float:
+        torch.manual_seed(0)
+        iter(DataLoader(data, batch_size=4, **loader_kwargs))  # draws the workers' base seed
+        return torch.rand(1).item()
+
+    torch.manual_seed(0)
+    untouched = torch.rand(1).item()
+    assert next_draw() != untouched  # without generator=: one draw from the global RNG per iterator
+    assert next_draw(generator=torch.Generator().manual_seed(1)) == untouched
+    doc = _doc("checkpointing.md")
+    assert "ResumableSampler" in doc and "islice(loader" in doc  # skips at the sampler; explains islice
+
+
+# --------------------------------------------------------------------------- worker pickling (data-loading.md)
+def test_lambda_collate_does_not_pickle_under_forkserver():
+    loader = DataLoader(list(range(4)), batch_size=2, num_workers=1, multiprocessing_context="forkserver",
+                        collate_fn=lambda batch: batch)
+    with pytest.warns(UserWarning, match="Python 3.14\\+ changed the multiprocessing start method"):
+        with pytest.raises(Exception, match="(?i)pickle"):
+            next(iter(loader))
+    assert "forkserver, the Linux default from Python 3.14" in _doc("data-loading.md")
+
+
+# --------------------------------------------------------------------------- IterableDataset (data-loading.md)
+class _Stream(torch.utils.data.IterableDataset):
+    def __iter__(self):
+        return iter(range(6))  # no sharding: every worker yields everything
+
+
+def test_unsharded_iterable_dataset_repeats_per_worker_and_refuses_shuffle():
+    seen = [int(x) for batch in DataLoader(_Stream(), batch_size=3, num_workers=2) for x in batch]
+    assert sorted(seen) == sorted(list(range(6)) * 2)
+    with pytest.raises(ValueError, match="shuffle"):
+        DataLoader(_Stream(), shuffle=True)
+    doc = _doc("data-loading.md")
+    assert "get_worker_info()" in doc and "40 samples from 20" in doc
+
+
+# --------------------------------------------------------------------------- scaled_dot_product_attention (performance.md)
+def test_sdpa_masks_causality_and_dropout():
+    import torch.nn.functional as F
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    torch.manual_seed(0)
+    q, k, v = torch.randn(3, 2, 4, 5, 8).unbind(0)  # (B, H, T, Dh)
+    scores = q @ k.transpose(-2, -1) / math.sqrt(8)
+    torch.testing.assert_close(F.scaled_dot_product_attention(q, k, v), scores.softmax(-1) @ v)
+    allowed = torch.ones(5, 5, dtype=torch.bool).tril()
+    causal = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+    torch.testing.assert_close(F.scaled_dot_product_attention(q, k, v, attn_mask=allowed), causal)  # True = attend
+    additive = torch.zeros(5, 5).masked_fill(~allowed, float("-inf"))
+    torch.testing.assert_close(F.scaled_dot_product_attention(q, k, v, attn_mask=additive), causal)  # float: added
+    # is_causal is aligned top-left: one query against 5 cached keys sees only the first key
+    one = F.scaled_dot_product_attention(q[:, :, -1:], k, v, is_causal=True)
+    torch.testing.assert_close(one, v[:, :, :1])
+    # dropout_p applies whenever it is > 0: there is no module mode to switch it off
+    assert not torch.equal(F.scaled_dot_product_attention(q, k, v, dropout_p=0.5),
+                           F.scaled_dot_product_attention(q, k, v, dropout_p=0.5))
+    with pytest.raises(RuntimeError, match="No viable backend"):
+        with sdpa_kernel(SDPBackend.EFFICIENT_ATTENTION):  # forcing a backend that cannot run: an error
+            F.scaled_dot_product_attention(q, k, v)
+    assert set(SDPBackend.__members__) >= {"MATH", "FLASH_ATTENTION", "EFFICIENT_ATTENTION", "CUDNN_ATTENTION"}
+    # nn.MultiheadAttention's key_padding_mask has the opposite convention: True = ignore this key
+    mha = nn.MultiheadAttention(8, 2, batch_first=True).eval()
+    x = torch.randn(1, 4, 8)
+    ignore_last = torch.tensor([[False, False, False, True]])
+    torch.testing.assert_close(mha(x, x, x, key_padding_mask=ignore_last)[0], mha(x, x[:, :3], x[:, :3])[0])
+    doc = _doc("performance.md")
+    for needle in ("is_causal=True", "enable_gqa", "sdpa_kernel", "key_padding_mask", "self.training"):
+        assert needle in doc, needle
+
+
+# --------------------------------------------------------------------------- torch.accelerator (devices.md)
+def test_accelerator_api_names_and_no_accelerator_behaviour():
+    acc = torch.accelerator
+    for name in ("is_available", "current_accelerator", "device_count", "set_device_index", "synchronize",
+                 "empty_cache", "memory_allocated", "max_memory_allocated", "reset_peak_memory_stats"):
+        assert callable(getattr(acc, name)), name
+    assert "check_available" in inspect.signature(acc.current_accelerator).parameters
+    assert torch.distributed.get_default_backend_for_device(torch.device("cpu")) == "gloo"
+    if not acc.is_available():
+        assert acc.current_accelerator() is None
+        with pytest.raises(RuntimeError, match="none is available"):
+            acc.synchronize()
+    doc = (DOCS / "devices.md").read_text()
+    assert "torch.accelerator.current_accelerator() if torch.accelerator.is_available()" in doc
+
+
+# --------------------------------------------------------------------------- weight decay groups (training-loop.md)
+def test_adamw_decays_parameters_without_gradient_and_rejects_duplicates():
+    p = nn.Parameter(torch.ones(3))
+    opt = torch.optim.AdamW([p], lr=0.1, weight_decay=0.5)
+    p.grad = torch.zeros(3)
+    opt.step()
+    torch.testing.assert_close(p.detach(), torch.full((3,), 1 - 0.1 * 0.5))  # decoupled: shrinks anyway
+    shared = nn.Parameter(torch.ones(2, 2))
+    with pytest.raises(ValueError, match="more than one parameter group"):
+        torch.optim.AdamW([{"params": [shared]}, {"params": [shared], "weight_decay": 0.0}])
+    doc = _doc("training-loop.md")
+    assert "1 - lr * weight_decay" in doc and "LambdaLR" in doc
+
+
+# --------------------------------------------------------------------------- CUDA_LAUNCH_BLOCKING (debugging.md)
+def test_out_of_range_targets_fail_loudly_on_cpu():
+    import torch.nn.functional as F
+
+    with pytest.raises(IndexError, match="Target 3 is out of bounds"):
+        F.cross_entropy(torch.randn(4, 3), torch.tensor([0, 2, 3, 1]))
+    assert "CUDA_LAUNCH_BLOCKING=1" in _doc("debugging.md")
+
+
+# --------------------------------------------------------------------------- compile + DDP, FSDP2 (distributed.md)
+DISTRIBUTED = """
+import os, tempfile
+import torch
+import torch.distributed as dist
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel as DDP
+from torch.distributed.fsdp import fully_shard
+torch.set_num_threads(1)
+torch._dynamo.reset()
+torch._dynamo.config.recompile_limit = 8
+init = os.path.join(tempfile.mkdtemp(), "init")
+dist.init_process_group("gloo", init_method="file://" + init, rank=0, world_size=1)
+graphs = []
+def counting_backend(gm, example_inputs):
+    graphs.append(len(gm.graph.nodes))
+    return gm.forward
+class Net(nn.Module):  # four 1 MiB weight matrices
+    def __init__(self):
+        super().__init__()
+        self.layers = nn.ModuleList(nn.Linear(512, 512) for _ in range(4))
+    def forward(self, x):
+        for layer in self.layers:
+            x = torch.relu(layer(x))
+        return x
+out = []
+for order in ("wrap_then_compile", "compile_then_wrap", "wrap_then_compile_in_place"):
+    torch._dynamo.reset(); graphs.clear()
+    net = Net()
+    if order == "wrap_then_compile":
+        model = torch.compile(DDP(net, bucket_cap_mb=1), backend=counting_backend)
+    elif order == "compile_then_wrap":
+        model = DDP(torch.compile(net, backend=counting_backend), bucket_cap_mb=1)
+    else:
+        model = DDP(net, bucket_cap_mb=1)
+        model.compile(backend=counting_backend)
+    model(torch.randn(2, 512)).sum().backward()
+    out.append(f"{order}={len(graphs)}={next(iter(model.state_dict()))}")
+torch._dynamo.reset()
+try:
+    torch.compile(DDP(Net()), backend=counting_backend, fullgraph=True)(torch.randn(2, 512))
+    out.append("fullgraph=ok")
+except Exception as exc:
+    out.append("fullgraph=" + type(exc).__name__)
+torch._dynamo.reset()
+# FSDP2: an optimizer built before fully_shard holds the replaced tensors
+fsdp_model = nn.Sequential(nn.Linear(4, 4), nn.Linear(4, 2))
+early = torch.optim.SGD(fsdp_model.parameters(), lr=0.1)
+fully_shard(fsdp_model)
+before = [p.detach().full_tensor().clone() for p in fsdp_model.parameters()]
+fsdp_model(torch.randn(3, 4)).sum().backward()
+early.step()
+changed = sum(not torch.equal(b, p.detach().full_tensor()) for b, p in zip(before, fsdp_model.parameters()))
+out.append(f"fsdp_early_optimizer_changed={changed}")
+out.append("fsdp_state_dict=" + type(next(iter(fsdp_model.state_dict().values()))).__name__)
+dist.destroy_process_group()
+print(" ".join(out))
+"""
+
+
+def test_ddp_compile_splits_at_buckets_and_fsdp_needs_the_optimizer_after_sharding():
+    facts = dict(item.split("=", 1) for item in _child_outputs()["distributed"].split())
+    assert facts["wrap_then_compile"] == "4=_orig_mod.module.layers.0.weight"  # one graph per 1 MiB bucket
+    assert facts["compile_then_wrap"] == "4=module._orig_mod.layers.0.weight"
+    assert facts["wrap_then_compile_in_place"] == "4=module.layers.0.weight"
+    assert facts["fullgraph"] == "Unsupported"  # DDP's own forward has graph breaks
+    assert facts["fsdp_early_optimizer_changed"] == "0"  # silently trains nothing
+    assert facts["fsdp_state_dict"] == "DTensor"
+    doc = _doc("distributed.md")
+    for needle in ("DDPOptimizer", "ddp_model.compile()", "fully_shard", "dcp.save", "dcp.load", "to_empty"):
+        assert needle in doc, needle

@@ -102,3 +102,29 @@ def test_body_links_every_pattern_doc():
 def test_validator_rejects_what_the_specification_forbids(patch, error):
     with pytest.raises(ValidationError, match=error):
         Frontmatter.model_validate({**FRONT, **patch})
+
+
+# The topics a senior engineer expects beyond the original guidance: each one a doc section the decision guide
+# links to (the link test in test_docs.py checks that every anchor resolves).
+TOPIC_SECTIONS = [
+    "skill/docs/devices.md#device-agnostic-code-with-torchaccelerator",
+    "skill/docs/performance.md#attention-fscaled_dot_product_attention",
+    "skill/docs/distributed.md#fsdp2-fully_shard-initialisation-and-torchdistributedcheckpoint",
+    "skill/docs/data-loading.md#streaming-data-shard-an-iterabledataset-across-workers-and-ranks",
+    "skill/docs/debugging.md#asynchronous-cuda-errors-cuda_launch_blocking1",
+    "skill/docs/training-loop.md#weight-decay-parameter-groups-and-lr-warm-up",
+    "skill/docs/distributed.md#torchcompile-with-ddp",
+]
+
+
+@pytest.mark.parametrize("target", TOPIC_SECTIONS)
+def test_decision_guide_links_each_topic_section(target: str):
+    guide = BODY.split("## Decision guide", 1)[1].split("\n## ", 1)[0]
+    assert f"]({target})" in guide, f"the decision guide does not link {target}"
+
+
+def test_corrections_include_the_original_guidance_errors():
+    corrections = BODY.split("## Corrections to common advice", 1)[1].split("\n## ", 1)[0]
+    assert re.search(r'"`reduce-overhead` is faster, `max-autotune` fastest" is not a rule', corrections)
+    assert re.search(r"`@torch\.no_grad\(\)` on a function is not more efficient than a `with torch\.no_grad\(\):`",
+                     corrections)
