@@ -10,6 +10,7 @@ import inspect
 import json
 import math
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -237,6 +238,12 @@ def test_cpu_bf16_autocast_layer_norm_returns_bf16():
         out = model[1](hidden)
     assert hidden.dtype == torch.bfloat16
     assert out.dtype == torch.bfloat16  # the "normalization runs in fp32" rule is CUDA autocast's
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        others = [nn.GroupNorm(2, 8)(hidden), nn.BatchNorm1d(8)(hidden), hidden.softmax(-1), hidden.log_softmax(-1)]
+        loss = nn.functional.cross_entropy(hidden, torch.tensor([0, 1]))
+    assert [t.dtype for t in others] == [torch.bfloat16] * 4
+    assert loss.dtype == torch.float32  # cross_entropy is on CPU autocast's fp32 list
+    assert torch.get_autocast_dtype("cpu") == torch.bfloat16  # "AMP on CPU defaults to bf16" (SKILL.md)
     doc = _doc("mixed-precision.md")
     assert "CUDA" in doc and "LayerNorm" in doc
 
@@ -323,8 +330,36 @@ def test_bare_torch_load_is_weights_only(tmp_path: Path):
 # --------------------------------------------------------------------------- one figure per claim
 def test_speed_figures_agree_across_docs():
     text = "\n".join(p.read_text() for p in sorted(DOCS.glob("*.md"))) + (REPO / "SKILL.md").read_text()
-    for stale in ("12–31 s", "12-31 s", "12–50 s", "12-50 s", "10-30 s", "10–30 s", "~100x", "roughly 10x"):
+    for stale in ("12–31 s", "12-31 s", "12–50 s", "12-50 s", "10-30 s", "10–30 s", "~100x", "roughly 10x",
+                  "about 6x", "~30% more compute"):
         assert stale not in text, stale
+    # the same claim carries the same figure everywhere (rules.md included: it is generated from the rules)
+    text += (DOCS / "rules.md").read_text()
+    flat = " ".join(text.split())
+    compile_cold = set(re.findall(r"(\d+-\d+) s cold", flat))
+    bf16_slower = set(re.findall(r"(\d+-\d+)x slower than fp32", flat))
+    assert compile_cold == {"12-120"}, compile_cold
+    assert bf16_slower == {"40-130"}, bf16_slower
+    batched = set(re.findall(r"(\d+-\d+)x faster than per-item", flat)) | set(
+        re.findall(r"Indexing once per batch is (\d+-\d+)x faster", flat))
+    assert batched == {"5-9"}, batched
+
+
+def test_every_speed_figure_names_where_it_was_measured():
+    """A figure like "7-9x" or "12-120 s" is a measurement: its sentence says on what machine (or it is arithmetic)."""
+    arithmetic = {"2.4x"}  # sqrt(6), stated as such in modules.md
+    missing = []
+    for path in [REPO / "SKILL.md", *sorted(DOCS.glob("*.md"))]:
+        if path.name == "rules.md":
+            continue
+        flat = " ".join(path.read_text().split())
+        for m in re.finditer(r"\b\d[\d.]*(?:-\d[\d.]*)?(?:x| s)\b(?! \d)", flat):
+            if m.group(0) in arithmetic:
+                continue
+            window = flat[max(0, m.start() - 300) : m.end() + 300]
+            if not re.search(r"measured|checked", window):
+                missing.append(f"{path.name}: ...{flat[max(0, m.start() - 60) : m.end() + 60]}...")
+    assert not missing, "figures without a machine:\n" + "\n".join(missing)
 
 
 # --------------------------------------------------------------------------- no_grad decorator (SKILL.md)
