@@ -109,6 +109,12 @@ for dynamic in (None, False):
     for n in (3, 4, 5, 6):
         g(torch.randn(n))
     results[str(dynamic)] = compiles
+import logging
+warned = []
+class Catch(logging.Handler):
+    def emit(self, record):
+        warned.append(record.levelno)
+logging.getLogger("torch._dynamo.convert_frame").addHandler(Catch())
 torch._dynamo.reset()
 torch._dynamo.config.recompile_limit = 2
 compiles = 0
@@ -116,7 +122,19 @@ g = torch.compile(f, backend=counting_backend, dynamic=False)
 for n in range(3, 9):
     g(torch.randn(n))  # past the limit: eager, no error
 results["limited"] = compiles
-print(results["None"], results["False"], results["limited"], torch._dynamo.config.recompile_limit)
+results["warnings"] = sum(level == logging.WARNING for level in warned)
+torch._dynamo.reset()
+torch._dynamo.config.fail_on_recompile_limit_hit = True
+g = torch.compile(f, backend=counting_backend, dynamic=False)
+try:
+    for n in range(3, 9):
+        g(torch.randn(n))
+    results["fail"] = "no-error"
+except Exception as exc:
+    results["fail"] = type(exc).__name__
+torch._dynamo.config.fail_on_recompile_limit_hit = False
+print(results["None"], results["False"], results["limited"], torch._dynamo.config.recompile_limit,
+      results["warnings"], results["fail"])
 """
 
 
@@ -185,10 +203,12 @@ def test_compile_modes_add_graphs_and_the_compile_tools_behave_as_documented():
 
 def test_compile_dynamic_none_recompiles_once_false_per_shape():
     assert torch._dynamo.config.recompile_limit == 8
-    default, static, limited, _ = map(int, _child_outputs()["compile"].split())
-    assert default == 2, "dynamic=None: one static graph, then one dynamic graph for all later shapes"
-    assert static == 4, "dynamic=False: one graph per shape"
-    assert limited == 2, "past recompile_limit the function runs eagerly (no new compiles, no error)"
+    default, static, limited, _, warnings_logged, fail = _child_outputs()["compile"].split()
+    assert default == "2", "dynamic=None: one static graph, then one dynamic graph for all later shapes"
+    assert static == "4", "dynamic=False: one graph per shape"
+    assert limited == "2", "past recompile_limit the function runs eagerly (no new compiles, no error)"
+    assert warnings_logged == "1", "hitting the limit logs one warning"
+    assert fail != "no-error", "fail_on_recompile_limit_hit=True turns the fallback into an error"
     doc = _doc("performance.md")
     for needle in ("recompile_limit", "TORCH_LOGS=recompiles", "mark_dynamic", "fullgraph=True", "model.compile()"):
         assert needle in doc, needle
