@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import multiprocessing
 import os
 import signal
 import sys
@@ -75,6 +76,11 @@ def run_one(where: str, code: str) -> dict:
 
 def main() -> int:
     blocks_path, results_path = sys.argv[1], sys.argv[2]
+    if sys.platform.startswith("linux"):
+        # Blocks run through exec(), so a class they define (a Dataset) lives in no importable module, and
+        # worker processes started by forkserver (the Linux default from Python 3.14) or spawn cannot unpickle
+        # it. Copied into a script file, the same block works under any start method; here, fork.
+        multiprocessing.set_start_method("fork", force=True)
     with open(blocks_path, encoding="utf-8") as f:
         blocks = json.load(f)
     signal.signal(signal.SIGALRM, _alarm)

@@ -440,6 +440,12 @@ def test_checkpoint_without_use_reentrant_warns_and_reentrant_drops_grads():
         out = checkpoint(layer, torch.randn(2, 3), use_reentrant=True)  # raw data in, as for the first block
     assert not out.requires_grad  # the block's parameters would get no gradient
     assert checkpoint(layer, torch.randn(2, 3), use_reentrant=False).requires_grad
+    with pytest.raises(ValueError, match="(?i)unexpected keyword"):  # reentrant rejects keyword arguments
+        checkpoint(lambda x, scale: layer(x) * scale, torch.randn(2, 3, requires_grad=True), scale=2.0,
+                   use_reentrant=True)
+    x = torch.randn(2, 3, requires_grad=True)
+    with pytest.raises(RuntimeError, match="incompatible with .grad"):  # ...and torch.autograd.grad
+        torch.autograd.grad(checkpoint(layer, x, use_reentrant=True).sum(), x)
     assert "use_reentrant=False" in _doc("memory.md")
 
 
@@ -541,6 +547,12 @@ def test_accelerator_api_names_and_no_accelerator_behaviour():
         assert acc.current_accelerator() is None
         with pytest.raises(RuntimeError, match="none is available"):
             acc.synchronize()
+    if not torch.cuda.is_available():  # the torch.cuda helpers the bad block uses
+        with pytest.raises((AssertionError, AttributeError, RuntimeError)):
+            torch.cuda.synchronize()
+        with pytest.raises((AssertionError, AttributeError, RuntimeError)):
+            torch.cuda.reset_peak_memory_stats()
+        assert torch.cuda.max_memory_allocated() == 0  # no error: a silently wrong measurement
     doc = (DOCS / "devices.md").read_text()
     assert "torch.accelerator.current_accelerator() if torch.accelerator.is_available()" in doc
 
@@ -639,3 +651,17 @@ def test_ddp_compile_splits_at_buckets_and_fsdp_needs_the_optimizer_after_shardi
     doc = _doc("distributed.md")
     for needle in ("DDPOptimizer", "ddp_model.compile()", "fully_shard", "dcp.save", "dcp.load", "to_empty"):
         assert needle in doc, needle
+
+
+# --------------------------------------------------------------------------- PT-REP004 (reproducibility.md)
+def test_globally_seeded_shuffled_loader_with_workers_repeats():
+    data = torch.utils.data.TensorDataset(torch.arange(32))
+
+    def order() -> list[int]:
+        torch.manual_seed(0)
+        loader = DataLoader(data, batch_size=4, shuffle=True, num_workers=2)  # PT-REP004's "bad" loader
+        return [int(i) for (batch,) in loader for i in batch]
+
+    first = order()
+    assert first == order() and first != list(range(32))
+    assert "repeats bit for bit" in " ".join(_doc("reproducibility.md").split())
