@@ -44,7 +44,7 @@ class Run:
         to the (k,) global per-step mean losses (one all_reduce per log point); None = the losses are local."""
         self.cfg = cfg
         self.hooks = hooks or TrainHooks()
-        distributed = dist.is_available() and dist.is_initialized()
+        self.distributed = distributed = dist.is_available() and dist.is_initialized()
         self.rank = dist.get_rank() if distributed else 0
         self.world_size = dist.get_world_size() if distributed else 1
         common.seed_everything(cfg.seed)
@@ -149,7 +149,7 @@ class Run:
         if not paused:
             with timer:
                 value = evaluate()
-        device = str(self.device) if self.world_size == 1 else f"{self.device} x{self.world_size}"
+        device = f"{self.device} x{self.world_size}" if self.distributed else str(self.device)
         return TrainResult(
             start_step=self.start_step, steps_run=self.step - self.start_step, losses=self._losses,
             metric_name=metric, eval_metric=value, throughput_unit=unit, items_processed=self._clock.items,
