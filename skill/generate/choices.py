@@ -109,7 +109,8 @@ _REASONS = {
         "never for evaluation, which must see every sample."),
     "num_workers_in_memory": (
         "In-memory tensors are fetched a batch at a time in the main process (__getitems__ or a batch sampler "
-        "with a pass-through collate: ~6x faster than item by item); worker processes only add IPC there."),
+        "with a pass-through collate: 6-65x faster than item by item for small rows, bench/loader_fetch.py); "
+        "worker processes only add IPC there."),
     "max_num_workers": (
         "Per-item I/O or decoding (files, images) gets worker processes: min(8, CPU count)."),
     "pin_memory_only_cuda": (
