@@ -578,12 +578,16 @@ def check_lr_schedule(tr: Trace, script: str) -> list[DoctorFinding]:
     steps = [s for s in tr.steps if s["opt"] == 0]
     first_epoch_steps = {s["k"] for s in steps[:length]}
     scheds = [e for e in tr.by["sched"] if e["step"] in first_epoch_steps or e["step"] < length]
+    # Under gradient accumulation one optimizer step takes several batches: an epoch is fewer steps.
+    served = [b.get("step") for b in tr.by["batch"] if b["loader"] == tr.train_loader]
+    per_step = max(1.0, len(served) / max(1, len(set(served))))
+    epoch_steps = length / per_step
     if len(scheds) >= 2:
         e = scheds[0]
         key = _HORIZON.get(e["cls"])
         value = e.get("config", {}).get(key) if key else None
         horizon = max(value) if isinstance(value, list) and value else value
-        if isinstance(horizon, (int, float)) and horizon < length:
+        if isinstance(horizon, (int, float)) and horizon < epoch_steps:
             return [make_finding(
                 "PT-RUN017", e.get("site"),
                 f"{e['cls']} is stepped every batch but its {key}={horizon} is smaller than one epoch ({length} "

@@ -11,9 +11,11 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.utils.data import DataLoader
 
 from reference_impls import common
 from reference_impls.common import TrainConfig, TrainHooks, TrainResult
+from reference_impls.harness import Run
 
 
 class Config(TrainConfig):
@@ -64,77 +66,68 @@ def build_model(cfg: Config) -> nn.Module:
     return AutoEncoder(cfg)
 
 
+def build_optimizer(cfg: Config, model: nn.Module) -> torch.optim.Optimizer:
+    return torch.optim.Adam(model.parameters(), lr=cfg.lr)  # no weight decay at all: nothing to exclude
+
+
 @torch.inference_mode()
 def evaluate(model: nn.Module, data: ManifoldData, cfg: Config, device: torch.device) -> float:
-    """Validation reconstruction MSE."""
+    """Validation reconstruction MSE, under the same autocast as training."""
     model.eval()
+    loader = DataLoader(common.InMemoryDataset(data.x_val), batch_size=1024, collate_fn=common.keep_batch,
+                        pin_memory=device.type == "cuda")  # fixed order, every sample
     total = torch.zeros((), device=device)
-    for start in range(0, data.x_val.shape[0], 1024):
-        xb = data.x_val[start:start + 1024].to(device)  # (B, D)
-        total += F.mse_loss(model(xb), xb, reduction="sum")
+    for (xb,) in loader:
+        xb = xb.to(device, non_blocking=True)  # (B, D)
+        with common.autocast(device, cfg.amp):
+            recon = model(xb)  # (B, D)
+        total += F.mse_loss(recon.float(), xb, reduction="sum")
     return total.item() / data.x_val.numel()
 
 
 def train(cfg: Config, hooks: TrainHooks | None = None) -> TrainResult:
-    hooks = hooks or TrainHooks()
-    common.seed_everything(cfg.seed)
-    device = common.pick_device(cfg.device)
-    amp = common.resolve_amp(device, cfg.amp)
-    amp_dtype = common.AMP_DTYPES[amp]
+    run = Run(cfg, hooks)  # seeds everything; picks run.device and the precision (run.amp)
+    device = run.device
 
     data = build_data(cfg)
-    batches = common.InMemoryBatches((data.x_train.to(device),), cfg.batch_size, seed=cfg.seed)
+    train_set = common.InMemoryDataset(data.x_train)
+    loader = DataLoader(
+        train_set,
+        # Shuffled batches of indices; the order is a function of (seed, epoch), so a resume can start mid-epoch.
+        batch_sampler=common.EpochBatchSampler(len(train_set), cfg.batch_size, seed=cfg.seed, shuffle=True,
+                                               drop_last=False),
+        collate_fn=common.keep_batch,  # __getitems__ already returns the batch
+        num_workers=0,  # in-memory tensors: one indexing op per batch in-process; workers would only add IPC
+        pin_memory=device.type == "cuda",
+        generator=torch.Generator().manual_seed(cfg.seed),  # creating an iterator must not draw the global RNG
+    )
+    batches = common.LoaderCursor(loader)  # steps across epoch boundaries; its position is checkpointed
 
     model = build_model(cfg).to(device)
     step_model = common.maybe_compile(model, cfg.compile)
-    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    optimizer = build_optimizer(cfg, model)
     scheduler = torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=cfg.lr_decay)
-    scaler = torch.amp.GradScaler(device.type, enabled=amp == "fp16")
+    scaler = torch.amp.GradScaler(device.type, enabled=run.amp == "fp16")
+    run.track(model=model, optimizer=optimizer, scheduler=scheduler, scaler=scaler, loader=batches)
 
-    start_step = 0
-    if hooks.resume:
-        ckpt = common.load_checkpoint(hooks.checkpoint_path, model=model, optimizer=optimizer, scheduler=scheduler,
-                                      scaler=scaler, device=device)
-        batches.load_state_dict(ckpt["loader"])
-        start_step = ckpt["step"]
-    end_step = cfg.steps if hooks.stop_at is None else min(cfg.steps, hooks.stop_at)
-
-    loss_history: list[torch.Tensor] = []
-    clock = common.TrainClock(device, compiling=cfg.compile)
     model.train()
-    clock.start()
-    for step in range(start_step, end_step):
-        (xb,) = batches.next_batch()  # (B, D)
-        with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
+    for _ in run.steps():
+        (xb,) = batches.next_batch()
+        xb = xb.to(device, non_blocking=True)  # (B, D)
+        with run.autocast():
             recon = step_model(xb)  # (B, D)
-        loss = F.mse_loss(recon.float(), xb)  # the target is the input itself
+        loss = F.mse_loss(recon.float(), xb)  # the target is the input itself; the loss in fp32
         optimizer.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
+        if cfg.grad_clip is not None:
+            scaler.unscale_(optimizer)  # clip the true gradients, not the loss-scaled ones
+            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
         scaler.step(optimizer)
         scaler.update()
         scheduler.step()
+        run.record(loss, items=xb.shape[0])
 
-        loss_history.append(loss.detach())
-        clock.step_done(xb.shape[0])
-        if hooks.on_log is not None and (step + 1) % cfg.log_every == 0:
-            hooks.on_log(step + 1, cfg.steps, loss.item())
-    clock.stop()
-
-    if hooks.checkpoint_path is not None:
-        common.save_checkpoint(hooks.checkpoint_path, model=model, optimizer=optimizer, scheduler=scheduler,
-                               scaler=scaler, step=end_step, loader_state=batches.state_dict(), cfg=cfg)
-    paused = end_step < cfg.steps
-    eval_timer = common.Timer(device)
-    metric = None
-    if not paused:
-        with eval_timer:
-            metric = evaluate(model, data, cfg, device)
-    return TrainResult(
-        start_step=start_step, steps_run=end_step - start_step, losses=common.losses_to_floats(loss_history),
-        metric_name="val_reconstruction_mse", eval_metric=metric, throughput_unit="samples/s",
-        items_processed=clock.items, train_s=clock.train_s, compile_s=clock.compile_s, eval_s=eval_timer.seconds,
-        device=str(device), amp=amp, paused=paused,
-    )
+    return run.finish(lambda: evaluate(model, data, cfg, device), metric="val_reconstruction_mse", unit="samples/s")
 
 
 if __name__ == "__main__":

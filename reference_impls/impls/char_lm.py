@@ -1,7 +1,7 @@
 """A character-level causal transformer language model (nanoGPT style) on the small text shipped with the package.
 
 Pre-LayerNorm blocks, fused causal attention (scaled_dot_product_attention), tied input/output embeddings,
-AdamW without weight decay on gains and biases, linear warm-up then cosine decay. The metric is validation loss
+AdamW without weight decay on gains, biases and embeddings, linear warm-up then cosine decay. The metric is validation loss
 in bits per character.
 """
 
@@ -14,9 +14,12 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.utils.data import DataLoader
 
 from reference_impls import common
 from reference_impls.common import TrainConfig, TrainHooks, TrainResult
+from reference_impls.harness import Run
+from skill.generate.choices import param_groups
 
 CORPUS_PATH = Path(__file__).resolve().parent.parent / "data" / "corpus.txt"
 
@@ -32,7 +35,6 @@ class Config(TrainConfig):
     lr: float = 3e-3
     warmup_steps: int = 10
     weight_decay: float = 0.1
-    grad_clip: float = 1.0
     steps: int = 100
 
 
@@ -123,15 +125,25 @@ def build_model(cfg: Config, vocab_size: int = 0) -> nn.Module:
     return CharTransformer(cfg, vocab_size)
 
 
+def build_optimizer(cfg: Config, model: nn.Module) -> torch.optim.Optimizer:
+    # Weight decay on matrices only; LayerNorm gains, biases and the (tied) embedding are excluded
+    # (skill/generate/choices.py).
+    return torch.optim.AdamW(param_groups(model, cfg.weight_decay), lr=cfg.lr, betas=(0.9, 0.95))
+
+
 @torch.inference_mode()
 def evaluate(model: nn.Module, data: TextData, cfg: Config, device: torch.device) -> float:
-    """Mean validation cross-entropy in bits per character."""
+    """Mean validation cross-entropy in bits per character, under the same autocast as training."""
     model.eval()
+    loader = DataLoader(common.InMemoryDataset(data.val_windows), batch_size=64, collate_fn=common.keep_batch,
+                        pin_memory=device.type == "cuda")  # fixed order, every window
     total = torch.zeros((), device=device)
-    for start in range(0, data.val_windows.shape[0], 64):
-        w = data.val_windows[start:start + 64].to(device)  # (B, T+1)
-        logits = model(w[:, :-1])  # (B, T, V)
-        total += F.cross_entropy(logits.flatten(0, 1), w[:, 1:].flatten(), reduction="sum")  # (B*T, V) vs (B*T,)
+    for (w,) in loader:
+        w = w.to(device, non_blocking=True)  # (B, T+1)
+        with common.autocast(device, cfg.amp):
+            logits = model(w[:, :-1])  # (B, T, V)
+        # Summed in fp32: (B*T, V) vs (B*T,)
+        total += F.cross_entropy(logits.float().flatten(0, 1), w[:, 1:].flatten(), reduction="sum")
     n_tokens = data.val_windows.shape[0] * (data.val_windows.shape[1] - 1)
     return total.item() / n_tokens / math.log(2)
 
@@ -146,72 +158,49 @@ def lr_lambda(cfg: Config):
 
 
 def train(cfg: Config, hooks: TrainHooks | None = None) -> TrainResult:
-    hooks = hooks or TrainHooks()
-    common.seed_everything(cfg.seed)
-    device = common.pick_device(cfg.device)
-    amp = common.resolve_amp(device, cfg.amp)
-    amp_dtype = common.AMP_DTYPES[amp]
+    run = Run(cfg, hooks)  # seeds everything; picks run.device and the precision (run.amp)
+    device = run.device
 
     data = build_data(cfg)
-    batches = common.InMemoryBatches((data.train_windows.to(device),), cfg.batch_size, seed=cfg.seed)
+    train_set = common.InMemoryDataset(data.train_windows)
+    loader = DataLoader(
+        train_set,
+        # Shuffled windows; the order is a function of (seed, epoch), so a resume can start mid-epoch.
+        batch_sampler=common.EpochBatchSampler(len(train_set), cfg.batch_size, seed=cfg.seed, shuffle=True,
+                                               drop_last=False),
+        collate_fn=common.keep_batch,  # __getitems__ already returns the (windows,) batch
+        num_workers=0,  # in-memory token ids: one indexing op per batch in-process
+        pin_memory=device.type == "cuda",
+        generator=torch.Generator().manual_seed(cfg.seed),  # creating an iterator must not draw the global RNG
+    )
+    batches = common.LoaderCursor(loader)  # steps across epoch boundaries; its position is checkpointed
 
     model = build_model(cfg, len(data.vocab)).to(device)
     step_model = common.maybe_compile(model, cfg.compile)
-    # Weight decay on matrices only; LayerNorm gains, biases and (tied) embeddings are excluded.
-    decay = [p for n, p in model.named_parameters() if p.ndim >= 2 and "emb" not in n]
-    no_decay = [p for n, p in model.named_parameters() if p.ndim < 2 or "emb" in n]
-    optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
-                                   {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr, betas=(0.9, 0.95))
+    optimizer = build_optimizer(cfg, model)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(cfg))
-    scaler = torch.amp.GradScaler(device.type, enabled=amp == "fp16")
+    scaler = torch.amp.GradScaler(device.type, enabled=run.amp == "fp16")
+    run.track(model=model, optimizer=optimizer, scheduler=scheduler, scaler=scaler, loader=batches)
 
-    start_step = 0
-    if hooks.resume:
-        ckpt = common.load_checkpoint(hooks.checkpoint_path, model=model, optimizer=optimizer, scheduler=scheduler,
-                                      scaler=scaler, device=device)
-        batches.load_state_dict(ckpt["loader"])
-        start_step = ckpt["step"]
-    end_step = cfg.steps if hooks.stop_at is None else min(cfg.steps, hooks.stop_at)
-
-    loss_history: list[torch.Tensor] = []
-    clock = common.TrainClock(device, compiling=cfg.compile)
     model.train()
-    clock.start()
-    for step in range(start_step, end_step):
-        (windows,) = batches.next_batch()  # (B, T+1)
+    for _ in run.steps():
+        (windows,) = batches.next_batch()
+        windows = windows.to(device, non_blocking=True)  # (B, T+1)
         x, y = windows[:, :-1], windows[:, 1:]  # (B, T) inputs, (B, T) next-character targets
-        with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
+        with run.autocast():
             logits = step_model(x)  # (B, T, V)
-            loss = F.cross_entropy(logits.flatten(0, 1), y.flatten())  # (B*T, V) vs (B*T,)
+            loss = F.cross_entropy(logits.float().flatten(0, 1), y.flatten())  # (B*T, V) vs (B*T,)
         optimizer.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
-        scaler.unscale_(optimizer)  # clip the true gradients, not the loss-scaled ones
-        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        if cfg.grad_clip is not None:
+            scaler.unscale_(optimizer)  # clip the true gradients, not the loss-scaled ones
+            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
         scaler.step(optimizer)
         scaler.update()
         scheduler.step()
+        run.record(loss, items=x.numel())  # throughput in tokens
 
-        loss_history.append(loss.detach())
-        clock.step_done(x.numel())  # tokens
-        if hooks.on_log is not None and (step + 1) % cfg.log_every == 0:
-            hooks.on_log(step + 1, cfg.steps, loss.item())
-    clock.stop()
-
-    if hooks.checkpoint_path is not None:
-        common.save_checkpoint(hooks.checkpoint_path, model=model, optimizer=optimizer, scheduler=scheduler,
-                               scaler=scaler, step=end_step, loader_state=batches.state_dict(), cfg=cfg)
-    paused = end_step < cfg.steps
-    eval_timer = common.Timer(device)
-    metric = None
-    if not paused:
-        with eval_timer:
-            metric = evaluate(model, data, cfg, device)
-    return TrainResult(
-        start_step=start_step, steps_run=end_step - start_step, losses=common.losses_to_floats(loss_history),
-        metric_name="val_bits_per_char", eval_metric=metric, throughput_unit="tokens/s", items_processed=clock.items,
-        train_s=clock.train_s, compile_s=clock.compile_s, eval_s=eval_timer.seconds, device=str(device), amp=amp,
-        paused=paused,
-    )
+    return run.finish(lambda: evaluate(model, data, cfg, device), metric="val_bits_per_char", unit="tokens/s")
 
 
 if __name__ == "__main__":

@@ -12,9 +12,12 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.utils.data import DataLoader
 
 from reference_impls import common
 from reference_impls.common import TrainConfig, TrainHooks, TrainResult
+from reference_impls.harness import Run
+from skill.generate.choices import param_groups
 
 
 MEMORY_FORMAT = torch.channels_last
@@ -92,85 +95,71 @@ def build_model(cfg: Config) -> nn.Module:
     )
 
 
+def build_optimizer(cfg: Config, model: nn.Module) -> torch.optim.Optimizer:
+    # No weight decay on BatchNorm parameters and biases (skill/generate/choices.py).
+    return torch.optim.SGD(param_groups(model, cfg.weight_decay), lr=cfg.lr, momentum=0.9, nesterov=True)
+
+
 @torch.inference_mode()
 def evaluate(model: nn.Module, data: ImageData, cfg: Config, device: torch.device) -> float:
-    """Top-1 accuracy on the validation split (no augmentation, BatchNorm running statistics)."""
+    """Top-1 accuracy on the validation split (no augmentation, BatchNorm running statistics, training's autocast)."""
     model.eval()
+    loader = DataLoader(common.InMemoryDataset(data.x_val, data.y_val), batch_size=256,
+                        collate_fn=common.keep_batch, pin_memory=device.type == "cuda")  # fixed order, every sample
     correct = torch.zeros((), dtype=torch.long, device=device)
-    for start in range(0, data.x_val.shape[0], 256):
-        xb = data.x_val[start:start + 256].to(device)  # (B, C, H, W)
-        yb = data.y_val[start:start + 256].to(device)  # (B,)
-        correct += (model(xb).argmax(dim=1) == yb).sum()
-    return correct.item() / data.x_val.shape[0]
+    for xb, yb in loader:
+        xb = xb.to(device, non_blocking=True).contiguous(memory_format=MEMORY_FORMAT)  # (B, C, H, W)
+        yb = yb.to(device, non_blocking=True)  # (B,)
+        with common.autocast(device, cfg.amp):
+            logits = model(xb)  # (B, K)
+        correct += (logits.argmax(dim=1) == yb).sum()
+    return correct.item() / len(data.y_val)
 
 
 def train(cfg: Config, hooks: TrainHooks | None = None) -> TrainResult:
-    hooks = hooks or TrainHooks()
-    common.seed_everything(cfg.seed)
-    device = common.pick_device(cfg.device)
-    amp = common.resolve_amp(device, cfg.amp)
-    amp_dtype = common.AMP_DTYPES[amp]
+    run = Run(cfg, hooks)  # seeds everything; picks run.device and the precision (run.amp)
+    device = run.device
 
     data = build_data(cfg)
-    # drop_last: every batch has the same size, so BatchNorm never sees a tiny last batch.
-    batches = common.InMemoryBatches((data.x_train.to(device), data.y_train.to(device)), cfg.batch_size,
-                                     seed=cfg.seed, drop_last=True)
+    train_set = common.InMemoryDataset(data.x_train, data.y_train)
+    loader = DataLoader(
+        train_set,
+        # drop_last: every batch has the same size, so BatchNorm never sees a tiny last batch.
+        batch_sampler=common.EpochBatchSampler(len(train_set), cfg.batch_size, seed=cfg.seed, shuffle=True,
+                                               drop_last=True),
+        collate_fn=common.keep_batch,  # __getitems__ already returns the (x, y) batch
+        num_workers=0,  # in-memory tensors; augmentation runs batched on the device, not per item in workers
+        pin_memory=device.type == "cuda",
+        generator=torch.Generator().manual_seed(cfg.seed),  # creating an iterator must not draw the global RNG
+    )
+    batches = common.LoaderCursor(loader)  # steps across epoch boundaries; its position is checkpointed
 
     model = build_model(cfg).to(device).to(memory_format=MEMORY_FORMAT)
     step_model = common.maybe_compile(model, cfg.compile)
-    # No weight decay on BatchNorm and bias parameters (1-D tensors).
-    decay = [p for p in model.parameters() if p.ndim > 1]
-    no_decay = [p for p in model.parameters() if p.ndim <= 1]
-    optimizer = torch.optim.SGD([{"params": decay, "weight_decay": cfg.weight_decay},
-                                 {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr, momentum=0.9, nesterov=True)
+    optimizer = build_optimizer(cfg, model)
     scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=cfg.lr, total_steps=cfg.steps)
-    scaler = torch.amp.GradScaler(device.type, enabled=amp == "fp16")
+    scaler = torch.amp.GradScaler(device.type, enabled=run.amp == "fp16")
+    run.track(model=model, optimizer=optimizer, scheduler=scheduler, scaler=scaler, loader=batches)
 
-    start_step = 0
-    if hooks.resume:
-        ckpt = common.load_checkpoint(hooks.checkpoint_path, model=model, optimizer=optimizer, scheduler=scheduler,
-                                      scaler=scaler, device=device)
-        batches.load_state_dict(ckpt["loader"])
-        start_step = ckpt["step"]
-    end_step = cfg.steps if hooks.stop_at is None else min(cfg.steps, hooks.stop_at)
-
-    loss_history: list[torch.Tensor] = []
-    clock = common.TrainClock(device, compiling=cfg.compile)
     model.train()  # BatchNorm uses batch statistics and updates its running averages
-    clock.start()
-    for step in range(start_step, end_step):
-        xb, yb = batches.next_batch()  # (B, C, H, W), (B,)
+    for _ in run.steps():
+        xb, yb = batches.next_batch()
+        xb, yb = xb.to(device, non_blocking=True), yb.to(device, non_blocking=True)  # (B, C, H, W), (B,)
         xb = augment(xb, cfg.crop_padding).contiguous(memory_format=MEMORY_FORMAT)
-        with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
+        with run.autocast():
             logits = step_model(xb)  # (B, K)
-            loss = F.cross_entropy(logits, yb)
+            loss = F.cross_entropy(logits.float(), yb)
         optimizer.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
+        if cfg.grad_clip is not None:
+            scaler.unscale_(optimizer)  # clip the true gradients, not the loss-scaled ones
+            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
         scaler.step(optimizer)
         scaler.update()
         scheduler.step()
+        run.record(loss, items=xb.shape[0])
 
-        loss_history.append(loss.detach())
-        clock.step_done(xb.shape[0])
-        if hooks.on_log is not None and (step + 1) % cfg.log_every == 0:
-            hooks.on_log(step + 1, cfg.steps, loss.item())
-    clock.stop()
-
-    if hooks.checkpoint_path is not None:
-        common.save_checkpoint(hooks.checkpoint_path, model=model, optimizer=optimizer, scheduler=scheduler,
-                               scaler=scaler, step=end_step, loader_state=batches.state_dict(), cfg=cfg)
-    paused = end_step < cfg.steps
-    eval_timer = common.Timer(device)
-    metric = None
-    if not paused:
-        with eval_timer:
-            metric = evaluate(model, data, cfg, device)
-    return TrainResult(
-        start_step=start_step, steps_run=end_step - start_step, losses=common.losses_to_floats(loss_history),
-        metric_name="val_accuracy", eval_metric=metric, throughput_unit="samples/s", items_processed=clock.items,
-        train_s=clock.train_s, compile_s=clock.compile_s, eval_s=eval_timer.seconds, device=str(device), amp=amp,
-        paused=paused,
-    )
+    return run.finish(lambda: evaluate(model, data, cfg, device), metric="val_accuracy", unit="samples/s")
 
 
 if __name__ == "__main__":

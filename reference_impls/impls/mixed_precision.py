@@ -15,9 +15,12 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.utils.data import DataLoader
 
 from reference_impls import common
 from reference_impls.common import TrainConfig, TrainHooks, TrainResult
+from reference_impls.harness import Run
+from skill.generate.choices import param_groups
 
 
 class Config(TrainConfig):
@@ -30,7 +33,7 @@ class Config(TrainConfig):
     micro_batch: int = 64
     accum_steps: int = 4  # effective batch = micro_batch * accum_steps
     lr: float = 2e-3
-    grad_clip: float = 1.0
+    weight_decay: float = 0.01
     steps: int = 60
 
 
@@ -54,10 +57,15 @@ def build_data(cfg: Config) -> TabularData:
 def build_model(cfg: Config) -> nn.Module:
     return nn.Sequential(
         nn.Linear(cfg.n_features, cfg.hidden), nn.GELU(),  # (B, F) -> (B, H)
-        nn.LayerNorm(cfg.hidden),  # autocast runs normalization in fp32
+        nn.LayerNorm(cfg.hidden),  # CUDA autocast runs it in fp32; CPU bf16 autocast returns bf16
         nn.Linear(cfg.hidden, cfg.hidden), nn.GELU(),  # (B, H) -> (B, H)
         nn.Linear(cfg.hidden, cfg.n_classes),  # (B, H) -> (B, C)
     )
+
+
+def build_optimizer(cfg: Config, model: nn.Module) -> torch.optim.Optimizer:
+    # Decay the weight matrices only: not the LayerNorm or the biases (skill/generate/choices.py).
+    return torch.optim.AdamW(param_groups(model, cfg.weight_decay), lr=cfg.lr)
 
 
 @torch.inference_mode()
@@ -65,84 +73,66 @@ def evaluate(model: nn.Module, data: TabularData, cfg: Config, device: torch.dev
     """Validation accuracy, in the same precision as training (autocast applies to inference too)."""
     model.eval()
     amp_dtype = common.AMP_DTYPES[common.resolve_amp(device, cfg.amp)]
+    loader = DataLoader(common.InMemoryDataset(data.x_val, data.y_val), batch_size=1024,
+                        collate_fn=common.keep_batch, pin_memory=device.type == "cuda")  # fixed order, every sample
     correct = torch.zeros((), dtype=torch.long, device=device)
-    for start in range(0, data.x_val.shape[0], 1024):
-        xb = data.x_val[start:start + 1024].to(device)  # (B, F)
-        yb = data.y_val[start:start + 1024].to(device)  # (B,)
+    for xb, yb in loader:
+        xb, yb = xb.to(device, non_blocking=True), yb.to(device, non_blocking=True)  # (B, F), (B,)
         with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
             logits = model(xb)  # (B, C)
         correct += (logits.argmax(dim=1) == yb).sum()
-    return correct.item() / data.x_val.shape[0]
+    return correct.item() / len(data.y_val)
 
 
 def train(cfg: Config, hooks: TrainHooks | None = None) -> TrainResult:
-    hooks = hooks or TrainHooks()
-    common.seed_everything(cfg.seed)
-    device = common.pick_device(cfg.device)
-    amp = common.resolve_amp(device, cfg.amp)  # "fp16", "bf16" or "none"
+    run = Run(cfg, hooks)  # seeds everything; picks run.device
+    device = run.device
+    amp = run.amp  # "fp16", "bf16" or "none" ("auto" resolved for this device)
     amp_dtype = common.AMP_DTYPES[amp]
 
     data = build_data(cfg)
-    batches = common.InMemoryBatches((data.x_train.to(device), data.y_train.to(device)), cfg.micro_batch,
-                                     seed=cfg.seed)
+    train_set = common.InMemoryDataset(data.x_train, data.y_train)
+    loader = DataLoader(
+        train_set,
+        # Shuffled micro-batches; the order is a function of (seed, epoch), so a resume can start mid-epoch.
+        batch_sampler=common.EpochBatchSampler(len(train_set), cfg.micro_batch, seed=cfg.seed, shuffle=True,
+                                               drop_last=False),
+        collate_fn=common.keep_batch,  # __getitems__ already returns the (x, y) batch
+        num_workers=0,  # in-memory tensors: one indexing op per batch in-process; workers would only add IPC
+        pin_memory=device.type == "cuda",
+        generator=torch.Generator().manual_seed(cfg.seed),  # creating an iterator must not draw the global RNG
+    )
+    batches = common.LoaderCursor(loader)  # steps across epoch boundaries; its position is checkpointed
 
     model = build_model(cfg).to(device)  # parameters stay fp32; autocast casts per op
     step_model = common.maybe_compile(model, cfg.compile)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=0.01)
+    optimizer = build_optimizer(cfg, model)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=cfg.steps)
     # fp16 needs loss scaling (small gradients underflow); bf16 has fp32's exponent range and needs none.
     scaler = torch.amp.GradScaler(device.type, enabled=amp == "fp16")
+    run.track(model=model, optimizer=optimizer, scheduler=scheduler, scaler=scaler, loader=batches)  # + scaler state
 
-    start_step = 0
-    if hooks.resume:
-        ckpt = common.load_checkpoint(hooks.checkpoint_path, model=model, optimizer=optimizer, scheduler=scheduler,
-                                      scaler=scaler, device=device)
-        batches.load_state_dict(ckpt["loader"])
-        start_step = ckpt["step"]
-    end_step = cfg.steps if hooks.stop_at is None else min(cfg.steps, hooks.stop_at)
-
-    loss_history: list[torch.Tensor] = []
-    clock = common.TrainClock(device, compiling=cfg.compile)
     model.train()
-    clock.start()
-    for step in range(start_step, end_step):
+    for _ in run.steps():
         optimizer.zero_grad(set_to_none=True)
         step_loss = torch.zeros((), device=device)
         for _ in range(cfg.accum_steps):
-            xb, yb = batches.next_batch()  # (b, F), (b,)
+            xb, yb = batches.next_batch()
+            xb, yb = xb.to(device, non_blocking=True), yb.to(device, non_blocking=True)  # (b, F), (b,)
             with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
                 logits = step_model(xb)  # (b, C) in fp16/bf16
-                loss = F.cross_entropy(logits, yb) / cfg.accum_steps  # autocast computes the loss in fp32
+                loss = F.cross_entropy(logits.float(), yb) / cfg.accum_steps  # the loss in fp32
             scaler.scale(loss).backward()  # gradients add up across micro-batches
             step_loss += loss.detach()
-        scaler.unscale_(optimizer)  # once per step, after the last backward, before clipping
-        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        if cfg.grad_clip is not None:
+            scaler.unscale_(optimizer)  # once per step, after the last backward, before clipping
+            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
         scaler.step(optimizer)  # skips the update if the fp16 gradients overflowed
         scaler.update()
         scheduler.step()
+        run.record(step_loss, items=cfg.micro_batch * cfg.accum_steps)
 
-        loss_history.append(step_loss)
-        clock.step_done(cfg.micro_batch * cfg.accum_steps)
-        if hooks.on_log is not None and (step + 1) % cfg.log_every == 0:
-            hooks.on_log(step + 1, cfg.steps, step_loss.item())
-    clock.stop()
-
-    if hooks.checkpoint_path is not None:
-        # The scaler's state (current scale, growth tracker) is part of the checkpoint.
-        common.save_checkpoint(hooks.checkpoint_path, model=model, optimizer=optimizer, scheduler=scheduler,
-                               scaler=scaler, step=end_step, loader_state=batches.state_dict(), cfg=cfg)
-    paused = end_step < cfg.steps
-    eval_timer = common.Timer(device)
-    metric = None
-    if not paused:
-        with eval_timer:
-            metric = evaluate(model, data, cfg, device)
-    return TrainResult(
-        start_step=start_step, steps_run=end_step - start_step, losses=common.losses_to_floats(loss_history),
-        metric_name="val_accuracy", eval_metric=metric, throughput_unit="samples/s", items_processed=clock.items,
-        train_s=clock.train_s, compile_s=clock.compile_s, eval_s=eval_timer.seconds, device=str(device), amp=amp,
-        paused=paused,
-    )
+    return run.finish(lambda: evaluate(model, data, cfg, device), metric="val_accuracy", unit="samples/s")
 
 
 if __name__ == "__main__":

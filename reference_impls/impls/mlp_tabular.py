@@ -10,9 +10,12 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.utils.data import DataLoader
 
 from reference_impls import common
 from reference_impls.common import TrainConfig, TrainHooks, TrainResult
+from reference_impls.harness import Run
+from skill.generate.choices import param_groups
 
 
 class Config(TrainConfig):
@@ -60,81 +63,69 @@ def build_model(cfg: Config) -> nn.Module:
     )
 
 
+def build_optimizer(cfg: Config, model: nn.Module) -> torch.optim.Optimizer:
+    # Decay the weight matrices only (skill/generate/choices.py: no decay for biases, norms, embeddings).
+    return torch.optim.AdamW(param_groups(model, cfg.weight_decay), lr=cfg.lr)
+
+
 @torch.inference_mode()
 def evaluate(model: nn.Module, data: TabularData, cfg: Config, device: torch.device) -> float:
-    """Accuracy on the validation split."""
+    """Accuracy on the validation split, under the same autocast as training."""
     model.eval()  # dropout off
+    loader = DataLoader(common.InMemoryDataset(data.x_val, data.y_val), batch_size=1024,
+                        collate_fn=common.keep_batch, pin_memory=device.type == "cuda")  # fixed order, every sample
     correct = torch.zeros((), dtype=torch.long, device=device)
-    for start in range(0, data.x_val.shape[0], 1024):
-        xb = data.x_val[start:start + 1024].to(device)  # (B, F)
-        yb = data.y_val[start:start + 1024].to(device)  # (B,)
-        logits = model(xb)  # (B, C)
+    for xb, yb in loader:
+        xb, yb = xb.to(device, non_blocking=True), yb.to(device, non_blocking=True)  # (B, F), (B,)
+        with common.autocast(device, cfg.amp):
+            logits = model(xb)  # (B, C)
         correct += (logits.argmax(dim=1) == yb).sum()
-    return correct.item() / data.x_val.shape[0]
+    return correct.item() / len(data.y_val)
 
 
 def train(cfg: Config, hooks: TrainHooks | None = None) -> TrainResult:
-    hooks = hooks or TrainHooks()
-    common.seed_everything(cfg.seed)
-    device = common.pick_device(cfg.device)
-    amp = common.resolve_amp(device, cfg.amp)
-    amp_dtype = common.AMP_DTYPES[amp]
+    run = Run(cfg, hooks)  # seeds everything; picks run.device and the precision (run.amp)
+    device = run.device
 
     data = build_data(cfg)
-    # The training set is small: keep it on the device and fetch whole batches by index.
-    batches = common.InMemoryBatches((data.x_train.to(device), data.y_train.to(device)), cfg.batch_size,
-                                     seed=cfg.seed)
+    train_set = common.InMemoryDataset(data.x_train, data.y_train)
+    loader = DataLoader(
+        train_set,
+        # Shuffled batches of indices; the order is a function of (seed, epoch), so a resume can start mid-epoch.
+        batch_sampler=common.EpochBatchSampler(len(train_set), cfg.batch_size, seed=cfg.seed, shuffle=True,
+                                               drop_last=False),
+        collate_fn=common.keep_batch,  # __getitems__ already returns the (x, y) batch
+        num_workers=0,  # in-memory tensors: one indexing op per batch in-process; workers would only add IPC
+        pin_memory=device.type == "cuda",
+        generator=torch.Generator().manual_seed(cfg.seed),  # creating an iterator must not draw the global RNG
+    )
+    batches = common.LoaderCursor(loader)  # steps across epoch boundaries; its position is checkpointed
 
     model = build_model(cfg).to(device)
     step_model = common.maybe_compile(model, cfg.compile)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    optimizer = build_optimizer(cfg, model)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=cfg.steps)
-    scaler = torch.amp.GradScaler(device.type, enabled=amp == "fp16")  # a no-op unless fp16
+    scaler = torch.amp.GradScaler(device.type, enabled=run.amp == "fp16")  # a no-op unless fp16
+    run.track(model=model, optimizer=optimizer, scheduler=scheduler, scaler=scaler, loader=batches)
 
-    start_step = 0
-    if hooks.resume:
-        ckpt = common.load_checkpoint(hooks.checkpoint_path, model=model, optimizer=optimizer, scheduler=scheduler,
-                                      scaler=scaler, device=device)
-        batches.load_state_dict(ckpt["loader"])
-        start_step = ckpt["step"]
-    end_step = cfg.steps if hooks.stop_at is None else min(cfg.steps, hooks.stop_at)
-
-    loss_history: list[torch.Tensor] = []
-    clock = common.TrainClock(device, compiling=cfg.compile)
     model.train()
-    clock.start()
-    for step in range(start_step, end_step):
-        xb, yb = batches.next_batch()  # (B, F), (B,)
-        with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
+    for _ in run.steps():
+        xb, yb = batches.next_batch()
+        xb, yb = xb.to(device, non_blocking=True), yb.to(device, non_blocking=True)  # (B, F), (B,)
+        with run.autocast():
             logits = step_model(xb)  # (B, C)
-            loss = F.cross_entropy(logits, yb)
+            loss = F.cross_entropy(logits.float(), yb)
         optimizer.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
+        if cfg.grad_clip is not None:
+            scaler.unscale_(optimizer)  # clip the true gradients, not the loss-scaled ones
+            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
         scaler.step(optimizer)
         scaler.update()
         scheduler.step()
+        run.record(loss, items=xb.shape[0])  # kept on the device: no host sync per step
 
-        loss_history.append(loss.detach())  # stays on the device: no per-step host sync
-        clock.step_done(xb.shape[0])
-        if hooks.on_log is not None and (step + 1) % cfg.log_every == 0:
-            hooks.on_log(step + 1, cfg.steps, loss.item())
-    clock.stop()
-
-    if hooks.checkpoint_path is not None:
-        common.save_checkpoint(hooks.checkpoint_path, model=model, optimizer=optimizer, scheduler=scheduler,
-                               scaler=scaler, step=end_step, loader_state=batches.state_dict(), cfg=cfg)
-    paused = end_step < cfg.steps
-    eval_timer = common.Timer(device)
-    metric = None
-    if not paused:
-        with eval_timer:
-            metric = evaluate(model, data, cfg, device)
-    return TrainResult(
-        start_step=start_step, steps_run=end_step - start_step, losses=common.losses_to_floats(loss_history),
-        metric_name="val_accuracy", eval_metric=metric, throughput_unit="samples/s", items_processed=clock.items,
-        train_s=clock.train_s, compile_s=clock.compile_s, eval_s=eval_timer.seconds, device=str(device), amp=amp,
-        paused=paused,
-    )
+    return run.finish(lambda: evaluate(model, data, cfg, device), metric="val_accuracy", unit="samples/s")
 
 
 if __name__ == "__main__":

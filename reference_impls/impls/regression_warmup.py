@@ -14,9 +14,12 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.utils.data import DataLoader
 
 from reference_impls import common
 from reference_impls.common import TrainConfig, TrainHooks, TrainResult
+from reference_impls.harness import Run
+from skill.generate.choices import param_groups
 
 
 class Config(TrainConfig):
@@ -27,6 +30,7 @@ class Config(TrainConfig):
     hidden: int = 64
     batch_size: int = 128
     lr: float = 3e-3
+    weight_decay: float = 1e-4
     warmup_steps: int = 20
     eval_every: int = 20
     patience: int = 4
@@ -65,105 +69,116 @@ def build_model(cfg: Config) -> nn.Module:
     )
 
 
+def build_optimizer(cfg: Config, model: nn.Module) -> torch.optim.Optimizer:
+    # Decay the weight matrices only (skill/generate/choices.py: no decay for biases, norms, embeddings).
+    return torch.optim.AdamW(param_groups(model, cfg.weight_decay), lr=cfg.lr)
+
+
 @torch.inference_mode()
-def mse(model: nn.Module, x: torch.Tensor, y: torch.Tensor, device: torch.device) -> torch.Tensor:
+def mse(model: nn.Module, x: torch.Tensor, y: torch.Tensor, cfg: Config, device: torch.device) -> torch.Tensor:
     """Mean squared error over a whole split (a 0-dim tensor on the device: no host sync here)."""
     model.eval()
+    loader = DataLoader(common.InMemoryDataset(x, y), batch_size=1024, collate_fn=common.keep_batch,
+                        pin_memory=device.type == "cuda")  # fixed order, every sample
     total = torch.zeros((), device=device)
-    for start in range(0, x.shape[0], 1024):
-        xb, yb = x[start:start + 1024].to(device), y[start:start + 1024].to(device)  # (B, F), (B, 1)
-        total += F.mse_loss(model(xb), yb, reduction="sum")
+    for xb, yb in loader:
+        xb, yb = xb.to(device, non_blocking=True), yb.to(device, non_blocking=True)  # (B, F), (B, 1)
+        with common.autocast(device, cfg.amp):
+            pred = model(xb)  # (B, 1)
+        total += F.mse_loss(pred.float(), yb, reduction="sum")
     return total / x.shape[0]
 
 
 def evaluate(model: nn.Module, data: RegressionData, cfg: Config, device: torch.device) -> float:
     """Test RMSE (standardized units)."""
-    return mse(model, data.x_test, data.y_test, device).sqrt().item()
+    return mse(model, data.x_test, data.y_test, cfg, device).sqrt().item()
+
+
+class EarlyStopping:
+    """Keeps the best validation loss and weights; `stopped` after `patience` evaluations without improvement.
+    Its state is part of the checkpoint, so a resumed run stops where the uninterrupted one would."""
+
+    def __init__(self, model: nn.Module, patience: int, min_delta: float) -> None:
+        self.patience, self.min_delta = patience, min_delta
+        self.best_val = float("inf")
+        self.bad_evals = 0
+        self.best_state = copy.deepcopy(model.state_dict())
+
+    @property
+    def stopped(self) -> bool:
+        return self.bad_evals >= self.patience
+
+    def update(self, val: float, model: nn.Module) -> None:
+        if val < self.best_val - self.min_delta:
+            self.best_val, self.bad_evals = val, 0
+            self.best_state = copy.deepcopy(model.state_dict())
+        else:
+            self.bad_evals += 1
+
+    def state_dict(self) -> dict:
+        return {"best_val": self.best_val, "bad_evals": self.bad_evals, "best_state": self.best_state}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.best_val, self.bad_evals, self.best_state = state["best_val"], state["bad_evals"], state["best_state"]
 
 
 def train(cfg: Config, hooks: TrainHooks | None = None) -> TrainResult:
-    hooks = hooks or TrainHooks()
-    common.seed_everything(cfg.seed)
-    device = common.pick_device(cfg.device)
-    amp = common.resolve_amp(device, cfg.amp)
-    amp_dtype = common.AMP_DTYPES[amp]
+    run = Run(cfg, hooks)  # seeds everything; picks run.device and the precision (run.amp)
+    device = run.device
 
     data = build_data(cfg)
-    batches = common.InMemoryBatches((data.x_train.to(device), data.y_train.to(device)), cfg.batch_size,
-                                     seed=cfg.seed)
+    train_set = common.InMemoryDataset(data.x_train, data.y_train)
+    loader = DataLoader(
+        train_set,
+        # Shuffled batches of indices; the order is a function of (seed, epoch), so a resume can start mid-epoch.
+        batch_sampler=common.EpochBatchSampler(len(train_set), cfg.batch_size, seed=cfg.seed, shuffle=True,
+                                               drop_last=False),
+        collate_fn=common.keep_batch,  # __getitems__ already returns the (x, y) batch
+        num_workers=0,  # in-memory tensors: one indexing op per batch in-process; workers would only add IPC
+        pin_memory=device.type == "cuda",
+        generator=torch.Generator().manual_seed(cfg.seed),  # creating an iterator must not draw the global RNG
+    )
+    batches = common.LoaderCursor(loader)  # steps across epoch boundaries; its position is checkpointed
 
     model = build_model(cfg).to(device)
     step_model = common.maybe_compile(model, cfg.compile)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=1e-4)
+    optimizer = build_optimizer(cfg, model)
     warmup = torch.optim.lr_scheduler.LinearLR(optimizer, start_factor=0.01, total_iters=cfg.warmup_steps)
     decay = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, cfg.steps - cfg.warmup_steps))
     scheduler = torch.optim.lr_scheduler.SequentialLR(optimizer, [warmup, decay], milestones=[cfg.warmup_steps])
-    scaler = torch.amp.GradScaler(device.type, enabled=amp == "fp16")
+    scaler = torch.amp.GradScaler(device.type, enabled=run.amp == "fp16")
+    stopper = EarlyStopping(model, cfg.patience, cfg.min_delta)
+    run.track(model=model, optimizer=optimizer, scheduler=scheduler, scaler=scaler, loader=batches,
+              extra={"early_stopping": stopper})
 
-    # Early-stopping state.
-    best_val = float("inf")
-    bad_evals = 0
-    best_state = copy.deepcopy(model.state_dict())
-
-    start_step = 0
-    if hooks.resume:
-        ckpt = common.load_checkpoint(hooks.checkpoint_path, model=model, optimizer=optimizer, scheduler=scheduler,
-                                      scaler=scaler, device=device)
-        batches.load_state_dict(ckpt["loader"])
-        start_step = ckpt["step"]
-        best_val, bad_evals = ckpt["extra"]["best_val"], ckpt["extra"]["bad_evals"]
-        best_state = ckpt["extra"]["best_state"]
-    end_step = cfg.steps if hooks.stop_at is None else min(cfg.steps, hooks.stop_at)
-
-    loss_history: list[torch.Tensor] = []
-    clock = common.TrainClock(device, compiling=cfg.compile)
     model.train()
-    clock.start()
-    step = start_step
-    while step < end_step and bad_evals < cfg.patience:
-        xb, yb = batches.next_batch()  # (B, F), (B, 1)
-        with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
+    for step in run.steps():
+        if stopper.stopped:
+            break
+        xb, yb = batches.next_batch()
+        xb, yb = xb.to(device, non_blocking=True), yb.to(device, non_blocking=True)  # (B, F), (B, 1)
+        with run.autocast():
             pred = step_model(xb)  # (B, 1)
         loss = F.mse_loss(pred.float(), yb)  # the loss in fp32 even under autocast
         optimizer.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
+        if cfg.grad_clip is not None:
+            scaler.unscale_(optimizer)  # clip the true gradients, not the loss-scaled ones
+            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
         scaler.step(optimizer)
         scaler.update()
         scheduler.step()
-        step += 1
+        run.record(loss, items=xb.shape[0])
 
-        loss_history.append(loss.detach())
-        clock.step_done(xb.shape[0])
-        if hooks.on_log is not None and step % cfg.log_every == 0:
-            hooks.on_log(step, cfg.steps, loss.item())
-        if step % cfg.eval_every == 0:
-            val = mse(model, data.x_val, data.y_val, device).item()  # sync once per evaluation, not per step
+        if (step + 1) % cfg.eval_every == 0:
+            stopper.update(mse(model, data.x_val, data.y_val, cfg, device).item(), model)  # one sync per eval
             model.train()  # mse() switched to eval mode
-            if val < best_val - cfg.min_delta:
-                best_val, bad_evals = val, 0
-                best_state = copy.deepcopy(model.state_dict())
-            else:
-                bad_evals += 1
-    clock.stop()
 
-    early_stopped = bad_evals >= cfg.patience
-    if hooks.checkpoint_path is not None:
-        common.save_checkpoint(hooks.checkpoint_path, model=model, optimizer=optimizer, scheduler=scheduler,
-                               scaler=scaler, step=step, loader_state=batches.state_dict(), cfg=cfg,
-                               extra={"best_val": best_val, "bad_evals": bad_evals, "best_state": best_state})
-    paused = step < cfg.steps and not early_stopped
-    eval_timer = common.Timer(device)
-    metric = None
-    if not paused:
-        model.load_state_dict(best_state)  # evaluate the best weights, not the last ones
-        with eval_timer:
-            metric = evaluate(model, data, cfg, device)
-    return TrainResult(
-        start_step=start_step, steps_run=step - start_step, losses=common.losses_to_floats(loss_history),
-        metric_name="test_rmse", eval_metric=metric, throughput_unit="samples/s", items_processed=clock.items,
-        train_s=clock.train_s, compile_s=clock.compile_s, eval_s=eval_timer.seconds, device=str(device), amp=amp,
-        paused=paused,
-    )
+    def final_metric() -> float:  # after the checkpoint is written: it holds the last weights, not the best
+        model.load_state_dict(stopper.best_state)  # evaluate the best weights, not the last ones
+        return evaluate(model, data, cfg, device)
+
+    return run.finish(final_metric, metric="test_rmse", unit="samples/s", stopped=stopper.stopped)
 
 
 if __name__ == "__main__":

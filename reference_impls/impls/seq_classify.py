@@ -1,6 +1,6 @@
 """Variable-length sequence classification: padding collate_fn, packed sequences, an LSTM.
 
-The DataLoader's shuffle order comes from a seeded generator whose state is saved in checkpoints (exact resume).
+The DataLoader's shuffle order is a function of (seed, epoch); a resumed run starts mid-epoch at the sampler.
 
 Synthetic task: a sequence of random tokens is positive when it contains the marker token, wherever it is, so
 the model has to read the whole (variable) length. Padding must not leak into the answer: packing guarantees it.
@@ -18,6 +18,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from reference_impls import common
 from reference_impls.common import TrainConfig, TrainHooks, TrainResult
+from reference_impls.harness import Run
 
 PAD_ID = 0
 MARKER_ID = 1
@@ -33,7 +34,6 @@ class Config(TrainConfig):
     hidden: int = 64
     batch_size: int = 64
     lr: float = 3e-3
-    grad_clip: float = 1.0
     steps: int = 120
 
 
@@ -99,6 +99,10 @@ def build_model(cfg: Config) -> nn.Module:
     return LSTMClassifier(cfg)
 
 
+def build_optimizer(cfg: Config, model: nn.Module) -> torch.optim.Optimizer:
+    return torch.optim.Adam(model.parameters(), lr=cfg.lr)  # no weight decay at all: nothing to exclude
+
+
 @torch.inference_mode()
 def evaluate(model: nn.Module, data: SequenceData, cfg: Config, device: torch.device) -> float:
     """Accuracy on the validation split, in fixed order (no shuffling, keep the last partial batch)."""
@@ -106,81 +110,56 @@ def evaluate(model: nn.Module, data: SequenceData, cfg: Config, device: torch.de
     loader = DataLoader(data.val, batch_size=256, shuffle=False, collate_fn=pad_collate, pin_memory=device.type == "cuda")
     correct = torch.zeros((), dtype=torch.long, device=device)
     for tokens, lengths, labels in loader:
-        tokens, labels = tokens.to(device), labels.to(device)  # (B, T_max), (B,)
-        correct += (model(tokens, lengths).argmax(dim=1) == labels).sum()
+        tokens, labels = tokens.to(device, non_blocking=True), labels.to(device, non_blocking=True)  # (B, T_max), (B,)
+        with common.autocast(device, cfg.amp):
+            logits = model(tokens, lengths)  # (B, 2)
+        correct += (logits.argmax(dim=1) == labels).sum()
     return correct.item() / len(data.val)
 
 
 def train(cfg: Config, hooks: TrainHooks | None = None) -> TrainResult:
-    hooks = hooks or TrainHooks()
-    common.seed_everything(cfg.seed)
-    device = common.pick_device(cfg.device)
-    amp = common.resolve_amp(device, cfg.amp)
-    amp_dtype = common.AMP_DTYPES[amp]
+    run = Run(cfg, hooks)  # seeds everything; picks run.device and the precision (run.amp)
+    device = run.device
 
     data = build_data(cfg)
-    # Items are small in-memory tensors: worker processes would only add IPC, so num_workers=0.
-    # The shuffle order comes from this generator; its state is part of every checkpoint.
-    loader_generator = torch.Generator().manual_seed(cfg.seed)
-    train_loader = DataLoader(data.train, batch_size=cfg.batch_size, shuffle=True, drop_last=True,
-                              collate_fn=pad_collate, generator=loader_generator, num_workers=0,
-                              pin_memory=device.type == "cuda")
-    batches = common.LoaderCursor(train_loader, loader_generator)
+    loader = DataLoader(
+        data.train,
+        # Shuffled batches; the order is a function of (seed, epoch), so a resume can start mid-epoch.
+        batch_sampler=common.EpochBatchSampler(len(data.train), cfg.batch_size, seed=cfg.seed, shuffle=True,
+                                               drop_last=False),
+        collate_fn=pad_collate,  # pads each batch to its own longest sequence
+        num_workers=0,  # items are small in-memory tensors: worker processes would only add IPC
+        pin_memory=device.type == "cuda",
+        generator=torch.Generator().manual_seed(cfg.seed),  # creating an iterator must not draw the global RNG
+    )
+    batches = common.LoaderCursor(loader)  # steps across epoch boundaries; its position is checkpointed
 
     model = build_model(cfg).to(device)
     step_model = common.maybe_compile(model, cfg.compile)
-    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    optimizer = build_optimizer(cfg, model)
     scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=max(1, cfg.steps // 2), gamma=0.3)
-    scaler = torch.amp.GradScaler(device.type, enabled=amp == "fp16")
+    scaler = torch.amp.GradScaler(device.type, enabled=run.amp == "fp16")
+    run.track(model=model, optimizer=optimizer, scheduler=scheduler, scaler=scaler, loader=batches)
 
-    start_step = 0
-    if hooks.resume:
-        ckpt = common.load_checkpoint(hooks.checkpoint_path, model=model, optimizer=optimizer, scheduler=scheduler,
-                                      scaler=scaler, device=device)
-        batches.load_state_dict(ckpt["loader"])
-        start_step = ckpt["step"]
-    end_step = cfg.steps if hooks.stop_at is None else min(cfg.steps, hooks.stop_at)
-
-    loss_history: list[torch.Tensor] = []
-    clock = common.TrainClock(device, compiling=cfg.compile)
     model.train()
-    clock.start()
-    for step in range(start_step, end_step):
-        tokens, lengths, labels = batches.next_batch()  # (B, T_max), (B,) on CPU, (B,)
+    for _ in run.steps():
+        tokens, lengths, labels = batches.next_batch()  # (B, T_max), (B,) stays on the CPU for packing, (B,)
         tokens = tokens.to(device, non_blocking=True)
         labels = labels.to(device, non_blocking=True)
-        with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
+        with run.autocast():
             logits = step_model(tokens, lengths)  # (B, 2)
-            loss = F.cross_entropy(logits, labels)
+            loss = F.cross_entropy(logits.float(), labels)
         optimizer.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
-        scaler.unscale_(optimizer)  # clip true gradients (RNNs need clipping)
-        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        if cfg.grad_clip is not None:  # RNNs need clipping
+            scaler.unscale_(optimizer)  # clip the true gradients, not the loss-scaled ones
+            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
         scaler.step(optimizer)
         scaler.update()
         scheduler.step()
+        run.record(loss, items=tokens.shape[0])
 
-        loss_history.append(loss.detach())
-        clock.step_done(tokens.shape[0])
-        if hooks.on_log is not None and (step + 1) % cfg.log_every == 0:
-            hooks.on_log(step + 1, cfg.steps, loss.item())
-    clock.stop()
-
-    if hooks.checkpoint_path is not None:
-        common.save_checkpoint(hooks.checkpoint_path, model=model, optimizer=optimizer, scheduler=scheduler,
-                               scaler=scaler, step=end_step, loader_state=batches.state_dict(), cfg=cfg)
-    paused = end_step < cfg.steps
-    eval_timer = common.Timer(device)
-    metric = None
-    if not paused:
-        with eval_timer:
-            metric = evaluate(model, data, cfg, device)
-    return TrainResult(
-        start_step=start_step, steps_run=end_step - start_step, losses=common.losses_to_floats(loss_history),
-        metric_name="val_accuracy", eval_metric=metric, throughput_unit="samples/s", items_processed=clock.items,
-        train_s=clock.train_s, compile_s=clock.compile_s, eval_s=eval_timer.seconds, device=str(device), amp=amp,
-        paused=paused,
-    )
+    return run.finish(lambda: evaluate(model, data, cfg, device), metric="val_accuracy", unit="samples/s")
 
 
 if __name__ == "__main__":

@@ -289,6 +289,21 @@ def test_scheduler_sized_in_epochs_stepped_per_batch():
     assert t.codes() == {"PT-RUN017"}
 
 
+def test_scheduler_sized_in_steps_under_gradient_accumulation_is_clean():
+    # 20 batches per epoch, 4 per optimizer step: an epoch is 5 steps, so T_max=8 steps is not "sized in epochs".
+    t = T()
+    t.opt()
+    t.loader_epoch(0, n=20)
+    for i in range(24):
+        t.batch(i % 20, epoch=i // 20)
+        t.fwd(fp=i)
+        t.bwd()
+        if i % 4 == 3:
+            t.step(window=4, lr=1e-3 * 0.9 ** (i // 4))
+            t.add("sched", cls="CosineAnnealingLR", step=t.k, site=SITE, config={"T_max": 8})
+    assert "PT-RUN017" not in t.codes()
+
+
 def test_warmup_never_ends_and_per_epoch_warmup_is_clean():
     assert healthy(steps=12, per_epoch=4, lr=1e-5, base=1e-3, t=_with_sched()).codes() == {"PT-RUN017"}
     assert healthy(steps=12, per_epoch=4, lr=5e-4, base=1e-3, t=_with_sched()).codes() == set()

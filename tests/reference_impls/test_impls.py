@@ -74,7 +74,8 @@ def test_trains_deterministically_and_resumes_exactly(name, tmp_path):
     for key in ("model", "optimizer", "scheduler", "scaler", "step", "loader", "rng"):
         assert key in state, f"checkpoint lacks {key}"
     assert state["step"] == k and "torch" in state["rng"] and "python" in state["rng"]
-    assert state["loader"]["epoch_start_state"] is not None  # the sampler/generator state travels too
+    # The loader's place travels too: the order is a function of (seed, epoch), so (epoch, position) is enough.
+    assert set(state["loader"]) == {"epoch", "position"} and state["loader"]["position"] > 0
     second = mod.train(cfg, TrainHooks(checkpoint_path=ckpt, resume=True))
     assert second.start_step == k
     assert first.losses + second.losses == full.losses
@@ -136,13 +137,45 @@ def test_resume_rejects_a_missing_checkpoint(tmp_path):
         mod.train(mod.Config(**TINY["mlp_tabular"]), TrainHooks(checkpoint_path=tmp_path / "none.pt", resume=True))
 
 
-def test_ddp_two_gloo_processes_resume_exactly(tmp_path):
+def test_ddp_two_gloo_processes_report_global_metrics_and_resume_exactly(tmp_path):
+    import random
+
+    import torch.nn.functional as F
+    from torch.utils.data.distributed import DistributedSampler
+
     mod = _module("ddp_cpu")
-    cfg = mod.Config(n_train=256, n_val=64, batch_size=32, hidden=16, steps=6, log_every=2)  # 4 batches/rank/epoch
+    # 4 batches/rank/epoch; 63 validation samples: unequal shards (32 + 31), where a mean of per-rank means errs.
+    cfg = mod.Config(n_train=256, n_val=63, batch_size=32, hidden=16, steps=6, log_every=2)
     progress = []
-    full = mod.train(cfg, TrainHooks(on_log=lambda *a: progress.append(a)))
+    final = tmp_path / "final.pt"
+    full = mod.train(cfg, TrainHooks(checkpoint_path=final, on_log=lambda *a: progress.append(a)))
     assert len(full.losses) == 6 and full.eval_metric is not None and full.device.endswith("x2")
     assert [p[:2] for p in progress] == [(2, 6), (4, 6), (6, 6)]  # rank 0's progress reaches the launcher
+    assert [p[2] for p in progress] == [full.losses[1], full.losses[3], full.losses[5]]
+
+    # The first logged loss is the mean over the *global* batch (both ranks' shards), not rank 0's own.
+    data = mod.build_data(cfg)
+    random.seed(cfg.seed)
+    torch.manual_seed(cfg.seed)
+    model = mod.build_model(cfg)  # the same initial weights as every rank
+    shards = []
+    for rank in range(2):
+        sampler = DistributedSampler(range(cfg.n_train), num_replicas=2, rank=rank, shuffle=True, seed=cfg.seed,
+                                     drop_last=True)
+        sampler.set_epoch(0)
+        shards.append(list(sampler)[: cfg.batch_size])
+    with torch.no_grad():
+        per_rank = [F.cross_entropy(model(data.x_train[idx]), data.y_train[idx]).item() for idx in shards]
+        both = shards[0] + shards[1]
+        global_loss = F.cross_entropy(model(data.x_train[both]), data.y_train[both]).item()
+    assert abs(full.losses[0] - global_loss) < 1e-5 and abs(full.losses[0] - per_rank[0]) > 1e-4
+
+    # The validation accuracy is the whole split's (sums and counts all-reduced), on the final weights.
+    model.load_state_dict(torch.load(final, map_location="cpu", weights_only=True)["model"])
+    with torch.no_grad():
+        correct = (model(data.x_val).argmax(dim=1) == data.y_val).sum().item()
+    assert full.eval_metric == correct / cfg.n_val
+
     ckpt = tmp_path / "ddp.pt"
     first = mod.train(cfg, TrainHooks(checkpoint_path=ckpt, stop_at=5))  # epoch 1, one batch in
     state = torch.load(ckpt, map_location="cpu", weights_only=True)
