@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import re
 
 from .render import render, tidy
@@ -43,7 +44,7 @@ def _input_kind(data: DatasetSpec) -> str:
     return "tabular"
 
 
-def data_flags(data: DatasetSpec, batch_norm: bool, ddp: bool) -> dict[str, bool]:
+def data_flags(data: DatasetSpec, batch_norm: bool, ddp: bool, has_test: bool) -> dict[str, bool]:
     src = data.resolved_source
     kind = _input_kind(data)
     flags = {f"src_{s}": s == src for s in SOURCES}
@@ -55,12 +56,12 @@ def data_flags(data: DatasetSpec, batch_norm: bool, ddp: bool) -> dict[str, bool
         bucketing=data.bucketing,
         standardize="standardize" in data.transforms,
         hflip="horizontal_flip" in data.transforms,
-        resize="resize" in data.transforms,
+        # Training images always come out IMAGE_SIZE x IMAGE_SIZE (RandomResizedCrop, else Resize) like
+        # evaluation's, or a folder of mixed-size files fails to collate on the first batch.
         random_resized_crop="random_resized_crop" in data.transforms,
-        # Training images must come out IMAGE_SIZE x IMAGE_SIZE like evaluation's, or a folder of
-        # mixed-size files fails to collate on the first batch.
-        train_resize=not ({"resize", "random_resized_crop"} & set(data.transforms)),
         normalize="normalize" in data.transforms,
+        gray=data.in_channels == 1,
+        has_test=has_test,
         ddp=ddp,
         batch_norm=batch_norm,
         tabular_input=kind == "tabular",
@@ -75,7 +76,13 @@ def data_flags(data: DatasetSpec, batch_norm: bool, ddp: bool) -> dict[str, bool
 
 def data_subs(data: DatasetSpec) -> dict[str, object]:
     lo = data.loader
+    gray = data.in_channels == 1  # ImageNet statistics, averaged over RGB for grayscale
+    pin = lo.pin_memory is not False  # the loader needs the device only to decide pin_memory
     return {
+        "loader_device": "device, " if pin else "",
+        "loader_device_param": "device: torch.device, " if pin else "",
+        "norm_mean": "[0.449]" if gray else "[0.485, 0.456, 0.406]",
+        "norm_std": "[0.226]" if gray else "[0.229, 0.224, 0.225]",
         "pin_memory_expr": 'device.type == "cuda"' if lo.pin_memory is not False else "False",
         "persistent_expr": "num_workers > 0" if lo.persistent_workers is not False else "False",
         "prefetch_factor": lo.prefetch_factor or 2,
@@ -196,13 +203,53 @@ def imports(
     return "\n".join(std)
 
 
+def mlp_block(spec: TrainLoopSpec) -> str:
+    """What follows each hidden nn.Linear of the MLP."""
+    parts = ["nn.BatchNorm1d(d_out)"] if spec.batch_norm else []
+    parts.append("nn.GELU()" if spec.model.activation == "gelu" else "nn.ReLU()")
+    return ", ".join([*parts, "nn.Dropout(dropout)"])
+
+
+def model_ctor(spec: TrainLoopSpec) -> str:
+    data = spec.dataset
+    kind = _input_kind(data)
+    if kind == "tabular":
+        out = "NUM_TARGETS" if data.task == "regression" else "NUM_CLASSES"
+        return f"MLP(INPUT_DIM, HIDDEN_DIM, {out}, NUM_LAYERS, DROPOUT)"
+    if kind in ("image", "seg"):
+        name = "ConvNet" if kind == "image" else "SegmentationNet"
+        return f"{name}(IN_CHANNELS, NUM_CLASSES, BASE_CHANNELS, NUM_LAYERS, DROPOUT)"
+    if kind == "lm":
+        return "CausalTransformer(VOCAB_SIZE, SEQ_LEN, HIDDEN_DIM, NUM_LAYERS, NUM_HEADS, DROPOUT)"
+    return "SequenceClassifier(VOCAB_SIZE, SEQ_LEN, HIDDEN_DIM, NUM_LAYERS, NUM_HEADS, DROPOUT, NUM_CLASSES)"
+
+
+def assemble(parts: list[str]) -> str:
+    """Header, import block, then the code sections; imports the code never uses are dropped."""
+    body = "\n\n\n".join(p.strip("\n") for p in parts[2:])
+    used = {node.id for node in ast.walk(ast.parse(body)) if isinstance(node, ast.Name)}
+    kept = []
+    for line in parts[1].splitlines():
+        m = re.fullmatch(r"from (\S+) import (.+)", line)
+        if m and m.group(1) != "__future__":
+            names = [name for name in m.group(2).split(", ") if name.split(" as ")[-1] in used]
+            if names:
+                kept.append(f"from {m.group(1)} import {', '.join(names)}")
+            continue
+        m = re.fullmatch(r"import (\S+)(?: as (\w+))?", line)
+        if m and (m.group(2) or m.group(1).split(".")[0]) not in used:
+            continue
+        kept.append(line)
+    return tidy(parts[0] + "\n\n" + "\n".join(kept).strip("\n") + "\n\n\n" + body)
+
+
 def build_train_loop(spec: TrainLoopSpec) -> tuple[str, list[str]]:
     data = spec.dataset
     bn = spec.batch_norm
     kind = _input_kind(data)
     sched = spec.scheduler.name
     ck = spec.checkpoint
-    flags = data_flags(data, bn, spec.ddp)
+    flags = data_flags(data, bn, spec.ddp, has_test=data.test_fraction > 0)
     flags.update(
         mlp=kind == "tabular",
         gelu=spec.model.activation == "gelu",
@@ -233,10 +280,17 @@ def build_train_loop(spec: TrainLoopSpec) -> tuple[str, list[str]]:
         ck_scaler=ck.save_scaler and spec.use_scaler,
         ck_rng=ck.save_rng,
         ddp_rng=ck.save_rng and spec.ddp,
+        rng_single=ck.save_rng and not spec.ddp,
     )
     key = "tabular_regression" if (kind == "tabular" and data.task == "regression") else kind
     input_shape, target_shape, output_shape = SHAPES[key]
     shape_subs = {"input_shape": input_shape, "target_shape": target_shape, "output_shape": output_shape}
+    accuracy_doc = " and accuracy" if flags["accuracy"] else ""
+    eval_subs = {
+        "accuracy_doc": accuracy_doc,
+        "class_dim": 1 if kind == "seg" else -1,
+        "correct_unit": "pixels" if kind == "seg" else "predictions",
+    }
 
     consts = ["# ----------------------------------------------------------------------------- configuration"]
     consts.append("# Shapes of the data (edit to match yours; --synthetic-data uses them too).")
@@ -293,13 +347,14 @@ def build_train_loop(spec: TrainLoopSpec) -> tuple[str, list[str]]:
         ),
         "\n".join(consts),
         render(DATA_TEMPLATE, flags, **data_subs(data)),
-        render(MODEL_TEMPLATE, flags),
+        render(MODEL_TEMPLATE, flags, mlp_block=mlp_block(spec)),
         render(SCHEDULE_TEMPLATE, flags, schedule_name=sched),
         render(CHECKPOINT_TEMPLATE, flags),
-        render(EVAL_TEMPLATE, flags, **shape_subs),
+        render(EVAL_TEMPLATE, flags, **eval_subs, **shape_subs),
         render(
             MAIN_TEMPLATE,
             flags,
+            loader_device=data_subs(data)["loader_device"],
             data_path=py_str(data.path),
             synthetic_size=data.synthetic_size,
             epochs=spec.epochs,
@@ -319,10 +374,11 @@ def build_train_loop(spec: TrainLoopSpec) -> tuple[str, list[str]]:
             checkpoint_every=ck.every_steps,
             patience=spec.early_stopping_patience,
             compile=spec.compile,
+            model_ctor=model_ctor(spec),
             **shape_subs,
         ),
     ]
-    code = tidy(parts[0] + "\n\n" + "\n\n\n".join(p.strip("\n") for p in parts[1:]))
+    code = assemble(parts)
     return code, train_rationale(spec)
 
 
@@ -423,7 +479,7 @@ def main(argv: list[str] | None = None) -> None:
     else:
         device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     train_set, val_set, test_set = build_datasets(args)
-    train_loader = build_loader(train_set, args, device, train=True)
+    train_loader = build_loader(train_set, args, ${loader_device}train=True)
     for name, dataset in (("train", train_set), ("val", val_set), ("test", test_set)):
         print(f"{name}: {0 if dataset is None else len(dataset)} samples")
     for epoch in range(args.epochs):
@@ -445,7 +501,7 @@ if __name__ == "__main__":
 
 def build_dataset(spec: DatasetSpec) -> tuple[str, list[str]]:
     bn = spec.has_batch_norm(None)
-    flags = data_flags(spec, bn, ddp=False)
+    flags = data_flags(spec, bn, ddp=False, has_test=True)  # a dataset module exposes every split
     kind = _input_kind(spec)
     key = "tabular_regression" if (kind == "tabular" and spec.task == "regression") else kind
     input_shape, target_shape, _ = SHAPES[key]
@@ -480,6 +536,7 @@ def build_dataset(spec: DatasetSpec) -> tuple[str, list[str]]:
         render(
             DATASET_MAIN,
             {},
+            loader_device=data_subs(spec)["loader_device"],
             data_path=py_str(spec.path),
             synthetic_size=spec.synthetic_size,
             batch_size=spec.loader.batch_size,
@@ -490,7 +547,7 @@ def build_dataset(spec: DatasetSpec) -> tuple[str, list[str]]:
             target_shape=target_shape,
         ),
     ]
-    code = tidy(parts[0] + "\n\n" + "\n\n\n".join(p.strip("\n") for p in parts[1:]))
+    code = assemble(parts)
     return code, data_rationale(spec, bn)
 
 
@@ -520,9 +577,9 @@ def main() -> None:
 @@save_rng@@             "rng": [capture_rng_state()],
         }
         save_checkpoint(state, output_dir, step)
-    expected_next = torch.rand(3)  # the draw a resumed run must reproduce
+@@save_rng@@     expected_next = torch.rand(3)  # the draw a resumed run must reproduce
 
-    checkpoint = load_checkpoint(latest_checkpoint(output_dir))
+    checkpoint = load_checkpoint(sorted(output_dir.glob("ckpt_step*.pt"))[-1])  # the newest
     restored = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Dropout(0.1), nn.Linear(16, 1)).to(device)
     restored.load_state_dict(checkpoint["model"])
 @@if save_optimizer@@
@@ -581,7 +638,7 @@ def build_checkpoint(spec: CheckpointSpec) -> tuple[str, list[str]]:
         render(CHECKPOINT_TEMPLATE, flags),
         render(CHECKPOINT_MAIN, flags),
     ]
-    code = tidy(parts[0] + "\n\n" + "\n\n\n".join(p.strip("\n") for p in parts[1:]))
+    code = assemble(parts)
     saved = ["model"] + [
         name
         for name, on in (
