@@ -8,7 +8,13 @@ import re
 from .render import render, tidy
 from .specs import CheckpointSpec, DatasetSpec, TrainLoopSpec
 from .tpl_data import DATA_TEMPLATE
-from .tpl_train import CHECKPOINT_TEMPLATE, EVAL_TEMPLATE, MAIN_TEMPLATE, MODEL_TEMPLATE, SCHEDULE_TEMPLATE
+from .tpl_train import (
+    CHECKPOINT_TEMPLATE,
+    EVAL_TEMPLATE,
+    MAIN_TEMPLATE,
+    MODEL_TEMPLATE,
+    SCHEDULE_TEMPLATE,
+)
 
 TASKS = ("classification", "regression", "language_modelling", "sequence_classification", "segmentation")
 SOURCES = ("image_folder", "csv", "token_sequences", "tensors", "file_list")
@@ -128,6 +134,17 @@ def data_rationale(data: DatasetSpec, batch_norm: bool) -> list[str]:
         "Batch order is a pure function of (seed, epoch) (EpochBatchSampler), sharded per DDP rank; "
         "resuming skips the batches already consumed, so a resumed run sees the same batches."
     )
+    if src == "image_folder":
+        notes.append(
+            "Images are read with torchvision ImageFolder (PIL, converted to RGB: grayscale and RGBA files work) "
+            "and transforms.v2; training resizes or random-resized-crops to image_size like evaluation, so files "
+            "of mixed sizes batch."
+        )
+    if not data.in_memory and {"horizontal_flip", "random_resized_crop"} & set(data.transforms):
+        notes.append(
+            "Random augmentations replay exactly after --resume with --num-workers 0 (they use the restored global "
+            "RNG); worker processes are reseeded on resume, so there the same images get different random draws."
+        )
     if drop_last(data, batch_norm):
         notes.append("drop_last=True on the training loader: the model has BatchNorm and a 1-sample batch breaks it.")
     if data.variable_length:
@@ -432,10 +449,18 @@ def train_rationale(spec: TrainLoopSpec) -> list[str]:
     )
     if spec.checkpoint.save_best:
         notes.append("best.pt keeps the best weights by validation loss (weights only: an export, not a resume point).")
+    if data.test_fraction > 0:
+        notes.append(
+            f"{data.test_fraction:.0%} of the data is held out as a test split, evaluated once after training"
+            + (" with best.pt's weights." if spec.checkpoint.save_best else " with the final weights.")
+        )
     if spec.early_stopping_patience:
         notes.append(f"Early stopping after {spec.early_stopping_patience} evaluations without improvement.")
     if spec.ema_decay:
-        notes.append(f"EMA of weights and buffers (decay {spec.ema_decay}) is what gets evaluated and saved as best; its decay warms up as min(decay, (1 + n) / (10 + n)).")
+        notes.append(
+            f"EMA of weights and buffers (decay {spec.ema_decay}) is what evaluation, best.pt and early stopping "
+            "follow; its decay warms up as min(decay, (1 + n) / (10 + n)), so early averages track the model."
+        )
     if spec.ddp:
         notes.append(
             "DDP under torchrun (NCCL on CUDA, gloo on CPU): data sharded per rank, only rank 0 writes, "
@@ -443,9 +468,13 @@ def train_rationale(spec: TrainLoopSpec) -> list[str]:
             "(use nn.SyncBatchNorm.convert_sync_batchnorm for small per-GPU batches)."
         )
     if spec.compile:
-        notes.append("torch.compile is on by default (--no-compile to skip); expect 12-120 s of cold compile (2-core CPU box).")
+        notes.append(
+            "torch.compile is on by default (--no-compile to skip); expect 12-120 s of cold compile (2-core CPU box)."
+        )
     else:
-        notes.append("torch.compile is off by default (cold compile costs 12-120 s on a 2-core CPU box); --compile turns it on.")
+        notes.append(
+            "torch.compile is off by default (cold compile costs 12-120 s on a 2-core CPU box); --compile turns it on."
+        )
     notes.append(
         "--stop-at-step N checkpoints and exits early; --resume continues from the newest checkpoint with the "
         "same LR schedule (--max-steps sets its length), giving the same losses as an uninterrupted run."
