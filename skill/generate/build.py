@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import re
 
+from .choices import CHOICES, train_drop_last
 from .render import render, tidy
 from .specs import CheckpointSpec, DatasetSpec, TrainLoopSpec
 from .tpl_data import DATA_TEMPLATE
@@ -95,8 +96,11 @@ def data_subs(data: DatasetSpec) -> dict[str, object]:
     }
 
 
-def drop_last(data: DatasetSpec, batch_norm: bool) -> bool:
-    return data.loader.drop_last if data.loader.drop_last is not None else batch_norm
+def drop_last(data: DatasetSpec, batch_norm: bool, compiled: bool = False) -> bool:
+    """The spec's drop_last, else the shared choice: only where BatchNorm or compiled static shapes need it."""
+    if data.loader.drop_last is not None:
+        return data.loader.drop_last
+    return train_drop_last(batch_norm=batch_norm, static_shapes=compiled)
 
 
 def shape_constants(data: DatasetSpec) -> list[str]:
@@ -117,7 +121,7 @@ def shape_constants(data: DatasetSpec) -> list[str]:
     return lines
 
 
-def data_rationale(data: DatasetSpec, batch_norm: bool) -> list[str]:
+def data_rationale(data: DatasetSpec, batch_norm: bool, compiled: bool = False) -> list[str]:
     src = data.resolved_source
     notes = []
     if data.in_memory:
@@ -145,8 +149,13 @@ def data_rationale(data: DatasetSpec, batch_norm: bool) -> list[str]:
             "Random augmentations replay exactly after --resume with --num-workers 0 (they use the restored global "
             "RNG); worker processes are reseeded on resume, so there the same images get different random draws."
         )
-    if drop_last(data, batch_norm):
-        notes.append("drop_last=True on the training loader: the model has BatchNorm and a 1-sample batch breaks it.")
+    if drop_last(data, batch_norm, compiled):
+        why = "the model has BatchNorm (a 1-sample batch breaks it)" if batch_norm else "torch.compile sees one shape"
+        notes.append(
+            f"drop_last=True on the training loader: {why}."
+            if data.loader.drop_last is None
+            else "drop_last=True on the training loader (spec)."
+        )
     if data.variable_length:
         notes.append("Variable-length sequences are padded per batch (pad_collate) to the longest in the batch.")
     if data.bucketing:
@@ -274,6 +283,9 @@ def build_train_loop(spec: TrainLoopSpec) -> tuple[str, list[str]]:
         accuracy=data.task in ("classification", "sequence_classification", "segmentation"),
         atomic=ck.atomic,
         decay_groups=True,
+        # The choices shared with reference_impls (skill/generate/choices.py).
+        embedding_no_decay=kind in ("lm", "seqcls") and "embedding" in CHOICES.weight_decay_excludes,
+        eval_autocast=spec.amp != "none" and CHOICES.eval_autocast,
         opt_adamw=spec.optimizer.name == "adamw",
         opt_adam=spec.optimizer.name == "adam",
         opt_sgd=spec.optimizer.name == "sgd",
@@ -307,6 +319,7 @@ def build_train_loop(spec: TrainLoopSpec) -> tuple[str, list[str]]:
         "accuracy_doc": accuracy_doc,
         "class_dim": 1 if kind == "seg" else -1,
         "correct_unit": "pixels" if kind == "seg" else "predictions",
+        "eval_grad_mode": CHOICES.eval_grad_mode,
     }
 
     consts = ["# ----------------------------------------------------------------------------- configuration"]
@@ -323,11 +336,15 @@ def build_train_loop(spec: TrainLoopSpec) -> tuple[str, list[str]]:
     consts.append(f"DROPOUT = {spec.model.dropout}")
     if kind in ("image", "seg"):
         consts.append(f"BATCH_NORM = {bn}")
-    dl = drop_last(data, bn)
-    consts.append(
-        f"DROP_LAST = {dl}  # training loader"
-        + ("; the model has BatchNorm, a 1-sample batch would break it" if dl and bn else "")
-    )
+    dl = drop_last(data, bn, spec.compile)
+    why = ""
+    if dl and data.loader.drop_last is None:
+        why = (
+            "; the model has BatchNorm, a 1-sample batch would break it"
+            if bn
+            else "; compiled: no odd-sized last batch"
+        )
+    consts.append(f"DROP_LAST = {dl}  # training loader{why}")
     if spec.optimizer.name in ("adamw", "adam"):
         consts.append(f"BETAS = {tuple(spec.optimizer.betas)}")
     else:
@@ -414,6 +431,7 @@ def train_rationale(spec: TrainLoopSpec) -> list[str]:
             else "constant LR (no scheduler)."
         )
     )
+    notes.append("No decay on biases, norm parameters and embeddings: " + CHOICES.why("weight_decay_excludes"))
     if spec.amp == "bf16":
         notes.append("bf16 autocast needs no GradScaler; the program warns on CPU, where bf16 is slow without AMX.")
     elif spec.amp == "fp16":
@@ -426,9 +444,11 @@ def train_rationale(spec: TrainLoopSpec) -> list[str]:
             + ("; DDP skips the all-reduce on all but the last (no_sync)." if spec.ddp else ".")
         )
     notes.append(
-        "model.eval() + torch.no_grad() for evaluation, model.train() right after; loss is kept on device and "
-        "synced with .item() only at log steps."
+        f"model.eval() + torch.{CHOICES.eval_grad_mode}() for evaluation, model.train() right after; loss is kept "
+        "on device and synced with .item() only at log steps."
     )
+    if spec.amp != "none" and CHOICES.eval_autocast:
+        notes.append("Evaluation runs under the training autocast: " + CHOICES.why("eval_autocast"))
     ck = spec.checkpoint
     saved = [
         name
@@ -480,7 +500,7 @@ def train_rationale(spec: TrainLoopSpec) -> list[str]:
         "same LR schedule (--max-steps sets its length), giving the same losses as an uninterrupted run."
     )
     notes.append("metrics.jsonl in --output-dir gets one JSON line per logged step and per evaluation.")
-    return notes + data_rationale(data, spec.batch_norm)
+    return notes + data_rationale(data, spec.batch_norm, spec.compile)
 
 
 DATASET_MAIN = '''

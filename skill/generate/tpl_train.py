@@ -189,9 +189,17 @@ SCHEDULE_TEMPLATE = '''
 # ----------------------------------------------------------------------------- optimisation
 def build_optimizer(model: nn.Module, args, device: torch.device) -> torch.optim.Optimizer:
 @@if decay_groups@@
-    # Decay weight matrices/embeddings only; biases and norm parameters are left alone.
+@@if embedding_no_decay@@
+    # Weight decay on weight matrices only: biases, norm gains/shifts (all 1-D) and embedding rows are left alone.
+    embedding = {id(p) for m in model.modules() if isinstance(m, nn.Embedding) for p in m.parameters()}
+    params = [p for p in model.parameters() if p.requires_grad]
+    decay = [p for p in params if p.dim() >= 2 and id(p) not in embedding]
+    no_decay = [p for p in params if p.dim() < 2 or id(p) in embedding]
+@@else@@
+    # Weight decay on weight matrices only: biases and norm gains/shifts (all 1-D) are left alone.
     decay = [p for p in model.parameters() if p.requires_grad and p.dim() >= 2]
     no_decay = [p for p in model.parameters() if p.requires_grad and p.dim() < 2]
+@@end@@
     groups = [{"params": decay, "weight_decay": args.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
 @@else@@
     groups = [{"params": [p for p in model.parameters() if p.requires_grad], "weight_decay": args.weight_decay}]
@@ -220,7 +228,7 @@ def lr_factor(step: int, total_steps: int, warmup_steps: int) -> float:
 
 EVAL_TEMPLATE = '''
 # ----------------------------------------------------------------------------- evaluation
-@torch.no_grad()
+@torch.$eval_grad_mode()  # no autograd bookkeeping at all: evaluation returns plain numbers
 @@has_test@@ def evaluate(model: nn.Module, loader: DataLoader, device: torch.device, split: str = "val") -> dict:
 @@!has_test@@ def evaluate(model: nn.Module, loader: DataLoader, device: torch.device) -> dict:
 @@ddp@@     """Mean loss$accuracy_doc over the loader; the sums are all-reduced across DDP ranks."""
@@ -231,8 +239,8 @@ EVAL_TEMPLATE = '''
     for inputs, targets in loader:
         inputs = inputs.to(device, non_blocking=True)  # $input_shape
         targets = targets.to(device, non_blocking=True)  # $target_shape
-@@if autocast@@
-        with torch.autocast(device_type=device.type, dtype=AMP_DTYPE):
+@@if eval_autocast@@
+        with torch.autocast(device_type=device.type, dtype=AMP_DTYPE):  # the precision it trained in
             outputs = model(inputs)  # $output_shape
 @@else@@
         outputs = model(inputs)  # $output_shape
