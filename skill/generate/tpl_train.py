@@ -450,6 +450,7 @@ def main(argv: list[str] | None = None) -> dict:
     step_loss = torch.zeros((), device=device)  # mean micro-batch loss of the current step
     last_log_time = time.perf_counter()
     stopping = step >= total_steps
+@@early_stopping@@     stopping = stopping or evals_without_improvement >= args.patience  # resumed after early stopping
     while not stopping:
         train_loader.batch_sampler.set_epoch(epoch, start_batch=batch_in_epoch)
         for inputs, targets in train_loader:
