@@ -346,6 +346,8 @@ def main(argv: list[str] | None = None) -> dict:
 @@if bf16@@
     if device.type == "cpu":
         warnings.warn("bf16 autocast on CPUs without native bf16 (AMX/AVX512-BF16) is ~10x slower than fp32")
+    if device.type == "cuda" and not torch.cuda.is_bf16_supported(including_emulation=False):
+        warnings.warn("this GPU only emulates bf16 (pre-Ampere), slower than fp16: regenerate with amp=fp16")
 @@end@@
 
     # Data: each loader yields (inputs, targets); shapes are commented where the batch is used.

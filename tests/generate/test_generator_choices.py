@@ -63,3 +63,10 @@ def test_evaluation_mode_and_autocast_follow_the_table():
     assert ("DROP_LAST = True" in generate_train_loop({"compile": True}).code) == (
         "static_shapes" in CHOICES.drop_last_train_when
     )
+
+
+def test_bf16_programs_check_for_native_bf16():
+    """CHOICES.bf16_only_if_native: torch.cuda.is_bf16_supported() counts emulation unless told not to."""
+    code = generate_train_loop({"amp": "bf16"}).code
+    assert CHOICES.bf16_only_if_native and "is_bf16_supported(including_emulation=False)" in code
+    assert "is_bf16_supported" not in generate_train_loop({"amp": "fp16"}).code
