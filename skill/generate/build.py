@@ -433,7 +433,10 @@ def train_rationale(spec: TrainLoopSpec) -> list[str]:
     )
     notes.append("No decay on biases, norm parameters and embeddings: " + CHOICES.why("weight_decay_excludes"))
     if spec.amp == "bf16":
-        notes.append("bf16 autocast needs no GradScaler; the program warns on CPU, where bf16 is slow without AMX.")
+        notes.append(
+            "bf16 autocast needs no GradScaler; the program warns on CPUs (slow without AMX) and on GPUs that only "
+            "emulate bf16 (is_bf16_supported(including_emulation=False) is False)."
+        )
     elif spec.amp == "fp16":
         notes.append("fp16 autocast with GradScaler; gradients are unscaled before clipping.")
     if spec.clip_grad_norm is not None:
