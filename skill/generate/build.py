@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import ast
 import re
 
+from .choices import CHOICES, train_drop_last
 from .render import render, tidy
 from .specs import CheckpointSpec, DatasetSpec, TrainLoopSpec
 from .tpl_data import DATA_TEMPLATE
-from .tpl_train import CHECKPOINT_TEMPLATE, EVAL_TEMPLATE, MAIN_TEMPLATE, MODEL_TEMPLATE, SCHEDULE_TEMPLATE
+from .tpl_train import (
+    CHECKPOINT_TEMPLATE,
+    EVAL_TEMPLATE,
+    MAIN_TEMPLATE,
+    MODEL_TEMPLATE,
+    SCHEDULE_TEMPLATE,
+)
 
 TASKS = ("classification", "regression", "language_modelling", "sequence_classification", "segmentation")
 SOURCES = ("image_folder", "csv", "token_sequences", "tensors", "file_list")
@@ -43,7 +51,7 @@ def _input_kind(data: DatasetSpec) -> str:
     return "tabular"
 
 
-def data_flags(data: DatasetSpec, batch_norm: bool, ddp: bool) -> dict[str, bool]:
+def data_flags(data: DatasetSpec, batch_norm: bool, ddp: bool, has_test: bool) -> dict[str, bool]:
     src = data.resolved_source
     kind = _input_kind(data)
     flags = {f"src_{s}": s == src for s in SOURCES}
@@ -55,12 +63,12 @@ def data_flags(data: DatasetSpec, batch_norm: bool, ddp: bool) -> dict[str, bool
         bucketing=data.bucketing,
         standardize="standardize" in data.transforms,
         hflip="horizontal_flip" in data.transforms,
-        resize="resize" in data.transforms,
+        # Training images always come out IMAGE_SIZE x IMAGE_SIZE (RandomResizedCrop, else Resize) like
+        # evaluation's, or a folder of mixed-size files fails to collate on the first batch.
         random_resized_crop="random_resized_crop" in data.transforms,
-        # Training images must come out IMAGE_SIZE x IMAGE_SIZE like evaluation's, or a folder of
-        # mixed-size files fails to collate on the first batch.
-        train_resize=not ({"resize", "random_resized_crop"} & set(data.transforms)),
         normalize="normalize" in data.transforms,
+        gray=data.in_channels == 1,
+        has_test=has_test,
         ddp=ddp,
         batch_norm=batch_norm,
         tabular_input=kind == "tabular",
@@ -75,15 +83,24 @@ def data_flags(data: DatasetSpec, batch_norm: bool, ddp: bool) -> dict[str, bool
 
 def data_subs(data: DatasetSpec) -> dict[str, object]:
     lo = data.loader
+    gray = data.in_channels == 1  # ImageNet statistics, averaged over RGB for grayscale
+    pin = lo.pin_memory is not False  # the loader needs the device only to decide pin_memory
     return {
+        "loader_device": "device, " if pin else "",
+        "loader_device_param": "device: torch.device, " if pin else "",
+        "norm_mean": "[0.449]" if gray else "[0.485, 0.456, 0.406]",
+        "norm_std": "[0.226]" if gray else "[0.229, 0.224, 0.225]",
         "pin_memory_expr": 'device.type == "cuda"' if lo.pin_memory is not False else "False",
         "persistent_expr": "num_workers > 0" if lo.persistent_workers is not False else "False",
         "prefetch_factor": lo.prefetch_factor or 2,
     }
 
 
-def drop_last(data: DatasetSpec, batch_norm: bool) -> bool:
-    return data.loader.drop_last if data.loader.drop_last is not None else batch_norm
+def drop_last(data: DatasetSpec, batch_norm: bool, compiled: bool = False) -> bool:
+    """The spec's drop_last, else the shared choice: only where BatchNorm or compiled static shapes need it."""
+    if data.loader.drop_last is not None:
+        return data.loader.drop_last
+    return train_drop_last(batch_norm=batch_norm, static_shapes=compiled)
 
 
 def shape_constants(data: DatasetSpec) -> list[str]:
@@ -104,7 +121,7 @@ def shape_constants(data: DatasetSpec) -> list[str]:
     return lines
 
 
-def data_rationale(data: DatasetSpec, batch_norm: bool) -> list[str]:
+def data_rationale(data: DatasetSpec, batch_norm: bool, compiled: bool = False) -> list[str]:
     src = data.resolved_source
     notes = []
     if data.in_memory:
@@ -121,8 +138,24 @@ def data_rationale(data: DatasetSpec, batch_norm: bool) -> list[str]:
         "Batch order is a pure function of (seed, epoch) (EpochBatchSampler), sharded per DDP rank; "
         "resuming skips the batches already consumed, so a resumed run sees the same batches."
     )
-    if drop_last(data, batch_norm):
-        notes.append("drop_last=True on the training loader: the model has BatchNorm and a 1-sample batch breaks it.")
+    if src == "image_folder":
+        notes.append(
+            "Images are read with torchvision ImageFolder (PIL, converted to RGB: grayscale and RGBA files work) "
+            "and transforms.v2; training resizes or random-resized-crops to image_size like evaluation, so files "
+            "of mixed sizes batch."
+        )
+    if not data.in_memory and {"horizontal_flip", "random_resized_crop"} & set(data.transforms):
+        notes.append(
+            "Random augmentations replay exactly after --resume with --num-workers 0 (they use the restored global "
+            "RNG); worker processes are reseeded on resume, so there the same images get different random draws."
+        )
+    if drop_last(data, batch_norm, compiled):
+        why = "the model has BatchNorm (a 1-sample batch breaks it)" if batch_norm else "torch.compile sees one shape"
+        notes.append(
+            f"drop_last=True on the training loader: {why}."
+            if data.loader.drop_last is None
+            else "drop_last=True on the training loader (spec)."
+        )
     if data.variable_length:
         notes.append("Variable-length sequences are padded per batch (pad_collate) to the longest in the batch.")
     if data.bucketing:
@@ -196,13 +229,53 @@ def imports(
     return "\n".join(std)
 
 
+def mlp_block(spec: TrainLoopSpec) -> str:
+    """What follows each hidden nn.Linear of the MLP."""
+    parts = ["nn.BatchNorm1d(d_out)"] if spec.batch_norm else []
+    parts.append("nn.GELU()" if spec.model.activation == "gelu" else "nn.ReLU()")
+    return ", ".join([*parts, "nn.Dropout(dropout)"])
+
+
+def model_ctor(spec: TrainLoopSpec) -> str:
+    data = spec.dataset
+    kind = _input_kind(data)
+    if kind == "tabular":
+        out = "NUM_TARGETS" if data.task == "regression" else "NUM_CLASSES"
+        return f"MLP(INPUT_DIM, HIDDEN_DIM, {out}, NUM_LAYERS, DROPOUT)"
+    if kind in ("image", "seg"):
+        name = "ConvNet" if kind == "image" else "SegmentationNet"
+        return f"{name}(IN_CHANNELS, NUM_CLASSES, BASE_CHANNELS, NUM_LAYERS, DROPOUT)"
+    if kind == "lm":
+        return "CausalTransformer(VOCAB_SIZE, SEQ_LEN, HIDDEN_DIM, NUM_LAYERS, NUM_HEADS, DROPOUT)"
+    return "SequenceClassifier(VOCAB_SIZE, SEQ_LEN, HIDDEN_DIM, NUM_LAYERS, NUM_HEADS, DROPOUT, NUM_CLASSES)"
+
+
+def assemble(parts: list[str]) -> str:
+    """Header, import block, then the code sections; imports the code never uses are dropped."""
+    body = "\n\n\n".join(p.strip("\n") for p in parts[2:])
+    used = {node.id for node in ast.walk(ast.parse(body)) if isinstance(node, ast.Name)}
+    kept = []
+    for line in parts[1].splitlines():
+        m = re.fullmatch(r"from (\S+) import (.+)", line)
+        if m and m.group(1) != "__future__":
+            names = [name for name in m.group(2).split(", ") if name.split(" as ")[-1] in used]
+            if names:
+                kept.append(f"from {m.group(1)} import {', '.join(names)}")
+            continue
+        m = re.fullmatch(r"import (\S+)(?: as (\w+))?", line)
+        if m and (m.group(2) or m.group(1).split(".")[0]) not in used:
+            continue
+        kept.append(line)
+    return tidy(parts[0] + "\n\n" + "\n".join(kept).strip("\n") + "\n\n\n" + body)
+
+
 def build_train_loop(spec: TrainLoopSpec) -> tuple[str, list[str]]:
     data = spec.dataset
     bn = spec.batch_norm
     kind = _input_kind(data)
     sched = spec.scheduler.name
     ck = spec.checkpoint
-    flags = data_flags(data, bn, spec.ddp)
+    flags = data_flags(data, bn, spec.ddp, has_test=data.test_fraction > 0)
     flags.update(
         mlp=kind == "tabular",
         gelu=spec.model.activation == "gelu",
@@ -210,6 +283,9 @@ def build_train_loop(spec: TrainLoopSpec) -> tuple[str, list[str]]:
         accuracy=data.task in ("classification", "sequence_classification", "segmentation"),
         atomic=ck.atomic,
         decay_groups=True,
+        # The choices shared with reference_impls (skill/generate/choices.py).
+        embedding_no_decay=kind in ("lm", "seqcls") and "embedding" in CHOICES.weight_decay_excludes,
+        eval_autocast=spec.amp != "none" and CHOICES.eval_autocast,
         opt_adamw=spec.optimizer.name == "adamw",
         opt_adam=spec.optimizer.name == "adam",
         opt_sgd=spec.optimizer.name == "sgd",
@@ -233,10 +309,18 @@ def build_train_loop(spec: TrainLoopSpec) -> tuple[str, list[str]]:
         ck_scaler=ck.save_scaler and spec.use_scaler,
         ck_rng=ck.save_rng,
         ddp_rng=ck.save_rng and spec.ddp,
+        rng_single=ck.save_rng and not spec.ddp,
     )
     key = "tabular_regression" if (kind == "tabular" and data.task == "regression") else kind
     input_shape, target_shape, output_shape = SHAPES[key]
     shape_subs = {"input_shape": input_shape, "target_shape": target_shape, "output_shape": output_shape}
+    accuracy_doc = " and accuracy" if flags["accuracy"] else ""
+    eval_subs = {
+        "accuracy_doc": accuracy_doc,
+        "class_dim": 1 if kind == "seg" else -1,
+        "correct_unit": "pixels" if kind == "seg" else "predictions",
+        "eval_grad_mode": CHOICES.eval_grad_mode,
+    }
 
     consts = ["# ----------------------------------------------------------------------------- configuration"]
     consts.append("# Shapes of the data (edit to match yours; --synthetic-data uses them too).")
@@ -252,11 +336,15 @@ def build_train_loop(spec: TrainLoopSpec) -> tuple[str, list[str]]:
     consts.append(f"DROPOUT = {spec.model.dropout}")
     if kind in ("image", "seg"):
         consts.append(f"BATCH_NORM = {bn}")
-    dl = drop_last(data, bn)
-    consts.append(
-        f"DROP_LAST = {dl}  # training loader"
-        + ("; the model has BatchNorm, a 1-sample batch would break it" if dl and bn else "")
-    )
+    dl = drop_last(data, bn, spec.compile)
+    why = ""
+    if dl and data.loader.drop_last is None:
+        why = (
+            "; the model has BatchNorm, a 1-sample batch would break it"
+            if bn
+            else "; compiled: no odd-sized last batch"
+        )
+    consts.append(f"DROP_LAST = {dl}  # training loader{why}")
     if spec.optimizer.name in ("adamw", "adam"):
         consts.append(f"BETAS = {tuple(spec.optimizer.betas)}")
     else:
@@ -293,13 +381,14 @@ def build_train_loop(spec: TrainLoopSpec) -> tuple[str, list[str]]:
         ),
         "\n".join(consts),
         render(DATA_TEMPLATE, flags, **data_subs(data)),
-        render(MODEL_TEMPLATE, flags),
+        render(MODEL_TEMPLATE, flags, mlp_block=mlp_block(spec)),
         render(SCHEDULE_TEMPLATE, flags, schedule_name=sched),
         render(CHECKPOINT_TEMPLATE, flags),
-        render(EVAL_TEMPLATE, flags, **shape_subs),
+        render(EVAL_TEMPLATE, flags, **eval_subs, **shape_subs),
         render(
             MAIN_TEMPLATE,
             flags,
+            loader_device=data_subs(data)["loader_device"],
             data_path=py_str(data.path),
             synthetic_size=data.synthetic_size,
             epochs=spec.epochs,
@@ -319,10 +408,11 @@ def build_train_loop(spec: TrainLoopSpec) -> tuple[str, list[str]]:
             checkpoint_every=ck.every_steps,
             patience=spec.early_stopping_patience,
             compile=spec.compile,
+            model_ctor=model_ctor(spec),
             **shape_subs,
         ),
     ]
-    code = tidy(parts[0] + "\n\n" + "\n\n\n".join(p.strip("\n") for p in parts[1:]))
+    code = assemble(parts)
     return code, train_rationale(spec)
 
 
@@ -341,8 +431,12 @@ def train_rationale(spec: TrainLoopSpec) -> list[str]:
             else "constant LR (no scheduler)."
         )
     )
+    notes.append("No decay on biases, norm parameters and embeddings: " + CHOICES.why("weight_decay_excludes"))
     if spec.amp == "bf16":
-        notes.append("bf16 autocast needs no GradScaler; the program warns on CPU, where bf16 is slow without AMX.")
+        notes.append(
+            "bf16 autocast needs no GradScaler; the program warns on CPUs (slow without AMX) and on GPUs that only "
+            "emulate bf16 (is_bf16_supported(including_emulation=False) is False)."
+        )
     elif spec.amp == "fp16":
         notes.append("fp16 autocast with GradScaler; gradients are unscaled before clipping.")
     if spec.clip_grad_norm is not None:
@@ -353,9 +447,11 @@ def train_rationale(spec: TrainLoopSpec) -> list[str]:
             + ("; DDP skips the all-reduce on all but the last (no_sync)." if spec.ddp else ".")
         )
     notes.append(
-        "model.eval() + torch.no_grad() for evaluation, model.train() right after; loss is kept on device and "
-        "synced with .item() only at log steps."
+        f"model.eval() + torch.{CHOICES.eval_grad_mode}() for evaluation, model.train() right after; loss is kept "
+        "on device and synced with .item() only at log steps."
     )
+    if spec.amp != "none" and CHOICES.eval_autocast:
+        notes.append("Evaluation runs under the training autocast: " + CHOICES.why("eval_autocast"))
     ck = spec.checkpoint
     saved = [
         name
@@ -376,10 +472,18 @@ def train_rationale(spec: TrainLoopSpec) -> list[str]:
     )
     if spec.checkpoint.save_best:
         notes.append("best.pt keeps the best weights by validation loss (weights only: an export, not a resume point).")
+    if data.test_fraction > 0:
+        notes.append(
+            f"{data.test_fraction:.0%} of the data is held out as a test split, evaluated once after training"
+            + (" with best.pt's weights." if spec.checkpoint.save_best else " with the final weights.")
+        )
     if spec.early_stopping_patience:
         notes.append(f"Early stopping after {spec.early_stopping_patience} evaluations without improvement.")
     if spec.ema_decay:
-        notes.append(f"EMA of weights and buffers (decay {spec.ema_decay}) is what gets evaluated and saved as best; its decay warms up as min(decay, (1 + n) / (10 + n)).")
+        notes.append(
+            f"EMA of weights and buffers (decay {spec.ema_decay}) is what evaluation, best.pt and early stopping "
+            "follow; its decay warms up as min(decay, (1 + n) / (10 + n)), so early averages track the model."
+        )
     if spec.ddp:
         notes.append(
             "DDP under torchrun (NCCL on CUDA, gloo on CPU): data sharded per rank, only rank 0 writes, "
@@ -387,15 +491,19 @@ def train_rationale(spec: TrainLoopSpec) -> list[str]:
             "(use nn.SyncBatchNorm.convert_sync_batchnorm for small per-GPU batches)."
         )
     if spec.compile:
-        notes.append("torch.compile is on by default (--no-compile to skip); expect 12-120 s of cold compile (2-core CPU box).")
+        notes.append(
+            "torch.compile is on by default (--no-compile to skip); expect 12-120 s of cold compile (2-core CPU box)."
+        )
     else:
-        notes.append("torch.compile is off by default (cold compile costs 12-120 s on a 2-core CPU box); --compile turns it on.")
+        notes.append(
+            "torch.compile is off by default (cold compile costs 12-120 s on a 2-core CPU box); --compile turns it on."
+        )
     notes.append(
         "--stop-at-step N checkpoints and exits early; --resume continues from the newest checkpoint with the "
         "same LR schedule (--max-steps sets its length), giving the same losses as an uninterrupted run."
     )
     notes.append("metrics.jsonl in --output-dir gets one JSON line per logged step and per evaluation.")
-    return notes + data_rationale(data, spec.batch_norm)
+    return notes + data_rationale(data, spec.batch_norm, spec.compile)
 
 
 DATASET_MAIN = '''
@@ -423,7 +531,7 @@ def main(argv: list[str] | None = None) -> None:
     else:
         device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     train_set, val_set, test_set = build_datasets(args)
-    train_loader = build_loader(train_set, args, device, train=True)
+    train_loader = build_loader(train_set, args, ${loader_device}train=True)
     for name, dataset in (("train", train_set), ("val", val_set), ("test", test_set)):
         print(f"{name}: {0 if dataset is None else len(dataset)} samples")
     for epoch in range(args.epochs):
@@ -445,7 +553,7 @@ if __name__ == "__main__":
 
 def build_dataset(spec: DatasetSpec) -> tuple[str, list[str]]:
     bn = spec.has_batch_norm(None)
-    flags = data_flags(spec, bn, ddp=False)
+    flags = data_flags(spec, bn, ddp=False, has_test=True)  # a dataset module exposes every split
     kind = _input_kind(spec)
     key = "tabular_regression" if (kind == "tabular" and spec.task == "regression") else kind
     input_shape, target_shape, _ = SHAPES[key]
@@ -480,6 +588,7 @@ def build_dataset(spec: DatasetSpec) -> tuple[str, list[str]]:
         render(
             DATASET_MAIN,
             {},
+            loader_device=data_subs(spec)["loader_device"],
             data_path=py_str(spec.path),
             synthetic_size=spec.synthetic_size,
             batch_size=spec.loader.batch_size,
@@ -490,7 +599,7 @@ def build_dataset(spec: DatasetSpec) -> tuple[str, list[str]]:
             target_shape=target_shape,
         ),
     ]
-    code = tidy(parts[0] + "\n\n" + "\n\n\n".join(p.strip("\n") for p in parts[1:]))
+    code = assemble(parts)
     return code, data_rationale(spec, bn)
 
 
@@ -520,9 +629,9 @@ def main() -> None:
 @@save_rng@@             "rng": [capture_rng_state()],
         }
         save_checkpoint(state, output_dir, step)
-    expected_next = torch.rand(3)  # the draw a resumed run must reproduce
+@@save_rng@@     expected_next = torch.rand(3)  # the draw a resumed run must reproduce
 
-    checkpoint = load_checkpoint(latest_checkpoint(output_dir))
+    checkpoint = load_checkpoint(sorted(output_dir.glob("ckpt_step*.pt"))[-1])  # the newest
     restored = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Dropout(0.1), nn.Linear(16, 1)).to(device)
     restored.load_state_dict(checkpoint["model"])
 @@if save_optimizer@@
@@ -581,7 +690,7 @@ def build_checkpoint(spec: CheckpointSpec) -> tuple[str, list[str]]:
         render(CHECKPOINT_TEMPLATE, flags),
         render(CHECKPOINT_MAIN, flags),
     ]
-    code = tidy(parts[0] + "\n\n" + "\n\n\n".join(p.strip("\n") for p in parts[1:]))
+    code = assemble(parts)
     saved = ["model"] + [
         name
         for name, on in (

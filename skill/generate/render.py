@@ -5,7 +5,9 @@ Templates are plain Python source with three additions:
 * ``$name`` / ``${name}`` placeholders (``string.Template``; ``$`` never appears in the emitted code),
 * a line ``@@if flag@@`` ... ``@@else@@`` ... ``@@end@@`` keeps one branch (flags may be ``!flag``;
   blocks nest),
-* a line prefix ``@@flag@@ code`` keeps that one line only when ``flag`` is true (``@@!flag@@`` negates).
+* a line prefix ``@@flag@@ code`` keeps that one line only when ``flag`` is true (``@@!flag@@`` negates),
+* a line prefix ``@@~flag@@ if ...:`` marks a guard: kept when ``flag`` is true; when false the guard line goes
+  and the block under it moves one level (4 spaces) left (``if is_main:`` only where there are ranks).
 
 After rendering, runs of blank lines are normalised: at most two between top-level blocks, one inside.
 """
@@ -16,7 +18,7 @@ import re
 from string import Template
 
 _BLOCK = re.compile(r"^\s*@@(if (!?\w+)|else|end)@@\s*$")
-_LINE = re.compile(r"^(\s*)@@(!?)(\w+)@@ ?(.*)$")
+_LINE = re.compile(r"^(\s*)@@([!~]?)(\w+)@@ ?(.*)$")
 
 
 def _flag(flags: dict[str, bool], name: str) -> bool:
@@ -30,7 +32,16 @@ def _flag(flags: dict[str, bool], name: str) -> bool:
 def render(template: str, flags: dict[str, bool], **subs: object) -> str:
     out: list[str] = []
     stack: list[tuple[bool, bool]] = []  # (this branch active, parent active)
+    guards: list[int] = []  # indents of dropped guard lines whose blocks move left
     active = True
+
+    def emit(text: str) -> None:
+        indent = len(text) - len(text.lstrip())
+        while guards and text.strip() and indent <= guards[-1]:
+            guards.pop()
+        shift = 4 * len(guards)
+        out.append(text[shift:] if text[:shift].isspace() else text)
+
     for line in template.splitlines():
         m = _BLOCK.match(line)
         if m:
@@ -51,11 +62,19 @@ def render(template: str, flags: dict[str, bool], **subs: object) -> str:
             continue
         m = _LINE.match(line)
         if m:
-            indent, negate, name, rest = m.groups()
-            if _flag(flags, negate + name):
-                out.append(indent + rest)
+            indent, mode, name, rest = m.groups()
+            if mode == "~":
+                if _flag(flags, name):
+                    emit(indent + rest)
+                else:
+                    level = len(indent + rest) - len((indent + rest).lstrip())
+                    while guards and level <= guards[-1]:
+                        guards.pop()
+                    guards.append(level)
+            elif _flag(flags, mode + name):
+                emit(indent + rest)
             continue
-        out.append(line)
+        emit(line)
     if stack:
         raise ValueError("unbalanced @@if@@ in template")
     text = Template("\n".join(out)).substitute({k: str(v) for k, v in subs.items()})

@@ -80,7 +80,7 @@ class DatasetSpec(_Spec):
     seq_len: int = Field(64, ge=2, description="Block length (LM) or max length (sequences).")
     variable_length: bool = Field(False, description="Sequences keep their length; padded per batch.")
     bucketing: bool = Field(False, description="Group sequences of similar length into batches.")
-    transforms: list[str] = Field(default_factory=list, description="Extra training augmentations by name (e.g. hflip, random_crop); evaluation only resizes and normalises.")
+    transforms: list[str] = Field(default_factory=list, description="By name: image_folder takes resize, random_resized_crop, horizontal_flip, normalize (training always ends at image_size; evaluation only resizes and normalizes); csv/tensors take standardize; file_list takes horizontal_flip.")
     val_fraction: float = Field(0.1, ge=0.0, lt=1.0, description="Share held out for validation (a seeded split).")
     test_fraction: float = Field(0.0, ge=0.0, lt=1.0, description="Share held out for a final test evaluation.")
     synthetic_size: int = Field(2048, ge=16, description="Samples made by --synthetic-data.")

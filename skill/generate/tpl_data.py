@@ -7,19 +7,18 @@ seg.
 
 DATA_TEMPLATE = '''
 # ----------------------------------------------------------------------------- data
-@@tokens@@ PAD_ID = 0  # token id 0 is padding; byte b is token b + 1
+@@if tokens@@
+PAD_ID = 0  # token id 0 is padding; byte b is token b + 1
 
 
+@@end@@
 class InMemoryDataset(Dataset):
     """Tensors already in memory. A batch is one indexing op, not a Python loop over items."""
 
     in_memory = True  # no per-item I/O: load in the main process, no workers
 
     def __init__(self, inputs: torch.Tensor, targets: torch.Tensor):
-        if len(inputs) != len(targets):
-            raise ValueError(f"{len(inputs)} inputs but {len(targets)} targets")
-        self.inputs = inputs
-        self.targets = targets
+        self.inputs, self.targets = inputs, targets  # (N, ...) each
 
     def __len__(self) -> int:
         return len(self.inputs)
@@ -28,7 +27,7 @@ class InMemoryDataset(Dataset):
         return self.inputs[index], self.targets[index]
 
     def __getitems__(self, indices: list[int]):
-        # DataLoader hands the whole index batch here (batched fetching, ~6x faster per item).
+        # The DataLoader hands over the whole index batch (one gather, ~6x faster per item than item by item).
         index = torch.tensor(indices)
         return self.inputs[index], self.targets[index]
 
@@ -37,8 +36,7 @@ class InMemoryDataset(Dataset):
 
 
 def collate_prebatched(batch):
-    # InMemoryDataset.__getitems__ already returns (inputs, targets) for the whole batch.
-    return batch
+    return batch  # InMemoryDataset.__getitems__ already returned (inputs, targets) for the whole batch
 
 
 @@if variable_length@@
@@ -105,58 +103,35 @@ class FileListDataset(Dataset):
 
 @@end@@
 class EpochBatchSampler(Sampler[list[int]]):
-    """Index batches in an order fixed by (seed, epoch), sharded across DDP ranks.
+    """Index batches in an order fixed by (seed, epoch). Resuming skips the batches already consumed instead
+    of replaying them, so a resumed run trains on exactly the batches an uninterrupted run would."""
 
-    The order is a pure function of (seed, epoch), so resuming is exact: skip the batches already
-    consumed in the current epoch instead of replaying them.
-    """
-
-    def __init__(
-        self,
-        num_samples: int,
-        batch_size: int,
-        *,
-        shuffle: bool,
-        drop_last: bool,
-        seed: int = 0,
-        rank: int = 0,
-        world_size: int = 1,
-@@bucketing@@         lengths: list[int] | None = None,
-        batches_multiple_of: int = 1,
-    ):
-        self.num_samples = num_samples
-        self.batch_size = batch_size
-        self.shuffle = shuffle
-        self.drop_last = drop_last
-        self.seed = seed
-        self.rank = rank
-        self.world_size = world_size
-@@bucketing@@         self.lengths = lengths
-        self.batches_multiple_of = batches_multiple_of
-        self.epoch = 0
-        self.start_batch = 0
+    def __init__(self, size: int, batch_size: int, shuffle: bool, drop_last: bool, seed: int, multiple_of: int = 1):
+        self.size, self.batch_size, self.shuffle, self.drop_last = size, batch_size, shuffle, drop_last
+        self.seed, self.multiple_of = seed, multiple_of  # multiple_of: whole optimizer steps per epoch
+        self.epoch, self.start_batch = 0, 0
+@@bucketing@@         self.lengths: list[int] | None = None  # per-sample lengths for bucketing (build_loader sets them)
+@@if ddp@@
+        # Under DDP each rank takes every world_size-th index. Training shards are cut to equal size, or the
+        # ranks would run different numbers of steps and hang in the gradient all-reduce.
+        self.rank = dist.get_rank() if dist.is_initialized() else 0
+        self.world_size = dist.get_world_size() if dist.is_initialized() else 1
+        self.shard_size = size // self.world_size if shuffle else len(range(self.rank, size, self.world_size))
+@@end@@
 
     def set_epoch(self, epoch: int, start_batch: int = 0) -> None:
-        self.epoch = epoch
-        self.start_batch = start_batch
-
-    def _shard_size(self) -> int:
-        if self.shuffle:  # training: equal shards, or DDP ranks would run different step counts
-            return self.num_samples // self.world_size
-        return len(range(self.rank, self.num_samples, self.world_size))
+        self.epoch, self.start_batch = epoch, start_batch
 
     def __len__(self) -> int:
-        size = self._shard_size()
-        batches = size // self.batch_size if self.drop_last else math.ceil(size / self.batch_size)
-        return batches - batches % self.batches_multiple_of
+@@ddp@@         size = self.shard_size
+@@ddp@@         batches = size // self.batch_size if self.drop_last else math.ceil(size / self.batch_size)
+@@!ddp@@         batches = self.size // self.batch_size if self.drop_last else math.ceil(self.size / self.batch_size)
+        return batches - batches % self.multiple_of
 
     def __iter__(self):
         generator = torch.Generator().manual_seed(self.seed + self.epoch)
-        if self.shuffle:
-            order = torch.randperm(self.num_samples, generator=generator).tolist()
-        else:
-            order = list(range(self.num_samples))
-        order = order[self.rank :: self.world_size][: self._shard_size()]  # this rank's shard
+        order = torch.randperm(self.size, generator=generator).tolist() if self.shuffle else list(range(self.size))
+@@ddp@@         order = order[self.rank :: self.world_size][: self.shard_size]  # this rank's shard
 @@if bucketing@@
         if self.lengths is not None:
             # Sort within windows of 50 batches so each batch holds similar lengths (less padding).
@@ -167,8 +142,7 @@ class EpochBatchSampler(Sampler[list[int]]):
                 for index in sorted(order[start : start + window], key=self.lengths.__getitem__)
             ]
 @@end@@
-        batches = [order[i : i + self.batch_size] for i in range(0, len(order), self.batch_size)]
-        batches = batches[: len(self)]  # drops the partial batch if drop_last, keeps whole steps
+        batches = [order[i : i + self.batch_size] for i in range(0, len(order), self.batch_size)][: len(self)]
 @@if bucketing@@
         if self.lengths is not None and self.shuffle:
             # Shuffle batch order so lengths do not trend through the epoch.
@@ -181,12 +155,7 @@ def split_indices(num_samples: int, fractions: list[float], seed: int) -> list[t
     """Seeded random split into [train, *fractions] index tensors."""
     order = torch.randperm(num_samples, generator=torch.Generator().manual_seed(seed))
     sizes = [int(num_samples * fraction) for fraction in fractions]
-    parts, start = [], num_samples - sum(sizes)
-    parts.append(order[:start])
-    for size in sizes:
-        parts.append(order[start : start + size])
-        start += size
-    return parts
+    return list(order.split([num_samples - sum(sizes), *sizes]))
 
 
 def make_synthetic_data(num_samples: int, seed: int):
@@ -256,9 +225,8 @@ def load_csv(path: Path) -> InMemoryDataset:
     with open(path, newline="") as handle:
         rows = list(csv.reader(handle))[1:]
     values = torch.tensor([[float(v) for v in row] for row in rows])  # (N, columns)
-@@task_classification@@     num_target_columns = 1
-@@task_regression@@     num_target_columns = NUM_TARGETS
-    if values.shape[1] != INPUT_DIM + num_target_columns:
+@@task_classification@@     if values.shape[1] != INPUT_DIM + 1:
+@@task_regression@@     if values.shape[1] != INPUT_DIM + NUM_TARGETS:
         raise ValueError(f"{path}: expected {INPUT_DIM} features + targets, got {values.shape[1]} columns")
 @@task_classification@@     return InMemoryDataset(values[:, :INPUT_DIM], values[:, INPUT_DIM].long())
 @@task_regression@@     return InMemoryDataset(values[:, :INPUT_DIM], values[:, INPUT_DIM:])
@@ -315,62 +283,54 @@ def read_file_list(path: Path) -> list[tuple[str, str]]:
 
 
 @@end@@
-def build_datasets(args) -> tuple[Dataset, Dataset | None, Dataset | None]:
-    """Train / validation / test datasets, real or synthetic (same shapes either way)."""
-    fractions = [args.val_fraction, args.test_fraction]
+def build_datasets(args) -> list[Dataset | None]:
+@@has_test@@     """[train, validation, test] datasets, real or synthetic (same shapes either way); empty splits are None."""
+@@!has_test@@     """[train, validation] datasets, real or synthetic (same shapes either way); an empty split is None."""
+@@has_test@@     fractions = [args.val_fraction, args.test_fraction]
+@@!has_test@@     fractions = [args.val_fraction]
     if args.synthetic_data:
         full = make_synthetic_data(args.synthetic_size, args.seed)
-        train_idx, val_idx, test_idx = split_indices(len(full), fractions, args.seed)
-        datasets = [full.subset(train_idx), full.subset(val_idx), full.subset(test_idx)]
+@@!in_memory_real@@         datasets = [full.subset(idx) for idx in split_indices(len(full), fractions, args.seed)]
 @@if in_memory_real@@
     else:
 @@src_csv@@         full = load_csv(Path(args.data_path))
 @@src_tensors@@         full = load_tensors(Path(args.data_path))
 @@src_token_sequences@@         full = load_token_sequences(Path(args.data_path))
-        train_idx, val_idx, test_idx = split_indices(len(full), fractions, args.seed)
-        datasets = [full.subset(train_idx), full.subset(val_idx), full.subset(test_idx)]
+    datasets = [full.subset(idx) for idx in split_indices(len(full), fractions, args.seed)]
 @@end@@
 @@if src_file_list@@
     else:
         rows = read_file_list(Path(args.data_path))
+        splits = split_indices(len(rows), fractions, args.seed)
         root = Path(args.data_path).parent
-        train_idx, val_idx, test_idx = split_indices(len(rows), fractions, args.seed)
         datasets = [
-            FileListDataset([rows[i] for i in idx.tolist()], root, augment=(idx is train_idx))
-            for idx in (train_idx, val_idx, test_idx)
+            FileListDataset([rows[j] for j in idx.tolist()], root, augment=i == 0) for i, idx in enumerate(splits)
         ]
 @@end@@
 @@if src_image_folder@@
     else:
-        # torchvision is needed only for real image folders (root/class_name/image.jpg).
+        # torchvision is needed only for real image folders (root/class_name/image.jpg). ImageFolder decodes
+        # each file with PIL and converts it to RGB: grayscale, palette and RGBA files of any size all work.
         from torchvision import datasets as tv_datasets
-        from torchvision import transforms as T
+        from torchvision.transforms import v2
 
-        train_transform = T.Compose(
+        to_tensor = [v2.ToImage(), v2.ToDtype(torch.float32, scale=True)]  # PIL (H, W, 3) -> (3, H, W) in [0, 1]
+@@gray@@         to_tensor.insert(0, v2.Grayscale())  # IN_CHANNELS = 1
+@@normalize@@         to_tensor.append(v2.Normalize(mean=$norm_mean, std=$norm_std))
+        # Every image leaves its transform IMAGE_SIZE x IMAGE_SIZE, so mixed-size files batch together.
+        train_transform = v2.Compose(
             [
-@@resize@@                 T.Resize((IMAGE_SIZE, IMAGE_SIZE)),
-@@train_resize@@                 T.Resize((IMAGE_SIZE, IMAGE_SIZE)),
-@@random_resized_crop@@                 T.RandomResizedCrop(IMAGE_SIZE),
-@@hflip@@                 T.RandomHorizontalFlip(),
-                T.ToTensor(),
-@@normalize@@                 T.Normalize(mean=[0.485, 0.456, 0.406], std=[0.229, 0.224, 0.225]),
+@@random_resized_crop@@                 v2.RandomResizedCrop(IMAGE_SIZE),
+@@!random_resized_crop@@                 v2.Resize((IMAGE_SIZE, IMAGE_SIZE)),
+@@hflip@@                 v2.RandomHorizontalFlip(),
+                *to_tensor,
             ]
         )
-        eval_transform = T.Compose(
-            [
-                T.Resize((IMAGE_SIZE, IMAGE_SIZE)),
-                T.ToTensor(),
-@@normalize@@                 T.Normalize(mean=[0.485, 0.456, 0.406], std=[0.229, 0.224, 0.225]),
-            ]
-        )
+        eval_transform = v2.Compose([v2.Resize((IMAGE_SIZE, IMAGE_SIZE)), *to_tensor])
         train_full = tv_datasets.ImageFolder(args.data_path, transform=train_transform)
         eval_full = tv_datasets.ImageFolder(args.data_path, transform=eval_transform)
-        train_idx, val_idx, test_idx = split_indices(len(train_full), fractions, args.seed)
-        datasets = [
-            Subset(train_full, train_idx.tolist()),
-            Subset(eval_full, val_idx.tolist()),
-            Subset(eval_full, test_idx.tolist()),
-        ]
+        splits = split_indices(len(train_full), fractions, args.seed)
+        datasets = [Subset(train_full if i == 0 else eval_full, idx.tolist()) for i, idx in enumerate(splits)]
 @@end@@
 @@if standardize@@
     # Standardise features with training-split statistics only (no leakage from val/test).
@@ -379,55 +339,24 @@ def build_datasets(args) -> tuple[Dataset, Dataset | None, Dataset | None]:
     for dataset in datasets:
         dataset.inputs = (dataset.inputs - mean) / std
 @@end@@
-    train_set, val_set, test_set = (d if len(d) > 0 else None for d in datasets)
-    return train_set, val_set, test_set
+    return [dataset if len(dataset) > 0 else None for dataset in datasets]
 
 
-def seed_worker(worker_id: int) -> None:
-    # DataLoader seeds torch per worker; seed python's RNG from it too (used by some transforms).
-    random.seed(torch.initial_seed() % 2**32)
-
-
-def build_loader(
-    dataset: Dataset,
-    args,
-    device: torch.device,
-    *,
-    train: bool,
-    rank: int = 0,
-    world_size: int = 1,
-    batches_multiple_of: int = 1,
-) -> DataLoader:
-    in_memory = getattr(dataset, "in_memory", False)
-    if args.num_workers is not None:
-        num_workers = args.num_workers
-    else:  # workers only pay off for per-item I/O/decoding; in-memory data is fastest in-process
-        num_workers = 0 if in_memory else min(8, os.cpu_count() or 1)
-    batch_sampler = EpochBatchSampler(
-        len(dataset),
-        args.batch_size,
-        shuffle=train,
-        drop_last=train and DROP_LAST,
-        seed=args.seed,
-        rank=rank,
-        world_size=world_size,
-@@bucketing@@         lengths=getattr(dataset, "lengths", None),
-        batches_multiple_of=batches_multiple_of,
-    )
-@@if variable_length@@
-    collate_fn = collate_prebatched if isinstance(dataset, InMemoryDataset) else pad_collate
-@@else@@
-    collate_fn = collate_prebatched if isinstance(dataset, InMemoryDataset) else None
-@@end@@
+def build_loader(dataset: Dataset, args, ${loader_device_param}train: bool, multiple_of: int = 1) -> DataLoader:
+    num_workers = args.num_workers
+    if num_workers is None:  # workers pay off for per-item I/O and decoding; in-memory data is fastest in-process
+        num_workers = 0 if getattr(dataset, "in_memory", False) else min(8, os.cpu_count() or 1)
+    batch_sampler = EpochBatchSampler(len(dataset), args.batch_size, train, train and DROP_LAST, args.seed, multiple_of)
+@@bucketing@@     batch_sampler.lengths = getattr(dataset, "lengths", None)
     return DataLoader(
         dataset,
         batch_sampler=batch_sampler,
-        collate_fn=collate_fn,
+@@variable_length@@         collate_fn=collate_prebatched if isinstance(dataset, InMemoryDataset) else pad_collate,
+@@!variable_length@@         collate_fn=collate_prebatched if isinstance(dataset, InMemoryDataset) else None,
         num_workers=num_workers,
         pin_memory=$pin_memory_expr,
         persistent_workers=$persistent_expr,
 @@prefetch@@         prefetch_factor=$prefetch_factor if num_workers > 0 else None,
-        worker_init_fn=seed_worker if num_workers > 0 else None,
         # A private generator: creating an iterator must not consume the global RNG (exact resume).
         generator=torch.Generator().manual_seed(args.seed),
     )

@@ -5,6 +5,11 @@
 Runs, in this one process (torch imported once): a straight run to 20 steps, a repeat with the same
 seed, and a run stopped at step 10 then resumed to 20. Prints {"straight": [...], "repeat": [...],
 "resumed": [...], "eval": [...]} where each list holds the logged train losses in step order.
+Runs use --synthetic-data unless the extra args name a --data-path.
+
+torchvision's wheel on PyPI is built against the CUDA torch; with the CPU torch its C++ operators fail
+to register on import. Its datasets and transforms are pure Python, so a generated program that imports
+torchvision runs here once torchvision._meta_registrations (operator registration only) is pre-set.
 """
 
 from __future__ import annotations
@@ -13,7 +18,11 @@ import importlib.util
 import json
 import shutil
 import sys
+import types
 from pathlib import Path
+
+if importlib.util.find_spec("torchvision") is not None:
+    sys.modules.setdefault("torchvision._meta_registrations", types.ModuleType("torchvision._meta_registrations"))
 
 
 def losses(output_dir: Path) -> tuple[list, list]:
@@ -29,7 +38,9 @@ def main() -> None:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     workdir = Path(workdir)
-    common = ["--synthetic-data", "--max-steps", "20", "--log-interval", "1", "--num-threads", "1", *extra]
+    common = ["--max-steps", "20", "--log-interval", "1", "--num-threads", "1", *extra]
+    if "--data-path" not in extra:
+        common.insert(0, "--synthetic-data")
     result = {}
     for name, runs in {
         "straight": [[]],

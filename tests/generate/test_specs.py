@@ -89,7 +89,7 @@ def test_generated_code_carries_spec_and_rationale():
 
 def test_checkpoint_spec_decides_what_the_train_loop_saves():
     full = generate_train_loop({"amp": "fp16"}).code
-    assert '"scaler": scaler.state_dict()' in full and '"rng": rng_states' in full
+    assert '"scaler": scaler.state_dict()' in full and '"rng": [capture_rng_state()]' in full
     partial = generate_train_loop({"checkpoint": {"resumable": False, "save_rng": False, "save_optimizer": False}})
     assert "capture_rng_state()" not in partial.code.split("def main", 1)[1]
     assert '"optimizer": optimizer.state_dict()' not in partial.code
