@@ -76,6 +76,7 @@ class BackwardThroughSteppedWeights(Rule):
     )
     bad = (
         "import torch\nimport torch.nn as nn\n\n"
+        "torch.manual_seed(0)\n"
         "G = nn.Sequential(nn.Linear(64, 128), nn.ReLU(), nn.Linear(128, 784))\n"
         "D = nn.Sequential(nn.Linear(784, 128), nn.LeakyReLU(0.2), nn.Linear(128, 1))\n"
         "optG = torch.optim.Adam(G.parameters(), lr=2e-4)\n"
@@ -94,6 +95,7 @@ class BackwardThroughSteppedWeights(Rule):
     )
     good = (
         "import torch\nimport torch.nn as nn\n\n"
+        "torch.manual_seed(0)\n"
         "G = nn.Sequential(nn.Linear(64, 128), nn.ReLU(), nn.Linear(128, 784))\n"
         "D = nn.Sequential(nn.Linear(784, 128), nn.LeakyReLU(0.2), nn.Linear(128, 1))\n"
         "optG = torch.optim.Adam(G.parameters(), lr=2e-4)\n"
