@@ -8,6 +8,7 @@ import re
 from ..analysis import Context, dotted
 from ..models import Severity
 from ..rule import Rule
+from ._mode_free import model_is_mode_free
 from ._not_evaluation import is_smoke_test
 from ..semantics import (
     MC_DROPOUT_RE,
@@ -62,6 +63,8 @@ class MissingEvalMode(Rule):
                 continue  # the model is put in eval mode elsewhere in the file (constructor, loader helper)
             if _scope_covered(ctx, site.scope, site.anchor, site.model, 0):
                 continue
+            if model_is_mode_free(ctx, site.model):
+                continue  # an MLP / LSTM without dropout: eval() would change nothing
             if _wrapper_exposes_eval(ctx, site):
                 continue  # an agent/trainer whose own eval() switches this model: its callers set the mode
             reported_scopes.add(id(site.scope))
