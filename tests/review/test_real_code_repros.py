@@ -193,9 +193,9 @@ CASES: list[Repro] = [
                     return model
             '''),
         },
-        # same file: reported at the softmax; across files of one reviewed tree it is not (yet)
-        expected=(("pkg/models.py", 12),),
-        pending="needs PT-LOSS001 to follow a model class imported from another file of the reviewed tree",
+        # same file: reported at the softmax; across files of one reviewed tree: at the loss that receives it
+        # (a finding belongs to the file being reviewed), the message naming models.py and the softmax's line
+        expected=(("pkg/trainer.py", 14),),
     ),
     Repro(
         name="step-in-alternative-optimize-methods",
