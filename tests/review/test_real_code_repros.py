@@ -358,7 +358,6 @@ CASES: list[Repro] = [
                         torch.save(save_dict, os.path.join(out_dir, "checkpoint.pth.tar"))
             '''),
         },
-        pending="PT-IO006 false alarm: the checkpoint stores `epoch + 1`; the `epoch: epoch` dict is a JSON log line, not the checkpoint",
     ),
     Repro(
         name="resume-epoch-saved-as-next-epoch-dict-call",
@@ -392,7 +391,6 @@ CASES: list[Repro] = [
                     state = dict(epoch=epoch + 1, model=model.state_dict(), optimizer=optimizer.state_dict())
                     torch.save(state, checkpoint_dir / "checkpoint.pth")
         ''')},
-        pending="PT-IO006 false alarm: `dict(epoch=epoch + 1, ...)` is saved; `dict(epoch=epoch, ...)` is a stats line",
     ),
     Repro(
         name="lightning-example-input-array",
