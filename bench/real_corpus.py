@@ -171,6 +171,25 @@ CORPUS: tuple[CorpusRepo, ...] = (
                ("dinov2/train", "dinov2/eval/linear.py", "dinov2/eval/knn.py", "dinov2/eval/log_regression.py",
                 "dinov2/eval/metrics.py", "dinov2/eval/utils.py", "dinov2/eval/setup.py", "dinov2/utils",
                 "dinov2/fsdp", "dinov2/loss"), batch="fresh3"),
+    # "fresh4": added at 13:25 UTC, after the fresh3 fixes, read once before any fix made from it
+    CorpusRepo("MorvanZhou/PyTorch-Tutorial", "dbe154a9e56635e51c6b0c2ccea8ae36cfb585a7", ("tutorial-contents",),
+               batch="fresh4"),
+    CorpusRepo("L1aoXingyu/pytorch-beginner", "a57dd7ea35c9965a41f4963dee62d38884f92a65",
+               ("01-Linear Regression", "02-Logistic Regression", "03-Neural Network", "04-Convolutional Neural Network",
+                "05-Recurrent Neural Network", "06-Natural Language Process", "07-Language Model", "08-AutoEncoder",
+                "09-Generative Adversarial network"), batch="fresh4"),
+    CorpusRepo("cs230-stanford/cs230-code-examples", "478e747b1c8bf57c6e2ce6b7ffd8068fe0287056",
+               ("pytorch/vision", "pytorch/nlp"), batch="fresh4"),
+    CorpusRepo("hunkim/PyTorchZeroToAll", "e5a260fac0b4ff1e2ec434fc6f0d962ac97fc289",
+               ("05_linear_regression.py", "06_logistic_regression.py", "07_diabets_logistic.py",
+                "08_2_dataset_loade_logistic.py", "09_2_softmax_mnist.py", "10_1_cnn_mnist.py",
+                "11_1_toy_inception_mnist.py", "12_2_hello_rnn.py", "12_3_hello_rnn_seq.py", "12_4_hello_rnn_emb.py",
+                "13_2_rnn_classification.py", "13_3_char_rnn.py", "14_1_seq2seq.py", "14_2_seq2seq_att.py",
+                "seq2seq_models.py", "name_dataset.py", "text_loader.py"), batch="fresh4"),
+    CorpusRepo("lucidrains/DALLE-pytorch", "58c1e1a4fef10725a79bd45cdb5581c03e3e59e7",
+               ("train_dalle.py", "train_vae.py", "generate.py", "dalle_pytorch/dalle_pytorch.py",
+                "dalle_pytorch/vae.py", "dalle_pytorch/loader.py", "dalle_pytorch/distributed_utils.py"),
+               batch="fresh4"),
 )
 
 
