@@ -644,6 +644,161 @@ CASES: list[Repro] = [
                         torch.save(model.state_dict(), f"iter_{it + 1}.pth")
         """)},
     ),
+    # ---------------------------------------------------------------- fresh batch 4 (read at 13:30 UTC)
+    Repro(
+        name="conditional-gan-generator-loss-after-critic-step",
+        rule="PT-GRAD009",
+        kind="miss",
+        seen_in="MorvanZhou/PyTorch-Tutorial tutorial-contents/406_conditional_GAN.py",
+        files={"cgan.py": _src("""
+            import torch
+            import torch.nn as nn
+
+            G = nn.Sequential(nn.Linear(6, 32), nn.ReLU(), nn.Linear(32, 15))
+            D = nn.Sequential(nn.Linear(16, 32), nn.ReLU(), nn.Linear(32, 1), nn.Sigmoid())
+            opt_D = torch.optim.Adam(D.parameters(), lr=1e-4)
+            opt_G = torch.optim.Adam(G.parameters(), lr=1e-4)
+            for step in range(1000):
+                real, labels = sample_real()
+                fake = G(torch.cat((torch.randn(64, 5), labels), 1))
+                p_real = D(torch.cat((real, labels), 1))
+                p_fake = D(torch.cat((fake, labels), 1))
+                D_loss = -torch.mean(torch.log(p_real) + torch.log(1.0 - p_fake))
+                G_loss = torch.mean(torch.log(1.0 - p_fake))
+                opt_D.zero_grad()
+                D_loss.backward(retain_graph=True)
+                opt_D.step()
+                opt_G.zero_grad()
+                G_loss.backward()
+                opt_G.step()
+        """)},
+        expected=(("cgan.py", 19),),
+    ),
+    Repro(
+        name="weights-reloaded-for-prediction",
+        rule="PT-IO004",
+        kind="false-alarm",
+        seen_in="MorvanZhou/PyTorch-Tutorial tutorial-contents/304_save_reload.py",
+        files={"save_reload.py": _src("""
+            import torch
+            import torch.nn as nn
+
+
+            def save(x, y):
+                net = nn.Sequential(nn.Linear(1, 10), nn.ReLU(), nn.Linear(10, 1))
+                opt = torch.optim.SGD(net.parameters(), lr=0.5)
+                for _ in range(100):
+                    opt.zero_grad()
+                    nn.functional.mse_loss(net(x), y).backward()
+                    opt.step()
+                torch.save(net.state_dict(), "net_params.pkl")
+
+
+            def restore_params(x):
+                net = nn.Sequential(nn.Linear(1, 10), nn.ReLU(), nn.Linear(10, 1))
+                net.load_state_dict(torch.load("net_params.pkl"))
+                return net(x)
+        """)},
+    ),
+    Repro(
+        name="lists-rebuilt-per-epoch-by-tuple-assignment",
+        rule="PT-MEM002",
+        kind="false-alarm",
+        seen_in="MorvanZhou/PyTorch-Tutorial tutorial-contents/504_batch_normalization.py",
+        files={"bn.py": _src("""
+            import torch
+            import torch.nn as nn
+
+            nets = [nn.Sequential(nn.Linear(1, 8), nn.BatchNorm1d(8), nn.Linear(8, 1)) for _ in range(2)]
+            opts = [torch.optim.Adam(n.parameters()) for n in nets]
+            for epoch in range(10):
+                outs, hiddens = [], []
+                for net in nets:
+                    net.eval()
+                    out = net(test_x)
+                    outs.append(out)
+                    hiddens.append(net[0](test_x))
+                    net.train()
+                plot(outs, hiddens)
+                for x, y in loader:
+                    for net, opt in zip(nets, opts):
+                        opt.zero_grad()
+                        nn.functional.mse_loss(net(x), y).backward()
+                        opt.step()
+        """)},
+    ),
+    Repro(
+        name="module-level-smoke-test-before-training",
+        rule="PT-MODE001",
+        kind="false-alarm",
+        seen_in="hunkim/PyTorchZeroToAll 14_1_seq2seq.py (test() on the fresh models, then training)",
+        files={"seq2seq.py": _src("""
+            import torch
+            import torch.nn as nn
+
+
+            class Encoder(nn.Module):
+                def __init__(self):
+                    super().__init__()
+                    self.emb = nn.Embedding(128, 32)
+                    self.drop = nn.Dropout(0.1)
+                    self.gru = nn.GRU(32, 32)
+
+                def forward(self, tokens, h):
+                    return self.gru(self.drop(self.emb(tokens)).unsqueeze(1), h)
+
+
+            def test():
+                out, h = encoder(torch.tensor([1, 2, 3]), torch.zeros(1, 1, 32))
+                print(out.size(), h.size())
+
+
+            encoder = Encoder()
+            test()
+            optimizer = torch.optim.Adam(encoder.parameters(), lr=1e-3)
+            for tokens, target in loader:
+                optimizer.zero_grad()
+                out, _ = encoder(tokens, torch.zeros(1, 1, 32))
+                nn.functional.mse_loss(out, target).backward()
+                optimizer.step()
+        """)},
+    ),
+    Repro(
+        name="module-level-smoke-test-before-training-grad",
+        rule="PT-GRAD001",
+        kind="false-alarm",
+        seen_in="hunkim/PyTorchZeroToAll 14_1_seq2seq.py (test() on the fresh models, then training)",
+        files={"seq2seq.py": _src("""
+            import torch
+            import torch.nn as nn
+
+
+            class Encoder(nn.Module):
+                def __init__(self):
+                    super().__init__()
+                    self.emb = nn.Embedding(128, 32)
+                    self.drop = nn.Dropout(0.1)
+                    self.gru = nn.GRU(32, 32)
+
+                def forward(self, tokens, h):
+                    return self.gru(self.drop(self.emb(tokens)).unsqueeze(1), h)
+
+
+            def test():
+                out, h = encoder(torch.tensor([1, 2, 3]), torch.zeros(1, 1, 32))
+                print(out.size(), h.size())
+
+
+            encoder = Encoder()
+            test()
+            optimizer = torch.optim.Adam(encoder.parameters(), lr=1e-3)
+            for tokens, target in loader:
+                optimizer.zero_grad()
+                out, _ = encoder(tokens, torch.zeros(1, 1, 32))
+                nn.functional.mse_loss(out, target).backward()
+                optimizer.step()
+        """)},
+    ),
 ]
 
 

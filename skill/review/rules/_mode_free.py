@@ -27,6 +27,7 @@ NOT_LAYERS = {"Parameter", "ParameterList", "ParameterDict", "Module"}
 RECURRENT = {"LSTM", "GRU", "RNN"}  # mode-dependent only through their `dropout` argument
 MODE_FUNCTIONAL = {"dropout", "dropout1d", "dropout2d", "dropout3d", "alpha_dropout", "feature_alpha_dropout",
                    "batch_norm", "instance_norm", "rrelu"}
+WRAPPERS = {"DataParallel", "DistributedDataParallel", "DDP"}
 MOVES = {"to", "cuda", "cpu", "float", "double", "half", "train", "eval"}
 
 
@@ -36,8 +37,13 @@ def model_is_mode_free(ctx: Context, name: str) -> bool:
     if not bindings:
         return False
     for _stmt, value in bindings:
-        while isinstance(value, ast.Call) and isinstance(value.func, ast.Attribute) and value.func.attr in MOVES:
-            value = value.func.value
+        while isinstance(value, ast.Call) and (
+            isinstance(value.func, ast.Attribute) and value.func.attr in MOVES
+            or callee_name(value) in WRAPPERS and value.args
+        ):
+            value = value.func.value if isinstance(value.func, ast.Attribute) and value.func.attr in MOVES else value.args[0]
+        if isinstance(value, ast.Name) and value.id == name:
+            continue  # `model = model.cuda()`, `model = nn.DataParallel(model)`: the same model
         if not isinstance(value, ast.Call):
             return False
         if (ctx.call_qualname(value) or "").startswith("torch.nn.") and isinstance(value.func, ast.Attribute):
