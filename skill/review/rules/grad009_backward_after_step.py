@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import re
 
 from ..analysis import Context, callee_name, dotted
 from ..models import Severity
@@ -29,6 +30,8 @@ def _loss_expr(call: ast.Call) -> ast.AST | None:
     recv = call.func.value  # type: ignore[union-attr]
     if isinstance(recv, ast.Call) and callee_name(recv) == "scale" and recv.args:
         return recv.args[0]
+    if call.args and re.search(r"(accelerator|fabric|engine|trainer|^self$)", dotted(recv) or "", re.I):
+        return call.args[0]  # `accelerator.backward(loss)`, `fabric.backward(loss)`
     return recv
 
 
