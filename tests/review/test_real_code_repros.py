@@ -193,9 +193,9 @@ CASES: list[Repro] = [
                     return model
             '''),
         },
-        # same file: reported at the softmax; across files of one reviewed tree it is not (yet)
-        expected=(("pkg/models.py", 12),),
-        pending="needs PT-LOSS001 to follow a model class imported from another file of the reviewed tree",
+        # same file: reported at the softmax; across files of one reviewed tree: at the loss that receives it
+        # (a finding belongs to the file being reviewed), the message naming models.py and the softmax's line
+        expected=(("pkg/trainer.py", 14),),
     ),
     Repro(
         name="step-in-alternative-optimize-methods",
@@ -358,7 +358,6 @@ CASES: list[Repro] = [
                         torch.save(save_dict, os.path.join(out_dir, "checkpoint.pth.tar"))
             '''),
         },
-        pending="PT-IO006 false alarm: the checkpoint stores `epoch + 1`; the `epoch: epoch` dict is a JSON log line, not the checkpoint",
     ),
     Repro(
         name="resume-epoch-saved-as-next-epoch-dict-call",
@@ -392,7 +391,6 @@ CASES: list[Repro] = [
                     state = dict(epoch=epoch + 1, model=model.state_dict(), optimizer=optimizer.state_dict())
                     torch.save(state, checkpoint_dir / "checkpoint.pth")
         ''')},
-        pending="PT-IO006 false alarm: `dict(epoch=epoch + 1, ...)` is saved; `dict(epoch=epoch, ...)` is a stats line",
     ),
     Repro(
         name="lightning-example-input-array",
@@ -414,6 +412,392 @@ CASES: list[Repro] = [
                 def forward(self, z):
                     return self.generator(z)
         ''')},
+    ),
+    # ---------------------------------------------------------------- fresh batch 3 (read at 13:05 UTC)
+    Repro(
+        name="generator-loss-reuses-critic-scores-after-its-step",
+        rule="PT-GRAD009",
+        kind="miss",
+        seen_in="eriklindernoren/PyTorch-GAN implementations/softmax_gan/softmax_gan.py",
+        files={"gan.py": _src("""
+            import torch
+            import torch.nn as nn
+
+            G = nn.Sequential(nn.Linear(8, 32), nn.ReLU(), nn.Linear(32, 16))
+            D = nn.Sequential(nn.Linear(16, 32), nn.ReLU(), nn.Linear(32, 1))
+            opt_g = torch.optim.Adam(G.parameters())
+            opt_d = torch.optim.Adam(D.parameters())
+            for real in loader:
+                opt_g.zero_grad()
+                opt_d.zero_grad()
+                d_real = D(real)
+                d_fake = D(G(torch.randn(real.size(0), 8)))
+                z = torch.exp(-d_real).sum() + torch.exp(-d_fake).sum()
+                d_loss = d_real.mean() + torch.log(z)
+                d_loss.backward(retain_graph=True)
+                opt_d.step()
+                g_loss = (d_real.mean() + d_fake.mean()) / 2 + torch.log(z)
+                g_loss.backward()
+                opt_g.step()
+        """)},
+        expected=(("gan.py", 18),),
+    ),
+    Repro(
+        name="critic-loss-through-generator-stepped-every-k",
+        rule="PT-GRAD009",
+        kind="miss",
+        seen_in="eriklindernoren/PyTorch-GAN implementations/cluster_gan/clustergan.py",
+        files={"cgan.py": _src("""
+            import itertools
+
+            import torch
+            import torch.nn.functional as F
+
+            opt_ge = torch.optim.Adam(itertools.chain(encoder.parameters(), generator.parameters()), lr=1e-4)
+            opt_d = torch.optim.Adam(discriminator.parameters(), lr=1e-4)
+            for i, (imgs, _) in enumerate(loader):
+                opt_ge.zero_grad()
+                fake = generator(torch.randn(imgs.size(0), 30))
+                d_fake = discriminator(fake)
+                d_real = discriminator(imgs)
+                if i % 5 == 0:
+                    ge_loss = d_fake.mean() + F.mse_loss(encoder(fake), torch.zeros(imgs.size(0), 30))
+                    ge_loss.backward(retain_graph=True)
+                    opt_ge.step()
+                opt_d.zero_grad()
+                d_loss = d_real.mean() - d_fake.mean()
+                d_loss.backward()
+                opt_d.step()
+        """)},
+        expected=(("cgan.py", 19),),
+    ),
+    Repro(
+        name="agent-wrapper-eval-method",
+        rule="PT-MODE001",
+        kind="false-alarm",
+        seen_in="Kaixhin/Rainbow agent.py (evaluate_q, called after dqn.eval())",
+        files={"agent.py": _src("""
+            import torch
+            import torch.nn as nn
+
+
+            class Agent:
+                def __init__(self):
+                    self.net = nn.Sequential(nn.Linear(4, 64), nn.Dropout(0.1), nn.Linear(64, 2))
+
+                def evaluate_q(self, state):
+                    with torch.no_grad():
+                        return self.net(state).max(1)[0].item()
+
+                def train(self):
+                    self.net.train()
+
+                def eval(self):
+                    self.net.eval()
+        """)},
+    ),
+    Repro(
+        name="sampling-noise-dropout",
+        rule="PT-MODE003",
+        kind="false-alarm",
+        seen_in="CompVis/latent-diffusion ldm/models/diffusion/ddpm.py (p_sample noise_dropout)",
+        files={"ddpm.py": _src("""
+            import torch
+            import torch.nn as nn
+
+
+            class Diffusion(nn.Module):
+                def p_sample(self, x, t, noise_dropout=0.0):
+                    mean = self.model(x, t)
+                    noise = torch.randn_like(x)
+                    if noise_dropout > 0.0:
+                        noise = torch.nn.functional.dropout(noise, p=noise_dropout)
+                    return mean + noise
+        """)},
+    ),
+    Repro(
+        name="cpu-helper-moved-by-caller",
+        rule="PT-DEV004",
+        kind="false-alarm",
+        seen_in="CompVis/latent-diffusion ldm/models/diffusion/ddpm.py (meshgrid / delta_border / get_weighting)",
+        files={"ddpm.py": _src("""
+            import torch
+            import torch.nn as nn
+
+
+            class Folding(nn.Module):
+                def meshgrid(self, h, w):
+                    y = torch.arange(0, h).view(h, 1, 1).repeat(1, w, 1)
+                    x = torch.arange(0, w).view(1, w, 1).repeat(h, 1, 1)
+                    return torch.cat([y, x], dim=-1)
+
+                def delta_border(self, h, w):
+                    corner = torch.tensor([h - 1, w - 1]).view(1, 1, 2)
+                    arr = self.meshgrid(h, w) / corner
+                    return torch.min(arr, dim=-1)[0]
+
+                def forward(self, x):
+                    return x * self.delta_border(x.shape[-2], x.shape[-1]).to(x.device)
+        """)},
+    ),
+    Repro(
+        name="callee-forward-under-inference-mode",
+        rule="PT-GRAD001",
+        kind="false-alarm",
+        seen_in="facebookresearch/dinov2 dinov2/eval/linear.py:507 (ModelWithIntermediateLayers in eval/utils.py)",
+        files={
+            "utils.py": _src("""
+                import torch
+                import torch.nn as nn
+
+
+                class WithIntermediateLayers(nn.Module):
+                    def __init__(self, backbone):
+                        super().__init__()
+                        self.backbone = backbone
+
+                    def forward(self, images):
+                        with torch.inference_mode():
+                            out = self.backbone(images)
+                        return out
+            """),
+            "linear.py": _src("""
+                import torch
+
+                from utils import WithIntermediateLayers
+
+
+                def eval_features(backbone, loader):
+                    feature_model = WithIntermediateLayers(backbone)
+                    outs = []
+                    for images, _ in loader:
+                        outs.append(feature_model(images))
+                    return torch.cat(outs)
+            """),
+        },
+    ),
+    Repro(
+        name="split-seed-in-helper",
+        rule="PT-REP006",
+        kind="false-alarm",
+        seen_in="facebookresearch/dinov2 dinov2/eval/log_regression.py (manual_seed(0) for the 10% hold-out)",
+        files={"logreg.py": _src("""
+            import torch
+            import torch.backends.cudnn as cudnn
+
+
+            def holdout(features, finetune_on_val):
+                if not finetune_on_val:
+                    torch.manual_seed(0)
+                    idx = torch.randperm(len(features))
+                    return features[idx[len(features) // 10:]]
+                return features
+
+
+            def main(model, extract):
+                cudnn.benchmark = True
+                return holdout(extract(model), False)
+        """)},
+    ),
+    Repro(
+        name="resume-step-from-filename",
+        rule="PT-IO005",
+        kind="false-alarm",
+        seen_in="openai/guided-diffusion scripts/classifier_train.py (parse_resume_step_from_filename)",
+        files={"train.py": _src("""
+            import torch
+
+
+            def main(model, args, data, parse_resume_step_from_filename):
+                resume_step = 0
+                if args.resume_checkpoint:
+                    resume_step = parse_resume_step_from_filename(args.resume_checkpoint)
+                    model.load_state_dict(torch.load(args.resume_checkpoint))
+                opt = torch.optim.AdamW(model.parameters(), lr=args.lr)
+                if args.resume_checkpoint:
+                    opt.load_state_dict(torch.load(f"opt{resume_step:06}.pt"))
+                for step in range(args.iterations - resume_step):
+                    opt.zero_grad()
+                    model(next(data)).mean().backward()
+                    opt.step()
+                    torch.save(opt.state_dict(), f"opt{step + resume_step:06}.pt")
+        """)},
+    ),
+    Repro(
+        name="dataparallel-saved-and-loaded-wrapped",
+        rule="PT-IO007",
+        kind="false-alarm",
+        seen_in="clovaai/deep-text-recognition-benchmark train.py (DataParallel before every load_state_dict)",
+        files={"train.py": _src("""
+            import torch
+
+
+            def train(model, opt, saved_model, loader):
+                model = torch.nn.DataParallel(model).cuda()
+                if saved_model:
+                    model.load_state_dict(torch.load(saved_model))
+                for it, (x, y) in enumerate(loader):
+                    opt.zero_grad()
+                    torch.nn.functional.cross_entropy(model(x), y).backward()
+                    opt.step()
+                    if (it + 1) % 1000 == 0:
+                        torch.save(model.state_dict(), f"iter_{it + 1}.pth")
+        """)},
+    ),
+    # ---------------------------------------------------------------- fresh batch 4 (read at 13:30 UTC)
+    Repro(
+        name="conditional-gan-generator-loss-after-critic-step",
+        rule="PT-GRAD009",
+        kind="miss",
+        seen_in="MorvanZhou/PyTorch-Tutorial tutorial-contents/406_conditional_GAN.py",
+        files={"cgan.py": _src("""
+            import torch
+            import torch.nn as nn
+
+            G = nn.Sequential(nn.Linear(6, 32), nn.ReLU(), nn.Linear(32, 15))
+            D = nn.Sequential(nn.Linear(16, 32), nn.ReLU(), nn.Linear(32, 1), nn.Sigmoid())
+            opt_D = torch.optim.Adam(D.parameters(), lr=1e-4)
+            opt_G = torch.optim.Adam(G.parameters(), lr=1e-4)
+            for step in range(1000):
+                real, labels = sample_real()
+                fake = G(torch.cat((torch.randn(64, 5), labels), 1))
+                p_real = D(torch.cat((real, labels), 1))
+                p_fake = D(torch.cat((fake, labels), 1))
+                D_loss = -torch.mean(torch.log(p_real) + torch.log(1.0 - p_fake))
+                G_loss = torch.mean(torch.log(1.0 - p_fake))
+                opt_D.zero_grad()
+                D_loss.backward(retain_graph=True)
+                opt_D.step()
+                opt_G.zero_grad()
+                G_loss.backward()
+                opt_G.step()
+        """)},
+        expected=(("cgan.py", 19),),
+    ),
+    Repro(
+        name="weights-reloaded-for-prediction",
+        rule="PT-IO004",
+        kind="false-alarm",
+        seen_in="MorvanZhou/PyTorch-Tutorial tutorial-contents/304_save_reload.py",
+        files={"save_reload.py": _src("""
+            import torch
+            import torch.nn as nn
+
+
+            def save(x, y):
+                net = nn.Sequential(nn.Linear(1, 10), nn.ReLU(), nn.Linear(10, 1))
+                opt = torch.optim.SGD(net.parameters(), lr=0.5)
+                for _ in range(100):
+                    opt.zero_grad()
+                    nn.functional.mse_loss(net(x), y).backward()
+                    opt.step()
+                torch.save(net.state_dict(), "net_params.pkl")
+
+
+            def restore_params(x):
+                net = nn.Sequential(nn.Linear(1, 10), nn.ReLU(), nn.Linear(10, 1))
+                net.load_state_dict(torch.load("net_params.pkl"))
+                return net(x)
+        """)},
+    ),
+    Repro(
+        name="lists-rebuilt-per-epoch-by-tuple-assignment",
+        rule="PT-MEM002",
+        kind="false-alarm",
+        seen_in="MorvanZhou/PyTorch-Tutorial tutorial-contents/504_batch_normalization.py",
+        files={"bn.py": _src("""
+            import torch
+            import torch.nn as nn
+
+            nets = [nn.Sequential(nn.Linear(1, 8), nn.BatchNorm1d(8), nn.Linear(8, 1)) for _ in range(2)]
+            opts = [torch.optim.Adam(n.parameters()) for n in nets]
+            for epoch in range(10):
+                outs, hiddens = [], []
+                for net in nets:
+                    net.eval()
+                    out = net(test_x)
+                    outs.append(out)
+                    hiddens.append(net[0](test_x))
+                    net.train()
+                plot(outs, hiddens)
+                for x, y in loader:
+                    for net, opt in zip(nets, opts):
+                        opt.zero_grad()
+                        nn.functional.mse_loss(net(x), y).backward()
+                        opt.step()
+        """)},
+    ),
+    Repro(
+        name="module-level-smoke-test-before-training",
+        rule="PT-MODE001",
+        kind="false-alarm",
+        seen_in="hunkim/PyTorchZeroToAll 14_1_seq2seq.py (test() on the fresh models, then training)",
+        files={"seq2seq.py": _src("""
+            import torch
+            import torch.nn as nn
+
+
+            class Encoder(nn.Module):
+                def __init__(self):
+                    super().__init__()
+                    self.emb = nn.Embedding(128, 32)
+                    self.drop = nn.Dropout(0.1)
+                    self.gru = nn.GRU(32, 32)
+
+                def forward(self, tokens, h):
+                    return self.gru(self.drop(self.emb(tokens)).unsqueeze(1), h)
+
+
+            def test():
+                out, h = encoder(torch.tensor([1, 2, 3]), torch.zeros(1, 1, 32))
+                print(out.size(), h.size())
+
+
+            encoder = Encoder()
+            test()
+            optimizer = torch.optim.Adam(encoder.parameters(), lr=1e-3)
+            for tokens, target in loader:
+                optimizer.zero_grad()
+                out, _ = encoder(tokens, torch.zeros(1, 1, 32))
+                nn.functional.mse_loss(out, target).backward()
+                optimizer.step()
+        """)},
+    ),
+    Repro(
+        name="module-level-smoke-test-before-training-grad",
+        rule="PT-GRAD001",
+        kind="false-alarm",
+        seen_in="hunkim/PyTorchZeroToAll 14_1_seq2seq.py (test() on the fresh models, then training)",
+        files={"seq2seq.py": _src("""
+            import torch
+            import torch.nn as nn
+
+
+            class Encoder(nn.Module):
+                def __init__(self):
+                    super().__init__()
+                    self.emb = nn.Embedding(128, 32)
+                    self.drop = nn.Dropout(0.1)
+                    self.gru = nn.GRU(32, 32)
+
+                def forward(self, tokens, h):
+                    return self.gru(self.drop(self.emb(tokens)).unsqueeze(1), h)
+
+
+            def test():
+                out, h = encoder(torch.tensor([1, 2, 3]), torch.zeros(1, 1, 32))
+                print(out.size(), h.size())
+
+
+            encoder = Encoder()
+            test()
+            optimizer = torch.optim.Adam(encoder.parameters(), lr=1e-3)
+            for tokens, target in loader:
+                optimizer.zero_grad()
+                out, _ = encoder(tokens, torch.zeros(1, 1, 32))
+                nn.functional.mse_loss(out, target).backward()
+                optimizer.step()
+        """)},
     ),
 ]
 

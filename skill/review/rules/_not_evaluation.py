@@ -56,9 +56,13 @@ def _is_constructor(ctx: Context, value: ast.expr, depth: int = 0) -> bool:
 
 
 def is_smoke_test(ctx: Context, scope: ast.AST, model: str) -> bool:
-    """The model is a local built from its class in this function and no weights are ever loaded into it here."""
+    """The model is a local built from its class in this function and no weights are ever loaded into it here,
+    or the function is a demo run on module-level models before the script trains them (`test()` called right
+    after the models are built)."""
     if isinstance(scope, ast.Module) or "." in model:
         return False
+    if _pretraining_demo(ctx, scope, model):
+        return True
     values = _bindings(scope, model)
     if not values or not all(_is_constructor(ctx, v) for v in values):
         return False
@@ -68,6 +72,39 @@ def is_smoke_test(ctx: Context, scope: ast.AST, model: str) -> bool:
         return False  # a loop over data: an evaluation, even of a fresh model
     for n in walk_scope(scope):
         if isinstance(n, ast.Call) and callee_name(n) in WEIGHT_LOADERS:
+            return False
+    return True
+
+
+def _pretraining_demo(ctx: Context, fn: ast.AST, model: str) -> bool:
+    """`fn` uses the module-level `model` (built by a constructor), and every call of `fn` is a module statement
+    that runs before the module's first training loop and before any weights are loaded."""
+    from ..semantics import training_loops
+
+    if not isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)) or ctx.enclosing_function(fn) is not None:
+        return False
+    if _bindings(fn, model) or any(a.arg == model for a in ast.walk(fn.args) if isinstance(a, ast.arg)):
+        return False
+    top = [n.value for n in ctx.tree.body if isinstance(n, ast.Assign) and any(dotted(t) == model for t in n.targets)]
+    if not top or not all(_is_constructor(ctx, v) for v in top):
+        return False
+    for n in walk_scope(fn):
+        if isinstance(n, (ast.For, ast.AsyncFor)) and re.search(r"(loader|dataset|data\b|batch)", ctx.segment(n.iter), re.I):
+            return False  # it iterates over data: an evaluation
+    from ._trainloop import role_of_value
+
+    marks = [lp.lineno for lp in training_loops(ctx) if ctx.enclosing_function(lp) is None]
+    # the module builds the optimizer after the demo: training starts there
+    marks += [n.lineno for n in ctx.tree.body if isinstance(n, ast.Assign) and role_of_value(ctx, n.value) == "optimizer"]
+    if not marks:
+        return False
+    first_train = min(marks)
+    loads = [c.lineno for c in ctx.nodes(ast.Call) if callee_name(c) in WEIGHT_LOADERS and ctx.enclosing_function(c) is None]
+    sites = [c for c in ctx.calls(fn.name) if isinstance(c.func, ast.Name)]  # type: ignore[attr-defined]
+    if not sites:
+        return False
+    for c in sites:
+        if ctx.enclosing_function(c) is not None or c.lineno >= first_train or any(ln < c.lineno for ln in loads):
             return False
     return True
 

@@ -18,6 +18,9 @@ MOVES = {"to", "cuda", "type_as", "to_device", "register_buffer"}
 NOT_TENSOR_ATTRS = {"shape", "device", "dtype", "ndim", "is_cuda", "requires_grad"}
 NOT_TENSOR_METHODS = {"size", "dim", "numel", "item", "tolist", "cpu", "numpy", "get_device", "stride", "data_ptr", "nelement", "element_size"}
 SKIP_FUNCS = re.compile(r"^(__init__|reset_parameters|_?init_?weights|_reset_parameters|extra_repr|__repr__|build.*|init.*|_init.*)$")
+# calls whose positional arguments are sizes (Python ints), not tensors
+SIZE_CALLS = FACTORIES - {"tensor", "as_tensor"} | {"range", "view", "reshape", "repeat", "expand", "new_zeros",
+                                                    "new_ones", "new_empty", "new_full", "unflatten"}
 STEP_FUNC_RE = re.compile(r"(^forward$|loss|(^|_)step$)", re.IGNORECASE)
 
 
@@ -57,6 +60,11 @@ class TensorCreatedWithoutDevice(Rule):
             fn = self._step_function(ctx, call)
             if fn is None:
                 continue
+            cls = ctx.parent(fn)
+            self._methods = (  # the class's own methods: `self.meshgrid(h, w)` is not a submodule
+                {n.name for n in cls.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))}
+                if isinstance(cls, ast.ClassDef) else set()
+            )
             if id(fn) not in device_sets:
                 device_sets[id(fn)] = self._device_names(ctx, fn)
             dev = device_sets[id(fn)]
@@ -128,6 +136,7 @@ class TensorCreatedWithoutDevice(Rule):
             if isinstance(d, ast.Constant) and d.value is not None:
                 continue
             names.add(a.arg)
+        names -= self._size_params(fn)
         stmts = [n for n in ast.walk(fn) if isinstance(n, (ast.Assign, ast.AnnAssign, ast.AugAssign))]
         stmts.sort(key=lambda n: (n.lineno, n.col_offset))
         hosted: set[str] = set()
@@ -146,6 +155,26 @@ class TensorCreatedWithoutDevice(Rule):
                     names.update(target_names(target))
         return names - hosted
 
+    @staticmethod
+    def _size_params(fn) -> set[str]:
+        """Names passed as sizes (`torch.arange(0, h)`, `.view(h, 1)`, `range(w)`, `h - 1` there): Python ints."""
+        out: set[str] = set()
+        for node in ast.walk(fn):
+            if not isinstance(node, ast.Call):
+                continue
+            args: list[ast.AST] = []
+            if callee_name(node) in SIZE_CALLS:
+                args = list(node.args)
+            elif callee_name(node) in {"tensor", "as_tensor"} and node.args and isinstance(node.args[0], (ast.List, ast.Tuple)):
+                args = list(node.args[0].elts)  # `torch.tensor([h - 1, w - 1])`: Python numbers
+            if args:
+                for a in args:
+                    while isinstance(a, ast.BinOp) and isinstance(a.right, ast.Constant):
+                        a = a.left
+                    if isinstance(a, ast.Name):
+                        out.add(a.id)
+        return out
+
     def _is_device_expr(self, expr: ast.AST, names: set[str]) -> bool:
         if isinstance(expr, ast.Name):
             return expr.id in names
@@ -162,7 +191,7 @@ class TensorCreatedWithoutDevice(Rule):
             if isinstance(func, ast.Attribute):
                 if func.attr in NOT_TENSOR_METHODS:
                     return False
-                if dotted(func.value) == "self":
+                if dotted(func.value) == "self" and not self._is_method(func):
                     return True  # a submodule's output lives on the module's device
                 if self._is_device_expr(func.value, names):
                     return True
@@ -173,6 +202,10 @@ class TensorCreatedWithoutDevice(Rule):
                 for a in expr.args
             )
         return False
+
+    def _is_method(self, func: ast.Attribute) -> bool:
+        """`self.meshgrid(...)`: a method of the class being reviewed (its result depends on its arguments)."""
+        return func.attr in getattr(self, "_methods", set())
 
     def _meets_device(self, ctx: Context, node: ast.AST, fn, dev: set[str], depth: int) -> bool:
         """Follow a CPU tensor upwards through its expression (and through one or two names) until it
@@ -201,7 +234,8 @@ class TensorCreatedWithoutDevice(Rule):
                     return False
                 others = [a for a in parent.args if a is not child] + [k.value for k in parent.keywords if k is not child]
                 fname = dotted(func) or ""
-                if fname == "self" or (fname.startswith("self.") and fname.count(".") == 1):
+                if fname == "self" or (fname.startswith("self.") and fname.count(".") == 1
+                                       and not self._is_method(func)):  # type: ignore[arg-type]
                     return True  # the module itself or a submodule (weights on the device) applied to a CPU tensor
                 if isinstance(func, ast.Attribute) and self._is_device_expr(func.value, dev):
                     return True  # x.masked_fill(cpu_mask, ...), x.scatter_(1, cpu_idx, ...)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import ast
 import re
 
-from ..analysis import Context, callee_name, kwarg_value
+from ..analysis import Context, callee_name, dotted, kwarg_value
 from ..models import Severity
 from ..rule import Rule
 from ._not_evaluation import is_pipeline_call, is_smoke_test
@@ -54,6 +54,8 @@ class EvalWithoutNoGrad(Rule):
                 continue
             if is_pipeline_call(ctx, site.scope, site.forward, site.model) or is_smoke_test(ctx, site.scope, site.model):
                 continue  # a pipeline disables grad itself; a fresh model's shape check measures nothing
+            if _forward_disables_grad(ctx, site.model, site.scope):
+                continue  # the model's class runs its own forward under no_grad/inference_mode
             scope = site.scope
             if id(scope) in reported and site.how == "function":
                 continue
@@ -68,6 +70,45 @@ class EvalWithoutNoGrad(Rule):
             yield self.report(ctx, anchor) if isinstance(anchor, ast.Call) else self.report_at(
                 ctx, anchor.lineno, anchor.col_offset
             )
+
+
+def _forward_disables_grad(ctx: Context, model: str, scope: ast.AST) -> bool:
+    """`feature_model = FeatureExtractor(backbone)` whose class (in this file or the reviewed tree) runs all of
+    `forward` under `torch.no_grad()` / `torch.inference_mode()` (a `with` around the body, or a decorator)."""
+    from ..semantics import NO_GRAD_CALLS, name_bindings
+
+    home, cls = ctx, None
+    for stmt, value in name_bindings(ctx).get(model, ()):
+        if ctx.enclosing_function(stmt) not in (scope, None) or not isinstance(value, ast.Call):
+            continue
+        cname = value.func.id if isinstance(value.func, ast.Name) else None
+        if cname is None:
+            return False
+        if cname in ctx.classes_by_name:
+            cls = ctx.classes_by_name[cname]
+        else:
+            found = ctx.project.resolve_name(ctx, cname)
+            if isinstance(found, tuple) and isinstance(found[1], ast.ClassDef):
+                home, cls = found
+    if not isinstance(cls, ast.ClassDef):
+        return False
+    forward = next((n for n in cls.body if isinstance(n, ast.FunctionDef) and n.name == "forward"), None)
+    if forward is None:
+        return False
+    if has_grad_disabling_decorator(home, forward):
+        return True
+    body = [st for st in forward.body if not (isinstance(st, ast.Expr) and isinstance(st.value, ast.Constant))]
+    withs = [st for st in body if isinstance(st, ast.With)]
+    rest = [st for st in body if not isinstance(st, ast.With)]
+    if len(withs) != 1 or any(not (isinstance(st, ast.Return) and isinstance(st.value, (ast.Name, ast.Tuple, type(None))))
+                              for st in rest):
+        return False
+    for item in withs[0].items:
+        expr = item.context_expr
+        target = expr.func if isinstance(expr, ast.Call) else expr
+        if (dotted(target) or "").rsplit(".", 1)[-1] in NO_GRAD_CALLS:
+            return True
+    return False
 
 
 def _grad_globally_disabled(ctx: Context) -> bool:

@@ -144,10 +144,16 @@ class IncompleteResumeCheckpoint(Rule):
         if len(save.args) < 2:
             return False
         path = ctx.segment(save.args[1]).removeprefix("self.")
-        return any(
-            is_torch_load(ctx, c) and c.args and ctx.segment(c.args[0]).removeprefix("self.") == path
-            for c in calls_of(ctx, TORCH_LOAD)
-        )
+        from ..semantics import contains_training_step
+
+        for c in calls_of(ctx, TORCH_LOAD):
+            if not (is_torch_load(ctx, c) and c.args and ctx.segment(c.args[0]).removeprefix("self.") == path):
+                continue
+            fn = ctx.enclosing_function(c)
+            if fn is not None and not contains_training_step(ctx, fn) and not RESUME_RE.search(fn.name):
+                continue  # loaded into a fresh model for prediction (`restore_params()`), not to resume training
+            return True
+        return False
 
     @staticmethod
     def _saves_progress(ctx: Context, obj: ast.AST, at: ast.AST) -> bool:

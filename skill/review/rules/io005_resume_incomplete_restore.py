@@ -12,6 +12,7 @@ from ..semantics import is_test_function, is_torch_save
 from ._trainloop import role, role_of_value, training_loops
 
 PROGRESS_RE = re.compile(r"(epoch|step|iter)", re.I)
+RESUME_SOURCE_RE = re.compile(r"(resume|ckpt|checkpoint|saved_model|restore)", re.I)
 FRAMEWORK_RESTORE = {"load_state", "restore", "resume_from_checkpoint", "load_checkpoint_in_model", "restore_checkpoint"}
 RNG_GET = {"get_rng_state", "get_rng_state_all", "getstate", "get_state", "get_cuda_rng_state"}
 RNG_SET = {"set_rng_state", "set_rng_state_all", "setstate", "set_state", "set_cuda_rng_state"}
@@ -132,6 +133,16 @@ class ResumeIncompleteRestore(Rule):
                 "self", "args", "cfg", "config", "hparams", "opt", "opts", "FLAGS", "torch", "optim", "optimizer", "",
             }:
                 return True  # snapshot.finished_epoch, state.global_step
+        for node in ctx.nodes(ast.Assign):
+            # `resume_step = parse_step_from_filename(args.resume_checkpoint)`, `start_iter = int(path.split("_")[-1])`:
+            # the position is recovered from the checkpoint's name
+            names = [t.id for t in node.targets if isinstance(t, ast.Name)]  # type: ignore[attr-defined]
+            value = node.value  # type: ignore[attr-defined]
+            if not any(PROGRESS_RE.search(n) for n in names) or not isinstance(value, ast.Call):
+                continue
+            if any(RESUME_SOURCE_RE.search(dotted(sub) or "") for sub in ast.walk(value)
+                   if isinstance(sub, (ast.Name, ast.Attribute))):
+                return True
         return False
 
     @staticmethod

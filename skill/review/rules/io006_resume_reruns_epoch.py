@@ -26,6 +26,27 @@ def _epoch_read(value: ast.AST) -> str | None:
     return None
 
 
+def _is_saving(call: ast.AST) -> bool:
+    return isinstance(call, ast.Call) and "save" in (callee_name(call) or "").lower()
+
+
+def _is_saved(ctx: Context, d: ast.AST, scope: ast.AST) -> bool:
+    """Does the dict reach a save call: as its argument, or through the name it is assigned to? (A
+    `dict(epoch=epoch, loss=...)` printed as a JSON log line is not the checkpoint.)"""
+    child, parent = d, ctx.parent(d)
+    while isinstance(parent, (ast.Call, ast.keyword, ast.Dict, ast.List, ast.Tuple)):
+        if _is_saving(parent) and child is not getattr(parent, "func", None):
+            return True
+        child, parent = parent, ctx.parent(parent)
+    if isinstance(parent, ast.Assign) and parent.value is child:
+        names = {t.id for t in parent.targets if isinstance(t, ast.Name)}
+        for n in ast.walk(scope):
+            if _is_saving(n) and any(isinstance(a, ast.Name) and a.id in names
+                                     for a in (*n.args, *(k.value for k in n.keywords))):  # type: ignore[attr-defined]
+                return True
+    return False
+
+
 class ResumeRerunsEpoch(Rule):
     code = "PT-IO006"
     name = "resume-reruns-epoch"
@@ -82,10 +103,11 @@ class ResumeRerunsEpoch(Rule):
         """Inside the epoch loop a dict saved with `key: <loop var>` (also through a local save helper)."""
         var = loop.target.id  # type: ignore[attr-defined]
         for node in walk_no_defs(loop):
-            if isinstance(node, ast.Dict) and self._dict_has(node, key, {var}):
+            if isinstance(node, ast.Dict) and self._dict_has(node, key, {var}) and _is_saved(ctx, node, loop):
                 return True
             if isinstance(node, ast.Call) and callee_name(node) == "dict":
-                if any(kw.arg == key and isinstance(kw.value, ast.Name) and kw.value.id == var for kw in node.keywords):
+                if any(kw.arg == key and isinstance(kw.value, ast.Name) and kw.value.id == var for kw in node.keywords) \
+                        and _is_saved(ctx, node, loop):
                     return True
             if isinstance(node, ast.Call):
                 helper = local_function(ctx, node)
@@ -96,7 +118,8 @@ class ResumeRerunsEpoch(Rule):
                     params = params[1:]
                 passed = {p for p, a in zip(params, node.args) if isinstance(a, ast.Name) and a.id == var}
                 passed |= {kw.arg for kw in node.keywords if kw.arg and isinstance(kw.value, ast.Name) and kw.value.id == var}
-                if passed and any(isinstance(d, ast.Dict) and self._dict_has(d, key, passed) for d in ast.walk(helper)):
+                if passed and any(isinstance(d, ast.Dict) and self._dict_has(d, key, passed) and _is_saved(ctx, d, helper)
+                                  for d in ast.walk(helper)):
                     return True
         return False
 

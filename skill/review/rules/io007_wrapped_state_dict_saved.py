@@ -63,12 +63,19 @@ class WrappedStateDictSaved(Rule):
                     wrapped[name] = (kind, stmt)
         if not wrapped:
             return
+        # the file loads its checkpoints into the wrapped model too (`model = DataParallel(model)` then
+        # `model.load_state_dict(torch.load(path))`): its own files carry the prefix both ways and load fine
+        loads_wrapped = set()
+        for call in ctx.calls("load_state_dict"):
+            recv = dotted(call.func.value) if isinstance(call.func, ast.Attribute) else None
+            if recv in wrapped and (wrapped[recv][1].lineno, wrapped[recv][1].col_offset) < (call.lineno, call.col_offset):
+                loads_wrapped.add(recv)
         for save in saves:
             for n in ast.walk(save):
                 if not (isinstance(n, ast.Call) and callee_name(n) == "state_dict" and isinstance(n.func, ast.Attribute)):
                     continue
                 recv = dotted(n.func.value)
-                if recv in wrapped:
+                if recv in wrapped and recv not in loads_wrapped:
                     kind, stmt = wrapped[recv]
                     if (stmt.lineno, stmt.col_offset) > (save.lineno, save.col_offset) and not recv.startswith("self."):
                         continue

@@ -30,6 +30,15 @@ class Origin:
 
     node: ast.AST
     model_args: list[ast.AST] = field(default_factory=list)
+    home: Context | None = None  # the file `node` is in, when it is another file of the reviewed tree
+
+
+def elsewhere(origin: Origin) -> str:
+    """`models.py line 12` for an origin in another file of the reviewed tree."""
+    import os
+
+    name = os.path.basename(origin.home.filename) if origin.home is not None else "?"
+    return f"{name} line {origin.node.lineno}"  # type: ignore[attr-defined]
 
 
 def activation_origin(ctx: Context, expr: ast.AST | None, kind: str, depth: int = 0) -> Origin | None:
@@ -61,7 +70,7 @@ def _activation_origin(ctx: Context, expr: ast.AST | None, kind: str, depth: int
                 call, element = unpacked
                 layer = module_output_origin(ctx, call.func, kind, depth + 1, element)
                 if layer is not None:
-                    return Origin(layer.node, [*call.args, *(k.value for k in call.keywords), *layer.model_args])
+                    return Origin(layer.node, [*call.args, *(k.value for k in call.keywords), *layer.model_args], layer.home)
             return None
         return activation_origin(ctx, value, kind, depth + 1)
     if not isinstance(expr, ast.Call):
@@ -80,7 +89,7 @@ def _activation_origin(ctx: Context, expr: ast.AST | None, kind: str, depth: int
     # a module called on the inputs: model(x), self.classifier(h), nn.Sigmoid()(x)
     layer = module_output_origin(ctx, func, kind, depth + 1)
     if layer is not None:
-        return Origin(layer.node, [*expr.args, *(k.value for k in expr.keywords), *layer.model_args])
+        return Origin(layer.node, [*expr.args, *(k.value for k in expr.keywords), *layer.model_args], layer.home)
     return None
 
 
@@ -147,6 +156,14 @@ def constructed_module_origin(
         return constructed_module_origin(ctx, value.args[0], kind, depth + 1, element)
     if isinstance(value.func, ast.Name) and value.func.id in ctx.module_class_names:
         return forward_origin(ctx, ctx.classes_by_name[value.func.id], kind, depth + 1, element)
+    if isinstance(value.func, ast.Name) and value.func.id in ctx.imports and value.func.id not in ctx.classes_by_name:
+        found = ctx.project.resolve_name(ctx, value.func.id)  # `from .models import Classifier` in the tree
+        if isinstance(found, tuple) and isinstance(found[1], ast.ClassDef) and found[0].is_module_class(found[1]):
+            other, cls = found
+            origin = forward_origin(other, cls, kind, depth + 1, element)
+            if origin is not None:
+                return Origin(origin.node, [], origin.home or other)
+        return None
     if element is not None:
         return None  # layers and Sequential return one tensor
     if name == LAYER_OF[kind]:
@@ -363,14 +380,19 @@ class SoftmaxBeforeCrossEntropy(Rule):
     def check(self, ctx: Context):
         if not (ctx.calls("cross_entropy") or ctx.calls("CrossEntropyLoss")):
             return
-        if not (ctx.calls("softmax") or ctx.calls("Softmax")):
-            return
+        if not (ctx.calls("softmax") or ctx.calls("Softmax")) and not (ctx.project.paths and ctx.imports):
+            return  # (a model class imported from another file of the tree may end in softmax)
         reported: set[int] = set()
         for call, _ctor in loss_calls(ctx, "cross_entropy", "CrossEntropyLoss"):
             origin = activation_origin(ctx, loss_input(call), "softmax")
             if origin is None or id(origin.node) in reported:
                 continue
             reported.add(id(origin.node))
+            if origin.home is not None and origin.home is not ctx:
+                yield self.report(ctx, call, (
+                    f"the model's forward ends in softmax ({elsewhere(origin)}) and its output reaches this "
+                    "cross-entropy loss, which applies log_softmax itself: softmax runs twice and training stalls"))
+                continue
             yield self.report(
                 ctx,
                 origin.node,

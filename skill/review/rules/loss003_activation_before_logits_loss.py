@@ -6,7 +6,7 @@ from __future__ import annotations
 from ..analysis import Context
 from ..models import Severity
 from ..rule import Rule
-from .loss001_softmax_before_cross_entropy import activation_origin, loss_calls, loss_input
+from .loss001_softmax_before_cross_entropy import activation_origin, elsewhere, loss_calls, loss_input
 
 # (loss function, loss class, activations that must not precede it)
 CHECKS = (
@@ -58,6 +58,11 @@ class ActivationBeforeLogitsLoss(Rule):
                         continue
                     reported.add(id(origin.node))
                     loss = cls_name if _ctor is not call else f"F.{fn_name}"
+                    if origin.home is not None and origin.home is not ctx:
+                        yield self.report(ctx, call, (
+                            f"the model's forward ends in {kind} ({elsewhere(origin)}) and its output reaches this "
+                            f"{loss}, which expects raw logits: {EFFECT[kind]}"))
+                        break
                     yield self.report(
                         ctx, origin.node,
                         f"{kind} output reaches {loss} on line {call.lineno}, which expects raw logits: {EFFECT[kind]}",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from ..analysis import Context
 from ..models import Severity
 from ..rule import Rule
-from .loss001_softmax_before_cross_entropy import activation_origin, loss_calls, loss_input
+from .loss001_softmax_before_cross_entropy import activation_origin, elsewhere, loss_calls, loss_input
 
 
 class LogitsIntoNllLoss(Rule):
@@ -40,6 +40,8 @@ class LogitsIntoNllLoss(Rule):
             reported.add(id(call))
             yield self.report(
                 ctx, call,
-                f"nll_loss receives raw logits from the Linear layer on line {origin.node.lineno} (no log_softmax): "
+                f"nll_loss receives raw logits from the Linear layer on "
+                f"{elsewhere(origin) if origin.home is not None and origin.home is not ctx else f'line {origin.node.lineno}'}"
+                " (no log_softmax): "
                 "the loss is unbounded below and training inflates the target logit instead of learning",
             )

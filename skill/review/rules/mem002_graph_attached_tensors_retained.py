@@ -95,7 +95,8 @@ def _site_line(site) -> int:
 def _reset_inside(loop: ast.AST, lst: str) -> bool:
     for n in walk_scope(loop):
         if isinstance(n, (ast.Assign, ast.AnnAssign)):
-            targets = n.targets if isinstance(n, ast.Assign) else [n.target]
+            targets = list(n.targets) if isinstance(n, ast.Assign) else [n.target]
+            targets += [e for t in targets if isinstance(t, (ast.Tuple, ast.List)) for e in t.elts]  # `a, b = [], []`
             if any(dotted(t) == lst for t in targets):
                 return True
         elif isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr == "clear" and dotted(n.func.value) == lst or isinstance(n, ast.Delete) and any(dotted(t) == lst or (isinstance(t, ast.Subscript) and dotted(t.value) == lst) for t in n.targets):

@@ -8,6 +8,7 @@ import re
 from ..analysis import Context, dotted
 from ..models import Severity
 from ..rule import Rule
+from ._mode_free import model_is_mode_free
 from ._not_evaluation import is_smoke_test
 from ..semantics import (
     MC_DROPOUT_RE,
@@ -62,6 +63,10 @@ class MissingEvalMode(Rule):
                 continue  # the model is put in eval mode elsewhere in the file (constructor, loader helper)
             if _scope_covered(ctx, site.scope, site.anchor, site.model, 0):
                 continue
+            if model_is_mode_free(ctx, site.model):
+                continue  # an MLP / LSTM without dropout: eval() would change nothing
+            if _wrapper_exposes_eval(ctx, site):
+                continue  # an agent/trainer whose own eval() switches this model: its callers set the mode
             reported_scopes.add(id(site.scope))
             d = self.report(ctx, site.anchor) if isinstance(site.anchor, ast.Call) else self.report_at(
                 ctx, site.anchor.lineno, site.anchor.col_offset
@@ -76,6 +81,21 @@ class MissingEvalMode(Rule):
                     "in training mode and the metrics are wrong"
                 )
             yield d
+
+
+def _wrapper_exposes_eval(ctx: Context, site) -> bool:
+    """The site is a method of a plain class (an RL agent, a trainer) that defines its own `eval()` calling
+    `self.<model>.eval()` on the model evaluated here: mode is part of the class's API, set by its callers."""
+    cls = ctx.enclosing_class(site.forward)
+    if cls is None or ctx.is_module_class(cls) or not site.model.startswith("self."):
+        return False
+    for fn in cls.body:
+        if isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)) and fn.name == "eval":
+            for call in ast.walk(fn):
+                if (isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute) and call.func.attr == "eval"
+                        and dotted(call.func.value) == site.model):
+                    return True
+    return False
 
 
 def _eval_receivers(ctx: Context) -> set[str]:

@@ -8,6 +8,7 @@ import re
 from ..analysis import Context, callee_name, dotted
 from ..models import Severity
 from ..rule import Rule
+from ._mode_free import model_is_mode_free
 from ..semantics import (
     backward_calls,
     call_sites,
@@ -73,6 +74,8 @@ class MissingTrainModeAfterEval(Rule):
             loops = [train_loop, *ctx.loops_around(train_loop)]
             trained = {k.rsplit(".", 1)[-1] for n in walk_no_defs(train_loop) if isinstance(n, ast.Call)
                        for k in [model_call_key(ctx, n)] if k}
+            if trained and all(model_is_mode_free(ctx, name) for name in trained):
+                continue  # no Dropout/BatchNorm anywhere in the model: its mode changes nothing
             fn = ctx.enclosing_function(train_loop)
             if _deliberate_eval_before(ctx, fn or ctx.tree, train_loop, trained):
                 continue  # `model.eval()` right before the loop: trained in eval mode on purpose (linear probing)

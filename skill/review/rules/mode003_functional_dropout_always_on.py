@@ -60,7 +60,18 @@ class FunctionalDropoutAlwaysOn(Rule):
             fn = ctx.enclosing_function(call)
             if fn is not None and MC_NAME_RE.search(fn.name):
                 continue
+            if fn is not None and fn.name != "forward" and self._rate_is_argument(call, fn):
+                continue  # `p_sample(..., noise_dropout=0.)`: the caller asks for this dropout at call time
             yield self.report(ctx, call, fix=self._fix(ctx, call, fn))
+
+    @staticmethod
+    def _rate_is_argument(call: ast.Call, fn: ast.AST) -> bool:
+        """The dropout rate is a parameter of the (non-forward) method it runs in, not the module's setting."""
+        rate = call.args[1] if len(call.args) > 1 else next((k.value for k in call.keywords if k.arg == "p"), None)
+        args = getattr(fn, "args", None)
+        if not isinstance(rate, ast.Name) or args is None:
+            return False
+        return rate.id in {a.arg for a in (*args.posonlyargs, *args.args, *args.kwonlyargs)} - {"self"}
 
     def _fix(self, ctx: Context, call: ast.Call, fn: ast.AST | None):
         """Append `training=self.training` after the last argument (only where `self` is the module)."""

@@ -27,6 +27,29 @@ def seed_calls(ctx: Context) -> list[ast.Call]:
     return out
 
 
+SPLIT_CALLS = {"randperm", "random_split", "permutation", "shuffle"}
+
+
+def _split_seed(ctx: Context, call: ast.Call) -> bool:
+    """`torch.manual_seed(0)` in an if-branch of a helper, right before a `randperm`/`random_split`: it fixes
+    one data split (a hyper-parameter hold-out), not the run; the script asks for no reproducible training."""
+    stmt = ctx.statement_of(call)
+    fn = ctx.enclosing_function(call)
+    if stmt is None or fn is None or not any(isinstance(a, ast.If) and ctx.is_inside(a, fn) for a in ctx.ancestors(stmt)):
+        return False
+    parent = ctx.parent(stmt)
+    for field in ("body", "orelse"):
+        block = getattr(parent, field, None)
+        if isinstance(block, list) and stmt in block:
+            i = block.index(stmt)
+            nxt = block[i + 1] if i + 1 < len(block) else None
+            return nxt is not None and any(
+                isinstance(n, ast.Call) and (n.func.attr if isinstance(n.func, ast.Attribute) else getattr(n.func, "id", "")) in SPLIT_CALLS
+                for n in ast.walk(nxt)
+            )
+    return False
+
+
 class BenchmarkWithSeeding(Rule):
     code = "PT-REP006"
     name = "benchmark-with-seeding"
@@ -52,7 +75,7 @@ class BenchmarkWithSeeding(Rule):
         turned_on = [n for n, v in cudnn_flag_assignments(ctx, "benchmark") if v is True]
         if not turned_on or determinism_requests(ctx):
             return  # nothing to report, or PT-REP003's case
-        seeds = seed_calls(ctx)
+        seeds = [s for s in seed_calls(ctx) if not _split_seed(ctx, s)]
         for on in turned_on:
             if any(same_path(ctx, a, b) for s in seeds for a, b in _point_pairs(ctx, on, s)):
                 yield self.report(
