@@ -117,6 +117,30 @@ def _has_eval_call_before(ctx: Context, scope: ast.AST, model: str, node: ast.AS
     return state is not None and state[1] is False
 
 
+def _helper_forward_model(ctx: Context, call: ast.Call) -> str | None:
+    """`self._step(batch)` / `forward_batch(model, batch)`: a method of the same class (or a function of this
+    file) that runs the model's forward and takes no training step itself; the model it calls, else None."""
+    func = call.func
+    fn = None
+    if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) and func.value.id == "self":
+        cls = ctx.enclosing_class(call)
+        if cls is not None:
+            fn = next((f for f in cls.body if isinstance(f, (ast.FunctionDef, ast.AsyncFunctionDef)) and f.name == func.attr), None)
+    elif isinstance(func, ast.Name):
+        fns = ctx.functions_by_name.get(func.id, [])
+        fn = fns[0] if len(fns) == 1 and ctx.enclosing_class(fns[0]) is None else None
+    if fn is None or contains_training_step(ctx, fn):
+        return None
+    for n in walk_no_defs(fn):
+        if isinstance(n, ast.Call):
+            key = model_call_key(ctx, n)
+            if key is not None and not isinstance(func, ast.Name):
+                return key
+            if key is not None and key.split(".", 1)[0] not in {a.arg for a in fn.args.args}:
+                return key  # a module-level model, not a parameter renamed at the call
+    return None
+
+
 def evaluation_sites(ctx: Context) -> list[EvalSite]:
     """Evaluation/inference forward passes: in functions named like evaluate/validate/test/predict, in
     loops over validation/test data, or after `model.eval()` in the same scope. Training code (loops with
@@ -151,6 +175,8 @@ def evaluation_sites(ctx: Context) -> list[EvalSite]:
         seen: set[int] = set()
         for call in candidates:
             model = model_call_key(ctx, call)  # type: ignore[arg-type]
+            if model is None:
+                model = _helper_forward_model(ctx, call)  # type: ignore[arg-type]
             if model is None:
                 continue
             fn = ctx.enclosing_function(call)
