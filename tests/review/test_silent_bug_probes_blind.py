@@ -911,24 +911,34 @@ PROBES: list[tuple[str, str, str, str]] = [
         amp_dtype = torch.bfloat16 if torch.cuda.is_bf16_supported(including_emulation=False) else torch.float16
         print("training with", amp_dtype)
         """),
-    ("perf003-compile-each-epoch", "PT-PERF003", """
+    # A first probe compiled once per *epoch*; PT-PERF003 deliberately accepts that (dynamo's cache makes a
+    # re-wrap per epoch cheap), so the probe now compiles once per step, in a step-counted while loop.
+    ("perf003-compile-each-step", "PT-PERF003", """
         import torch
 
-        for epoch in range(epochs):
-            compiled = torch.compile(model)
-            for x, y in loader:
-                opt.zero_grad()
-                loss_fn(compiled(x), y).backward()
-                opt.step()
+        step = 0
+        data = iter(loader)
+        while step < max_steps:
+            x, y = next(data)
+            fast = torch.compile(model, mode="max-autotune")
+            loss = loss_fn(fast(x), y)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            step += 1
         """, """
         import torch
 
-        compiled = torch.compile(model)
-        for epoch in range(epochs):
-            for x, y in loader:
-                opt.zero_grad()
-                loss_fn(compiled(x), y).backward()
-                opt.step()
+        step = 0
+        data = iter(loader)
+        fast = torch.compile(model, mode="max-autotune")
+        while step < max_steps:
+            x, y = next(data)
+            loss = loss_fn(fast(x), y)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            step += 1
         """),
     ("perf004-perf-counter-no-sync", "PT-PERF004", """
         import time
