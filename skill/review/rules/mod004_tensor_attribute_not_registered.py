@@ -20,6 +20,13 @@ def _tensor_valued(ctx: Context, value: ast.AST, depth: int = 0) -> bool:
             return True
         if depth < 2 and isinstance(value, ast.Call) and isinstance(value.func, ast.Name):
             return _helper_returns_tensor(ctx, value.func.id, depth + 1)
+        if depth < 3 and isinstance(value, ast.Name):
+            # `counts = torch.tensor(class_counts)` then `self.w = counts.sum() / counts`: a local of __init__
+            fn = ctx.enclosing_function(value)
+            bound = [n.value for n in ast.walk(fn) if isinstance(n, ast.Assign) and len(n.targets) == 1
+                     and isinstance(n.targets[0], ast.Name) and n.targets[0].id == value.id
+                     and n.lineno < value.lineno] if fn is not None else []
+            return bool(bound) and _tensor_valued(ctx, bound[-1], depth + 1)
         if isinstance(value, ast.BinOp):
             return _tensor_valued(ctx, value.left, depth) or _tensor_valued(ctx, value.right, depth)
         if isinstance(value, ast.Call) and isinstance(value.func, ast.Attribute) and value.func.attr not in {
