@@ -129,8 +129,12 @@ def _helper_forward_model(ctx: Context, call: ast.Call) -> str | None:
     elif isinstance(func, ast.Name):
         fns = ctx.functions_by_name.get(func.id, [])
         fn = fns[0] if len(fns) == 1 and ctx.enclosing_class(fns[0]) is None else None
-    if fn is None or contains_training_step(ctx, fn):
-        return None
+    if fn is None or contains_training_step(ctx, fn) or is_eval_function_name(fn.name) or EVAL_EXTRA_FUNC_RE.search(fn.name):
+        return None  # an evaluation function of its own is a site of its own
+    for n in walk_no_defs(fn):
+        if isinstance(n, (ast.With, ast.AsyncWith)) or (isinstance(n, ast.Call) and (
+                sets_training_flag(n) is not None or callee_name(n) in {"no_grad", "inference_mode", "set_grad_enabled"})):
+            return None  # the helper manages grad or train/eval mode itself
     for n in walk_no_defs(fn):
         if isinstance(n, ast.Call):
             key = model_call_key(ctx, n)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ast
 
-from ..analysis import Context, callee_name, const_value, kwarg_value
+from ..analysis import Context, callee_name, const_value, dotted, kwarg_value
 from ..models import Severity
 from ..rule import Rule
 from ..semantics import latest_binding, walk_scope
@@ -40,7 +40,7 @@ class StrictFalseResultIgnored(Rule):
                 strict = call.args[1]
             if const_value(strict, default=None) is not False or not call.args or self._in_memory(ctx, call.args[0]):
                 continue
-            if self._keys_compared(ctx, call):
+            if self._keys_compared(ctx, call) or _own_keys_read(ctx, call):
                 continue
             stmt = ctx.statement_of(call)
             if isinstance(stmt, ast.Expr) and stmt.value is call:
@@ -131,3 +131,15 @@ def _filled_with_literal_keys(ctx: Context, name: str, empty: ast.Dict) -> bool:
     stores = [t for n in walk_scope(scope) if isinstance(n, ast.Assign) for t in n.targets
               if isinstance(t, ast.Subscript) and isinstance(t.value, ast.Name) and t.value.id == name]
     return bool(stores) and all(isinstance(t.slice, ast.Constant) and isinstance(t.slice.value, str) for t in stores)
+
+
+def _own_keys_read(ctx: Context, call: ast.Call) -> bool:
+    """The same function reads the target's own `state_dict()` (to look keys up or shard them): the keys loaded
+    are matched against the model's, so the skipped ones are known."""
+    recv = call.func.value if isinstance(call.func, ast.Attribute) else None
+    name = dotted(recv) if recv is not None else None
+    if not name:
+        return False
+    scope = ctx.enclosing_function(call) or ctx.tree
+    return any(isinstance(n, ast.Call) and callee_name(n) == "state_dict" and isinstance(n.func, ast.Attribute)
+               and dotted(n.func.value) == name for n in walk_scope(scope))

@@ -115,7 +115,7 @@ def _clock_binding(ctx: Context, name: str | None, before_stmt: ast.stmt | None,
 
 
 def _cuda_tensor_names(ctx: Context) -> set[str]:
-    """Names bound to tensors made on the GPU: `x = torch.randn(n, n, device="cuda")`, `w = w.cuda()`."""
+    """Names bound to tensors made on the GPU: `x = torch.randn(n, n, device="cuda")`."""
     cached = ctx.__dict__.get("_pp_perf004_cuda_names")
     if cached is not None:
         return cached
@@ -124,10 +124,10 @@ def _cuda_tensor_names(ctx: Context) -> set[str]:
         value = stmt.value  # type: ignore[attr-defined]
         if not isinstance(value, ast.Call):
             continue
-        name = callee_name(value)
-        on_gpu = any(k.arg == "device" and is_cuda_string(k.value) for k in value.keywords)
-        on_gpu = on_gpu or (name == "cuda" and isinstance(value.func, ast.Attribute))
-        on_gpu = on_gpu or (name == "to" and bool(value.args) and is_cuda_string(value.args[0]))
+        # only tensor factories placed on the GPU: `.cuda()` / `.to("cuda")` also move models, whose methods
+        # (`state_dict()`, `parameters()`) queue no GPU work
+        on_gpu = (ctx.call_qualname(value) or "").startswith("torch.") and any(
+            k.arg == "device" and is_cuda_string(k.value) for k in value.keywords)
         if on_gpu:
             for t in stmt.targets:  # type: ignore[attr-defined]
                 for n in ast.walk(t):
