@@ -1068,3 +1068,462 @@ def test_blind_probe(rule: str, buggy: str, fixed: str) -> None:
 def test_blind_probes_cover_enough_kinds() -> None:
     assert len(PROBES) >= 25
     assert len({rule for _, rule, _, _ in PROBES}) >= 25
+
+
+# Round 2: written after the round-1 fixes, again before running the reviewer on them.
+PROBES_ROUND2: list[tuple[str, str, str, str]] = [
+    ("r2-data004-loaders-from-helper", "PT-DATA004", """
+        import torch
+        from torch.utils.data import DataLoader
+
+        def get_dataloaders(train_ds, val_ds, bs=64):
+            train_dl = DataLoader(train_ds, batch_size=bs, num_workers=4, drop_last=True)
+            val_dl = DataLoader(val_ds, batch_size=bs * 2, num_workers=4)
+            return train_dl, val_dl
+
+        def main(model, train_ds, val_ds):
+            train_dl, val_dl = get_dataloaders(train_ds, val_ds)
+            opt = torch.optim.AdamW(model.parameters(), 1e-3)
+            for epoch in range(30):
+                model.train()
+                for x, y in train_dl:
+                    opt.zero_grad()
+                    torch.nn.functional.cross_entropy(model(x), y).backward()
+                    opt.step()
+        """, """
+        import torch
+        from torch.utils.data import DataLoader
+
+        def get_dataloaders(train_ds, val_ds, bs=64):
+            train_dl = DataLoader(train_ds, batch_size=bs, shuffle=True, num_workers=4, drop_last=True)
+            val_dl = DataLoader(val_ds, batch_size=bs * 2, num_workers=4)
+            return train_dl, val_dl
+
+        def main(model, train_ds, val_ds):
+            train_dl, val_dl = get_dataloaders(train_ds, val_ds)
+            opt = torch.optim.AdamW(model.parameters(), 1e-3)
+            for epoch in range(30):
+                model.train()
+                for x, y in train_dl:
+                    opt.zero_grad()
+                    torch.nn.functional.cross_entropy(model(x), y).backward()
+                    opt.step()
+        """),
+    ("r2-opt004-trainer-double-step", "PT-OPT004", """
+        import torch
+
+        class Engine:
+            def __init__(self, model, optimizer):
+                self.model, self.optimizer = model, optimizer
+                self.scaler = torch.amp.GradScaler("cuda")
+
+            def step(self, batch):
+                with torch.autocast("cuda", dtype=torch.float16):
+                    loss = self.model(**batch).loss
+                self.scaler.scale(loss).backward()
+                self.scaler.step(self.optimizer)
+                self.scaler.update()
+                self.optimizer.step()
+                self.optimizer.zero_grad(set_to_none=True)
+
+            def run(self, loader):
+                for batch in loader:
+                    self.step(batch)
+        """, """
+        import torch
+
+        class Engine:
+            def __init__(self, model, optimizer):
+                self.model, self.optimizer = model, optimizer
+                self.scaler = torch.amp.GradScaler("cuda")
+
+            def step(self, batch):
+                with torch.autocast("cuda", dtype=torch.float16):
+                    loss = self.model(**batch).loss
+                self.scaler.scale(loss).backward()
+                self.scaler.step(self.optimizer)
+                self.scaler.update()
+                self.optimizer.zero_grad(set_to_none=True)
+
+            def run(self, loader):
+                for batch in loader:
+                    self.step(batch)
+        """),
+    ("r2-mode004-no-grad-flag", "PT-MODE004", """
+        import torch
+
+        def forward_pass(model, loader, criterion, optimizer=None, train=True):
+            total = 0.0
+            for x, y in loader:
+                if train:
+                    optimizer.zero_grad()
+                    loss = criterion(model(x), y)
+                    loss.backward()
+                    optimizer.step()
+                else:
+                    with torch.no_grad():
+                        loss = criterion(model(x), y)
+                total += loss.item()
+            return total / len(loader)
+
+        def fit(model, tr, va, criterion, optimizer, epochs=10):
+            model.train()
+            for epoch in range(epochs):
+                forward_pass(model, tr, criterion, optimizer, train=True)
+                val_loss = forward_pass(model, va, criterion, train=False)
+                print(epoch, val_loss)
+        """, """
+        import torch
+
+        def forward_pass(model, loader, criterion, optimizer=None, train=True):
+            model.train() if train else model.eval()
+            total = 0.0
+            for x, y in loader:
+                if train:
+                    optimizer.zero_grad()
+                    loss = criterion(model(x), y)
+                    loss.backward()
+                    optimizer.step()
+                else:
+                    with torch.no_grad():
+                        loss = criterion(model(x), y)
+                total += loss.item()
+            return total / len(loader)
+
+        def fit(model, tr, va, criterion, optimizer, epochs=10):
+            model.train()
+            for epoch in range(epochs):
+                forward_pass(model, tr, criterion, optimizer, train=True)
+                val_loss = forward_pass(model, va, criterion, train=False)
+                print(epoch, val_loss)
+        """),
+    ("r2-loss003-sigmoid-in-forward-bce-logits", "PT-LOSS003", """
+        import torch
+        import torch.nn as nn
+
+        class Detector(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.body = nn.Sequential(nn.Conv2d(3, 16, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten())
+                self.cls = nn.Linear(16, 1)
+
+            def forward(self, x):
+                return torch.sigmoid(self.cls(self.body(x)))
+
+        model = Detector()
+        loss_fn = nn.BCEWithLogitsLoss()
+        opt = torch.optim.SGD(model.parameters(), lr=0.01)
+        for img, target in loader:
+            loss = loss_fn(model(img).squeeze(1), target)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        """, """
+        import torch
+        import torch.nn as nn
+
+        class Detector(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.body = nn.Sequential(nn.Conv2d(3, 16, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten())
+                self.cls = nn.Linear(16, 1)
+
+            def forward(self, x):
+                return self.cls(self.body(x))
+
+        model = Detector()
+        loss_fn = nn.BCEWithLogitsLoss()
+        opt = torch.optim.SGD(model.parameters(), lr=0.01)
+        for img, target in loader:
+            loss = loss_fn(model(img).squeeze(1), target)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        """),
+    ("r2-io005-resume-without-scaler-fn", "PT-IO005", """
+        import torch
+
+        def resume(path, model, optimizer, scheduler):
+            ckpt = torch.load(path, map_location="cpu", weights_only=True)
+            model.load_state_dict(ckpt["model"])
+            optimizer.load_state_dict(ckpt["optimizer"])
+            scheduler.load_state_dict(ckpt["scheduler"])
+            return ckpt["epoch"] + 1
+
+        def train(model, loader, optimizer, scheduler, epochs, path="ckpt.pt", resume_from=None):
+            scaler = torch.amp.GradScaler("cuda")
+            start = resume(resume_from, model, optimizer, scheduler) if resume_from else 0
+            for epoch in range(start, epochs):
+                for x, y in loader:
+                    with torch.autocast("cuda", dtype=torch.float16):
+                        loss = torch.nn.functional.cross_entropy(model(x), y)
+                    optimizer.zero_grad()
+                    scaler.scale(loss).backward()
+                    scaler.step(optimizer)
+                    scaler.update()
+                scheduler.step()
+                torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                            "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(), "epoch": epoch}, path)
+        """, """
+        import torch
+
+        def resume(path, model, optimizer, scheduler, scaler):
+            ckpt = torch.load(path, map_location="cpu", weights_only=True)
+            model.load_state_dict(ckpt["model"])
+            optimizer.load_state_dict(ckpt["optimizer"])
+            scheduler.load_state_dict(ckpt["scheduler"])
+            scaler.load_state_dict(ckpt["scaler"])
+            return ckpt["epoch"] + 1
+
+        def train(model, loader, optimizer, scheduler, epochs, path="ckpt.pt", resume_from=None):
+            scaler = torch.amp.GradScaler("cuda")
+            start = resume(resume_from, model, optimizer, scheduler, scaler) if resume_from else 0
+            for epoch in range(start, epochs):
+                for x, y in loader:
+                    with torch.autocast("cuda", dtype=torch.float16):
+                        loss = torch.nn.functional.cross_entropy(model(x), y)
+                    optimizer.zero_grad()
+                    scaler.scale(loss).backward()
+                    scaler.step(optimizer)
+                    scaler.update()
+                scheduler.step()
+                torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                            "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(), "epoch": epoch}, path)
+        """),
+    ("r2-io007-compiled-state-dict", "PT-IO007", """
+        import torch
+
+        model = torch.compile(build_model().cuda())
+        for epoch in range(epochs):
+            train_one_epoch(model, loader, optimizer)
+            torch.save(model.state_dict(), f"ckpt/model_{epoch}.pt")
+        """, """
+        import torch
+
+        model = torch.compile(build_model().cuda())
+        for epoch in range(epochs):
+            train_one_epoch(model, loader, optimizer)
+            torch.save(model._orig_mod.state_dict(), f"ckpt/model_{epoch}.pt")
+        """),
+    ("r2-opt007-cosine-in-helper-per-batch", "PT-OPT007", """
+        import torch
+
+        def train_one_epoch(model, loader, optimizer, scheduler):
+            model.train()
+            for x, y in loader:
+                optimizer.zero_grad()
+                torch.nn.functional.cross_entropy(model(x), y).backward()
+                optimizer.step()
+                scheduler.step()
+
+        def main(model, loader, epochs=100):
+            optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+            scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs)
+            for epoch in range(epochs):
+                train_one_epoch(model, loader, optimizer, scheduler)
+        """, """
+        import torch
+
+        def train_one_epoch(model, loader, optimizer, scheduler):
+            model.train()
+            for x, y in loader:
+                optimizer.zero_grad()
+                torch.nn.functional.cross_entropy(model(x), y).backward()
+                optimizer.step()
+                scheduler.step()
+
+        def main(model, loader, epochs=100):
+            optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+            scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs * len(loader))
+            for epoch in range(epochs):
+                train_one_epoch(model, loader, optimizer, scheduler)
+        """),
+    ("r2-amp005-criterion-only-in-class", "PT-AMP005", """
+        import torch
+
+        class Step:
+            def __init__(self, model, criterion, optimizer):
+                self.model, self.criterion, self.optimizer = model, criterion, optimizer
+                self.scaler = torch.amp.GradScaler("cuda")
+
+            def __call__(self, x, y):
+                out = self.model(x)
+                with torch.autocast(device_type="cuda", dtype=torch.float16):
+                    loss = self.criterion(out, y)
+                self.optimizer.zero_grad()
+                self.scaler.scale(loss).backward()
+                self.scaler.step(self.optimizer)
+                self.scaler.update()
+                return loss.item()
+        """, """
+        import torch
+
+        class Step:
+            def __init__(self, model, criterion, optimizer):
+                self.model, self.criterion, self.optimizer = model, criterion, optimizer
+                self.scaler = torch.amp.GradScaler("cuda")
+
+            def __call__(self, x, y):
+                with torch.autocast(device_type="cuda", dtype=torch.float16):
+                    out = self.model(x)
+                    loss = self.criterion(out, y)
+                self.optimizer.zero_grad()
+                self.scaler.scale(loss).backward()
+                self.scaler.step(self.optimizer)
+                self.scaler.update()
+                return loss.item()
+        """),
+    ("r2-rep007-python-random-seed-per-batch", "PT-REP007", """
+        import random
+        import torch
+
+        random.seed(0)
+        torch.manual_seed(0)
+        for epoch in range(10):
+            for x, y in loader:
+                random.seed(0)
+                if random.random() < 0.5:
+                    x = torch.flip(x, dims=[3])
+                optimizer.zero_grad()
+                criterion(model(x), y).backward()
+                optimizer.step()
+        """, """
+        import random
+        import torch
+
+        random.seed(0)
+        torch.manual_seed(0)
+        for epoch in range(10):
+            for x, y in loader:
+                if random.random() < 0.5:
+                    x = torch.flip(x, dims=[3])
+                optimizer.zero_grad()
+                criterion(model(x), y).backward()
+                optimizer.step()
+        """),
+    ("r2-dev005-float-statement", "PT-DEV005", """
+        import torch
+
+        def dice_step(model, images, masks, optimizer):
+            masks.float()
+            logits = model(images)
+            probs = torch.sigmoid(logits)
+            loss = 1 - (2 * (probs * masks).sum() + 1) / (probs.sum() + masks.sum() + 1)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+        """, """
+        import torch
+
+        def dice_step(model, images, masks, optimizer):
+            masks = masks.float()
+            logits = model(images)
+            probs = torch.sigmoid(logits)
+            loss = 1 - (2 * (probs * masks).sum() + 1) / (probs.sum() + masks.sum() + 1)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+        """),
+    ("r2-mem003-gru-while-loop", "PT-MEM003", """
+        import torch
+
+        h = torch.zeros(1, 32, 256)
+        step = 0
+        while step < 10000:
+            x, y = next(stream)
+            out, h = gru(x, h)
+            loss = torch.nn.functional.mse_loss(head(out), y)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            step += 1
+        """, """
+        import torch
+
+        h = torch.zeros(1, 32, 256)
+        step = 0
+        while step < 10000:
+            x, y = next(stream)
+            out, h = gru(x, h.detach())
+            loss = torch.nn.functional.mse_loss(head(out), y)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            step += 1
+        """),
+    ("r2-grad008-data-mul-in-forward", "PT-GRAD008", """
+        import torch.nn as nn
+
+        class ScaledEmbedding(nn.Module):
+            def __init__(self, n, d):
+                super().__init__()
+                self.emb = nn.Embedding(n, d)
+                self.scale = d ** 0.5
+
+            def forward(self, ids):
+                x = self.emb(ids)
+                x.data.mul_(self.scale)
+                return x
+        """, """
+        import torch.nn as nn
+
+        class ScaledEmbedding(nn.Module):
+            def __init__(self, n, d):
+                super().__init__()
+                self.emb = nn.Embedding(n, d)
+                self.scale = d ** 0.5
+
+            def forward(self, ids):
+                x = self.emb(ids)
+                return x * self.scale
+        """),
+    ("r2-num003-log-softmax-no-dim", "PT-NUM003", """
+        import torch.nn.functional as F
+
+        def sequence_nll(logits, targets):
+            logp = F.log_softmax(logits)
+            return F.nll_loss(logp.view(-1, logp.size(-1)), targets.view(-1))
+        """, """
+        import torch.nn.functional as F
+
+        def sequence_nll(logits, targets):
+            logp = F.log_softmax(logits, dim=-1)
+            return F.nll_loss(logp.view(-1, logp.size(-1)), targets.view(-1))
+        """),
+    ("r2-io009-from-checkpoint-classmethod", "PT-IO009", """
+        import torch
+        import torch.nn as nn
+
+        class Classifier(nn.Module):
+            def __init__(self, n_classes):
+                super().__init__()
+                self.fc = nn.Linear(512, n_classes)
+
+            @classmethod
+            def from_checkpoint(cls, path):
+                blob = torch.load(path, map_location="cpu", weights_only=False)
+                model = cls(blob["n_classes"])
+                model.load_state_dict(blob["state_dict"])
+                return model
+        """, """
+        import torch
+        import torch.nn as nn
+
+        class Classifier(nn.Module):
+            def __init__(self, n_classes):
+                super().__init__()
+                self.fc = nn.Linear(512, n_classes)
+
+            @classmethod
+            def from_checkpoint(cls, path):
+                blob = torch.load(path, map_location="cpu", weights_only=True)
+                model = cls(blob["n_classes"])
+                model.load_state_dict(blob["state_dict"])
+                return model
+        """),
+]
+
+
+@pytest.mark.parametrize(("rule", "buggy", "fixed"), [p[1:] for p in PROBES_ROUND2], ids=[p[0] for p in PROBES_ROUND2])
+def test_blind_probe_round2(rule: str, buggy: str, fixed: str) -> None:
+    test_blind_probe(rule, buggy, fixed)
