@@ -155,7 +155,8 @@ def evaluation_sites(ctx: Context) -> list[EvalSite]:
             return []
         has_eval_fn = any(is_eval_function_name(n) or EVAL_EXTRA_FUNC_RE.search(n) for n in ctx.functions_by_name)
         has_eval_loop = any(is_eval_data_loop(lp) for lp in ctx.nodes(ast.For, ast.AsyncFor))
-        if not (has_eval_fn or has_eval_loop or ctx.calls("eval") or ctx.calls("train")):
+        inference_file = not ctx.calls("backward") and bool(ctx.calls("no_grad") or ctx.calls("inference_mode"))
+        if not (has_eval_fn or has_eval_loop or ctx.calls("eval") or ctx.calls("train") or inference_file):
             return []
         # Only scopes that can hold evaluation code: eval-named functions, scopes with eval-data loops or eval().
         scopes: dict[int, ast.AST] = {}
@@ -171,6 +172,18 @@ def evaluation_sites(ctx: Context) -> list[EvalSite]:
             if sets_training_flag(c) is False:
                 sc = ctx.enclosing_function(c) or ctx.tree
                 scopes[id(sc)] = sc
+        # An inference-only file (no backward anywhere): the loops run under `with torch.no_grad()` /
+        # `inference_mode()` are predictions, whatever the loader is called (`predict.py` over `loader`).
+        inference_loops: set[int] = set()
+        if inference_file:
+            for w in ctx.nodes(ast.With):
+                if any(isinstance(it.context_expr, ast.Call) and callee_name(it.context_expr) in {"no_grad", "inference_mode"}
+                       for it in w.items):  # type: ignore[attr-defined]
+                    loops_in = [n for n in walk_no_defs(w) if isinstance(n, (ast.For, ast.AsyncFor))]
+                    if loops_in:
+                        inference_loops.update(id(lp) for lp in loops_in)
+                        sc = ctx.enclosing_function(w) or ctx.tree
+                        scopes[id(sc)] = sc
         candidates = sorted(
             (n for sc in scopes.values() for n in walk_scope(sc) if isinstance(n, ast.Call)),
             key=lambda n: (n.lineno, n.col_offset),
@@ -206,7 +219,7 @@ def evaluation_sites(ctx: Context) -> list[EvalSite]:
                 if not in_module_class or any(DATAISH_RE.search(loop_iter_text(lp)) for lp in eval_loops):
                     how, anchor = "function", _pick_anchor(eval_loops) or call
             if how is None:
-                data_loops = [lp for lp in eval_loops if is_eval_data_loop(lp)]
+                data_loops = [lp for lp in eval_loops if is_eval_data_loop(lp) or id(lp) in inference_loops]
                 if data_loops:
                     how, anchor = "loader", data_loops[0]
             if how is None and not in_module_class and _has_eval_call_before(ctx, scope, model, call):
