@@ -179,7 +179,9 @@ def evaluation_sites(ctx: Context) -> list[EvalSite]:
             for w in ctx.nodes(ast.With):
                 if any(isinstance(it.context_expr, ast.Call) and callee_name(it.context_expr) in {"no_grad", "inference_mode"}
                        for it in w.items):  # type: ignore[attr-defined]
-                    loops_in = [n for n in walk_no_defs(w) if isinstance(n, (ast.For, ast.AsyncFor))]
+                    # over data (a loader, batches), not `for _ in range(n)` timing / warm-up loops of a benchmark
+                    loops_in = [n for n in walk_no_defs(w) if isinstance(n, (ast.For, ast.AsyncFor))
+                                and DATAISH_RE.search(loop_iter_text(n))]
                     if loops_in:
                         inference_loops.update(id(lp) for lp in loops_in)
                         sc = ctx.enclosing_function(w) or ctx.tree
