@@ -94,9 +94,9 @@ def test_reviewer_accuracy_on_corpus(score) -> None:
 
 
 # --------------------------------------------------------------------------------------------------
-# Blind batch 4 (tests/corpus/batch4/): 43 files written before the reviewer was run on them, in the
-# held-out judge's style (half clean with traps, half with one bug each), scored like the judge at a
-# one-line tolerance.
+# Blind batch 4 (tests/corpus/batch4/, see its README.md): 81 files written in five rounds, each round
+# before the reviewer was run on it, in the held-out judge's style (half clean with traps, half with one
+# bug each), scored like the judge at a one-line tolerance.
 # --------------------------------------------------------------------------------------------------
 BATCH4 = Path(__file__).resolve().parents[1] / "corpus" / "batch4"
 BATCH4_MIN_RECALL = 0.95
