@@ -117,6 +117,21 @@ def _has_eval_call_before(ctx: Context, scope: ast.AST, model: str, node: ast.AS
     return state is not None and state[1] is False
 
 
+def _constructed_in(ctx: Context, scope: ast.AST, model: str) -> bool:
+    """`model = BiGRU(...)` (a class built right here, then weights loaded): its mode is this scope's to set.
+    A model returned by a helper (`load_model(path)`) may come back in eval mode: not assumed."""
+    from .scopes import name_bindings
+
+    for stmt, value in name_bindings(ctx).get(model, ()):
+        if (ctx.enclosing_function(stmt) or ctx.tree) is not scope:
+            continue
+        while isinstance(value, ast.Call) and isinstance(value.func, ast.Attribute) and value.func.attr in {"to", "cuda", "float", "half"}:
+            value = value.func.value
+        if isinstance(value, ast.Call) and (callee_name(value) or "")[:1].isupper():
+            return True
+    return False
+
+
 def _helper_forward_model(ctx: Context, call: ast.Call) -> str | None:
     """`self._step(batch)` / `forward_batch(model, batch)`: a method of the same class (or a function of this
     file) that runs the model's forward and takes no training step itself; the model it calls, else None."""
@@ -221,7 +236,8 @@ def evaluation_sites(ctx: Context) -> list[EvalSite]:
                 if not in_module_class or any(DATAISH_RE.search(loop_iter_text(lp)) for lp in eval_loops):
                     how, anchor = "function", _pick_anchor(eval_loops) or call
             if how is None:
-                data_loops = [lp for lp in eval_loops if is_eval_data_loop(lp) or id(lp) in inference_loops]
+                data_loops = [lp for lp in eval_loops if is_eval_data_loop(lp)
+                              or (id(lp) in inference_loops and _constructed_in(ctx, scope, model))]
                 if data_loops:
                     how, anchor = "loader", data_loops[0]
             if how is None and not in_module_class and _has_eval_call_before(ctx, scope, model, call):
