@@ -1527,3 +1527,165 @@ PROBES_ROUND2: list[tuple[str, str, str, str]] = [
 @pytest.mark.parametrize(("rule", "buggy", "fixed"), [p[1:] for p in PROBES_ROUND2], ids=[p[0] for p in PROBES_ROUND2])
 def test_blind_probe_round2(rule: str, buggy: str, fixed: str) -> None:
     test_blind_probe(rule, buggy, fixed)
+
+
+# Round 3: written after the round-2 fixes, before running the reviewer on them.
+PROBES_ROUND3: list[tuple[str, str, str, str]] = [
+    ("r3-opt005-clip-after-step-in-method", "PT-OPT005", """
+        import torch
+
+        class Learner:
+            def __init__(self, net, lr=1e-3):
+                self.net = net
+                self.opt = torch.optim.Adam(net.parameters(), lr=lr)
+
+            def update(self, loss):
+                self.opt.zero_grad()
+                loss.backward()
+                self.opt.step()
+                torch.nn.utils.clip_grad_norm_(self.net.parameters(), 0.5)
+
+            def fit(self, loader):
+                for x, y in loader:
+                    self.update(torch.nn.functional.mse_loss(self.net(x), y))
+        """, """
+        import torch
+
+        class Learner:
+            def __init__(self, net, lr=1e-3):
+                self.net = net
+                self.opt = torch.optim.Adam(net.parameters(), lr=lr)
+
+            def update(self, loss):
+                self.opt.zero_grad()
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(self.net.parameters(), 0.5)
+                self.opt.step()
+
+            def fit(self, loader):
+                for x, y in loader:
+                    self.update(torch.nn.functional.mse_loss(self.net(x), y))
+        """),
+    ("r3-data007-nested-worker-init", "PT-DATA007", """
+        import random
+        from torch.utils.data import DataLoader
+
+        def build_loader(ds, workers=4):
+            def init_fn(worker_id):
+                random.seed(worker_id)
+            return DataLoader(ds, batch_size=32, shuffle=True, num_workers=workers, worker_init_fn=init_fn)
+        """, """
+        import random
+        from torch.utils.data import DataLoader
+
+        def init_fn(worker_id):
+            random.seed(worker_id)
+
+        def build_loader(ds, workers=4):
+            return DataLoader(ds, batch_size=32, shuffle=True, num_workers=workers, worker_init_fn=init_fn)
+        """),
+    ("r3-amp006-half-finetune-sgd", "PT-AMP006", """
+        import torch
+
+        def finetune(model, loader, device="cuda"):
+            model = model.to(device).half()
+            opt = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
+            for x, y in loader:
+                loss = torch.nn.functional.cross_entropy(model(x.to(device).half()), y.to(device))
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+        """, """
+        import torch
+
+        def finetune(model, loader, device="cuda"):
+            model = model.to(device)
+            opt = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
+            for x, y in loader:
+                with torch.autocast("cuda", dtype=torch.bfloat16):
+                    loss = torch.nn.functional.cross_entropy(model(x.to(device)), y.to(device))
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+        """),
+    ("r3-loss004-logits-nllloss-module", "PT-LOSS004", """
+        import torch
+        import torch.nn as nn
+
+        net = nn.Sequential(nn.Flatten(), nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 10))
+        crit = nn.NLLLoss()
+        opt = torch.optim.SGD(net.parameters(), lr=0.1)
+        for epoch in range(5):
+            for x, y in train_loader:
+                opt.zero_grad()
+                loss = crit(net(x), y)
+                loss.backward()
+                opt.step()
+        """, """
+        import torch
+        import torch.nn as nn
+
+        net = nn.Sequential(nn.Flatten(), nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 10), nn.LogSoftmax(dim=1))
+        crit = nn.NLLLoss()
+        opt = torch.optim.SGD(net.parameters(), lr=0.1)
+        for epoch in range(5):
+            for x, y in train_loader:
+                opt.zero_grad()
+                loss = crit(net(x), y)
+                loss.backward()
+                opt.step()
+        """),
+    ("r3-io006-start-from-checkpoint-step", "PT-IO006", """
+        import torch
+
+        state = torch.load("run/last.pt", weights_only=True)
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["opt"])
+        start = state["epoch"]
+        for epoch in range(start, 90):
+            run_epoch(model, opt, epoch)
+            torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "epoch": epoch}, "run/last.pt")
+        """, """
+        import torch
+
+        state = torch.load("run/last.pt", weights_only=True)
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["opt"])
+        start = state["epoch"] + 1
+        for epoch in range(start, 90):
+            run_epoch(model, opt, epoch)
+            torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "epoch": epoch}, "run/last.pt")
+        """),
+    ("r3-mod004-mask-in-attention", "PT-MOD004", """
+        import torch
+        import torch.nn as nn
+
+        class CausalSelfAttention(nn.Module):
+            def __init__(self, d, n_head, block):
+                super().__init__()
+                self.attn = nn.MultiheadAttention(d, n_head, batch_first=True)
+                self.mask = torch.triu(torch.ones(block, block, dtype=torch.bool), diagonal=1)
+
+            def forward(self, x):
+                t = x.size(1)
+                return self.attn(x, x, x, attn_mask=self.mask[:t, :t])[0]
+        """, """
+        import torch
+        import torch.nn as nn
+
+        class CausalSelfAttention(nn.Module):
+            def __init__(self, d, n_head, block):
+                super().__init__()
+                self.attn = nn.MultiheadAttention(d, n_head, batch_first=True)
+                self.register_buffer("mask", torch.triu(torch.ones(block, block, dtype=torch.bool), diagonal=1), persistent=False)
+
+            def forward(self, x):
+                t = x.size(1)
+                return self.attn(x, x, x, attn_mask=self.mask[:t, :t])[0]
+        """),
+]
+
+
+@pytest.mark.parametrize(("rule", "buggy", "fixed"), [p[1:] for p in PROBES_ROUND3], ids=[p[0] for p in PROBES_ROUND3])
+def test_blind_probe_round3(rule: str, buggy: str, fixed: str) -> None:
+    test_blind_probe(rule, buggy, fixed)
