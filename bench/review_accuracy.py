@@ -3,13 +3,14 @@
 Each `tests/corpus/<name>.py` is a realistic PyTorch script written for this benchmark; `<name>.txt` beside it
 lists the findings the rule catalogue (docs: the spec's `anchor` lines) expects, one `LINE CODE` per line,
 text after '#' ignored; an empty file means the script is clean. Every file is reviewed with the default rule
-set and findings are matched to labels by (rule, line) exactly. Micro recall and precision are computed over
-the whole corpus.
+set and findings are matched to labels by (rule, line): exactly by default, or within `--tolerance N` lines
+(one finding matches at most one label; the held-out judge scores at a one-line tolerance). Micro recall and
+precision are computed over the whole corpus.
 
 Labels of a rule that the reviewer knows but does not enable by default (opt-in rules) are not scored and are
 listed separately; labels of a rule the reviewer does not know at all count as misses.
 
-Run:  python bench/review_accuracy.py [--verbose] [--corpus DIR]
+Run:  python bench/review_accuracy.py [--verbose] [--corpus DIR] [--tolerance N]
 The test tests/review/test_corpus_accuracy.py imports this file by path (bench/ is not a package).
 """
 
@@ -118,7 +119,34 @@ def corpus_files(corpus: Path = DEFAULT_CORPUS) -> list[Path]:
     return scripts
 
 
-def score_corpus(corpus: Path = DEFAULT_CORPUS) -> CorpusScore:
+def match_marks(
+    expected: set[tuple[int, str]], found: set[tuple[int, str]], tolerance: int = 0
+) -> tuple[list[tuple[int, str]], list[tuple[int, str]], list[tuple[int, str]]]:
+    """(matched labels, missed labels, unmatched findings): same rule, lines at most `tolerance` apart, one-to-one.
+
+    Exact-line pairs are taken first, then the nearest remaining finding of the same rule.
+    """
+    matched: list[tuple[int, str]] = []
+    free = set(found)
+    pending = []
+    for label in sorted(expected):
+        if label in free:
+            free.discard(label)
+            matched.append(label)
+        else:
+            pending.append(label)
+    missed: list[tuple[int, str]] = []
+    for line, code in pending:
+        near = sorted((abs(fl - line), fl) for fl, fc in free if fc == code and abs(fl - line) <= tolerance)
+        if near:
+            free.discard((near[0][1], code))
+            matched.append((line, code))
+        else:
+            missed.append((line, code))
+    return sorted(matched), missed, sorted(free)
+
+
+def score_corpus(corpus: Path = DEFAULT_CORPUS, tolerance: int = 0) -> CorpusScore:
     from skill.review import all_rules, review_source
 
     rules = {rule.code: rule for rule in all_rules()}
@@ -146,13 +174,14 @@ def score_corpus(corpus: Path = DEFAULT_CORPUS) -> CorpusScore:
         found = {(f.line, f.rule) for f in review_source(script.read_text(encoding="utf-8"), str(script))}
         n_labels += len(expected)
         n_findings += len(found)
-        for line, code in sorted(expected & found):
+        matched, missed, unmatched = match_marks(expected, found, tolerance)
+        for line, code in matched:
             true_positives += 1
             tally(code).true_positives += 1
-        for line, code in sorted(expected - found):
+        for line, code in missed:
             misses.append(Mark(file=name, line=line, rule=code))
             tally(code).misses += 1
-        for line, code in sorted(found - expected):
+        for line, code in unmatched:
             false_alarms.append(Mark(file=name, line=line, rule=code))
             tally(code).false_alarms += 1
 
@@ -218,11 +247,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS, help="directory of <name>.py + <name>.txt")
     parser.add_argument("--verbose", action="store_true", help="also list unscored labels")
+    parser.add_argument("--tolerance", type=int, default=0, help="lines a finding may be off its label (judge: 1)")
     args = parser.parse_args(argv)
     if str(REPO_ROOT) not in sys.path:
         sys.path.insert(0, str(REPO_ROOT))
     try:
-        score = score_corpus(args.corpus)
+        if args.tolerance < 0:
+            raise LabelError("--tolerance must be >= 0")
+        score = score_corpus(args.corpus, args.tolerance)
     except LabelError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

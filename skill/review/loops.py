@@ -117,6 +117,49 @@ def _has_eval_call_before(ctx: Context, scope: ast.AST, model: str, node: ast.AS
     return state is not None and state[1] is False
 
 
+def _constructed_in(ctx: Context, scope: ast.AST, model: str) -> bool:
+    """`model = BiGRU(...)` (a class built right here, then weights loaded): its mode is this scope's to set.
+    A model returned by a helper (`load_model(path)`) may come back in eval mode: not assumed."""
+    from .scopes import name_bindings
+
+    for stmt, value in name_bindings(ctx).get(model, ()):
+        if (ctx.enclosing_function(stmt) or ctx.tree) is not scope:
+            continue
+        while isinstance(value, ast.Call) and isinstance(value.func, ast.Attribute) and value.func.attr in {"to", "cuda", "float", "half"}:
+            value = value.func.value
+        if isinstance(value, ast.Call) and (callee_name(value) or "")[:1].isupper():
+            return True
+    return False
+
+
+def _helper_forward_model(ctx: Context, call: ast.Call) -> str | None:
+    """`self._step(batch)` / `forward_batch(model, batch)`: a method of the same class (or a function of this
+    file) that runs the model's forward and takes no training step itself; the model it calls, else None."""
+    func = call.func
+    fn = None
+    if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) and func.value.id == "self":
+        cls = ctx.enclosing_class(call)
+        if cls is not None:
+            fn = next((f for f in cls.body if isinstance(f, (ast.FunctionDef, ast.AsyncFunctionDef)) and f.name == func.attr), None)
+    elif isinstance(func, ast.Name):
+        fns = ctx.functions_by_name.get(func.id, [])
+        fn = fns[0] if len(fns) == 1 and ctx.enclosing_class(fns[0]) is None else None
+    if fn is None or contains_training_step(ctx, fn) or is_eval_function_name(fn.name) or EVAL_EXTRA_FUNC_RE.search(fn.name):
+        return None  # an evaluation function of its own is a site of its own
+    for n in walk_no_defs(fn):
+        if isinstance(n, (ast.With, ast.AsyncWith)) or (isinstance(n, ast.Call) and (
+                sets_training_flag(n) is not None or callee_name(n) in {"no_grad", "inference_mode", "set_grad_enabled"})):
+            return None  # the helper manages grad or train/eval mode itself
+    for n in walk_no_defs(fn):
+        if isinstance(n, ast.Call):
+            key = model_call_key(ctx, n)
+            if key is not None and not isinstance(func, ast.Name):
+                return key
+            if key is not None and key.split(".", 1)[0] not in {a.arg for a in fn.args.args}:
+                return key  # a module-level model, not a parameter renamed at the call
+    return None
+
+
 def evaluation_sites(ctx: Context) -> list[EvalSite]:
     """Evaluation/inference forward passes: in functions named like evaluate/validate/test/predict, in
     loops over validation/test data, or after `model.eval()` in the same scope. Training code (loops with
@@ -127,7 +170,8 @@ def evaluation_sites(ctx: Context) -> list[EvalSite]:
             return []
         has_eval_fn = any(is_eval_function_name(n) or EVAL_EXTRA_FUNC_RE.search(n) for n in ctx.functions_by_name)
         has_eval_loop = any(is_eval_data_loop(lp) for lp in ctx.nodes(ast.For, ast.AsyncFor))
-        if not (has_eval_fn or has_eval_loop or ctx.calls("eval") or ctx.calls("train")):
+        inference_file = not ctx.calls("backward") and bool(ctx.calls("no_grad") or ctx.calls("inference_mode"))
+        if not (has_eval_fn or has_eval_loop or ctx.calls("eval") or ctx.calls("train") or inference_file):
             return []
         # Only scopes that can hold evaluation code: eval-named functions, scopes with eval-data loops or eval().
         scopes: dict[int, ast.AST] = {}
@@ -143,6 +187,20 @@ def evaluation_sites(ctx: Context) -> list[EvalSite]:
             if sets_training_flag(c) is False:
                 sc = ctx.enclosing_function(c) or ctx.tree
                 scopes[id(sc)] = sc
+        # An inference-only file (no backward anywhere): the loops run under `with torch.no_grad()` /
+        # `inference_mode()` are predictions, whatever the loader is called (`predict.py` over `loader`).
+        inference_loops: set[int] = set()
+        if inference_file:
+            for w in ctx.nodes(ast.With):
+                if any(isinstance(it.context_expr, ast.Call) and callee_name(it.context_expr) in {"no_grad", "inference_mode"}
+                       for it in w.items):  # type: ignore[attr-defined]
+                    # over data (a loader, batches), not `for _ in range(n)` timing / warm-up loops of a benchmark
+                    loops_in = [n for n in walk_no_defs(w) if isinstance(n, (ast.For, ast.AsyncFor))
+                                and DATAISH_RE.search(loop_iter_text(n))]
+                    if loops_in:
+                        inference_loops.update(id(lp) for lp in loops_in)
+                        sc = ctx.enclosing_function(w) or ctx.tree
+                        scopes[id(sc)] = sc
         candidates = sorted(
             (n for sc in scopes.values() for n in walk_scope(sc) if isinstance(n, ast.Call)),
             key=lambda n: (n.lineno, n.col_offset),
@@ -151,6 +209,8 @@ def evaluation_sites(ctx: Context) -> list[EvalSite]:
         seen: set[int] = set()
         for call in candidates:
             model = model_call_key(ctx, call)  # type: ignore[arg-type]
+            if model is None:
+                model = _helper_forward_model(ctx, call)  # type: ignore[arg-type]
             if model is None:
                 continue
             fn = ctx.enclosing_function(call)
@@ -176,7 +236,8 @@ def evaluation_sites(ctx: Context) -> list[EvalSite]:
                 if not in_module_class or any(DATAISH_RE.search(loop_iter_text(lp)) for lp in eval_loops):
                     how, anchor = "function", _pick_anchor(eval_loops) or call
             if how is None:
-                data_loops = [lp for lp in eval_loops if is_eval_data_loop(lp)]
+                data_loops = [lp for lp in eval_loops if is_eval_data_loop(lp)
+                              or (id(lp) in inference_loops and _constructed_in(ctx, scope, model))]
                 if data_loops:
                     how, anchor = "loader", data_loops[0]
             if how is None and not in_module_class and _has_eval_call_before(ctx, scope, model, call):

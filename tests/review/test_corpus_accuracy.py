@@ -91,3 +91,51 @@ def test_reviewer_accuracy_on_corpus(score) -> None:
     )
     print(report)
     assert score.recall >= MIN_RECALL and score.precision >= MIN_PRECISION, report
+
+
+# --------------------------------------------------------------------------------------------------
+# Blind batch 4 (tests/corpus/batch4/, see its README.md): 81 files written in five rounds, each round
+# before the reviewer was run on it, in the held-out judge's style (half clean with traps, half with one
+# bug each), scored like the judge at a one-line tolerance.
+# --------------------------------------------------------------------------------------------------
+BATCH4 = Path(__file__).resolve().parents[1] / "corpus" / "batch4"
+BATCH4_MIN_RECALL = 0.95
+BATCH4_MIN_PRECISION = 0.97
+
+
+@pytest.fixture(scope="module")
+def batch4_score():
+    return scorer.score_corpus(BATCH4, tolerance=1)
+
+
+def test_batch4_size_and_clean_share() -> None:
+    scripts = scorer.corpus_files(BATCH4)
+    labelled = [s for s in scripts if scorer.read_labels(s.with_suffix(".txt"))]
+    assert len(scripts) >= 40, f"batch4 has {len(scripts)} files"
+    assert len(labelled) >= 20 and len(scripts) - len(labelled) >= 20, f"{len(labelled)} buggy of {len(scripts)}"
+    for script in scripts:
+        text = script.read_text(encoding="utf-8")
+        ast.parse(text, filename=str(script))
+        assert 40 <= len(text.splitlines()) <= 200, f"{script.name}: {len(text.splitlines())} lines"
+
+
+def test_tolerance_matches_one_line_off_but_not_two(tmp_path: Path) -> None:
+    script = tmp_path / "t.py"
+    script.write_text("import torch\n\n\ndef f(optimizer):\n    optimizer.zero_grad(set_to_none=False)\n")
+    (tmp_path / "t.txt").write_text("4 PT-GRAD003\n")  # the finding is on line 5
+    assert scorer.score_corpus(tmp_path, tolerance=1).true_positives == 1
+    assert scorer.score_corpus(tmp_path, tolerance=0).true_positives == 0
+    (tmp_path / "t.txt").write_text("3 PT-GRAD003\n")
+    strict = scorer.score_corpus(tmp_path, tolerance=1)
+    assert strict.true_positives == 0 and len(strict.misses) == 1 and len(strict.false_alarms) == 1
+
+
+def test_reviewer_accuracy_on_blind_batch4(batch4_score) -> None:
+    s = batch4_score
+    report = (
+        f"batch4 recall {s.recall:.3f} (>= {BATCH4_MIN_RECALL}), precision {s.precision:.3f} (>= {BATCH4_MIN_PRECISION})\n"
+        f"misses ({len(s.misses)}):\n{scorer.format_marks(s.misses)}\n"
+        f"false alarms ({len(s.false_alarms)}):\n{scorer.format_marks(s.false_alarms)}"
+    )
+    print(report)
+    assert s.recall >= BATCH4_MIN_RECALL and s.precision >= BATCH4_MIN_PRECISION, report

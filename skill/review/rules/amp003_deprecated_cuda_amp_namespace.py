@@ -58,7 +58,7 @@ class DeprecatedCudaAmpNamespace(Rule):
         for call in calls_of(ctx, DEPRECATED_NAMES):
             target = DEPRECATED[ctx.call_qualname(call) or ""]
             seen.add(id(call.func))
-            if in_version_fallback(ctx, call):
+            if in_version_fallback(ctx, call) or _fallback_import_name(ctx, call.func):
                 continue
             yield self.report(ctx, call, fix=self._fix_call(ctx, call, *target))
         # bare decorators: `@torch.cuda.amp.custom_fwd`
@@ -149,6 +149,18 @@ def in_version_fallback(ctx: Context, node: ast.AST) -> bool:
         if isinstance(child, ast.stmt) and _after_early_return_switch(anc, child):
             return True
         child = anc
+    return False
+
+
+def _fallback_import_name(ctx: Context, func: ast.expr) -> bool:
+    """`GradScaler(...)` where the name `GradScaler` is imported from the old namespace only in a version fallback
+    (`try: from torch.amp import GradScaler` / `except ImportError: from torch.cuda.amp import GradScaler`): on a
+    current torch the call reaches the new API."""
+    if not isinstance(func, ast.Name):
+        return False
+    for imp in ctx.nodes(ast.ImportFrom):
+        if any((a.asname or a.name) == func.id for a in imp.names) and in_version_fallback(ctx, imp):  # type: ignore[attr-defined]
+            return True
     return False
 
 

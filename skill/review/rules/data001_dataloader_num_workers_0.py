@@ -5,7 +5,11 @@ from __future__ import annotations
 from ..analysis import Context, const_value, has_star_kwargs, kwarg_value
 from ..models import Severity
 from ..rule import Rule
-from ..semantics import dataloader_calls, dataset_does_io, loader_dataset
+from ..semantics import dataloader_calls, dataset_does_io, loader_dataset, resolve_value
+
+# torchvision datasets held in memory as one small uint8 array: per item only a 28x28 PIL wrap and a cheap
+# transform; worker processes cost more to start than they save.
+IN_MEMORY_DATASETS = {"MNIST", "FashionMNIST", "KMNIST", "EMNIST", "QMNIST"}
 
 
 class DataLoaderNumWorkers0(Rule):
@@ -42,6 +46,15 @@ class DataLoaderNumWorkers0(Rule):
             if workers is not None and const_value(workers) != 0:
                 continue
             ds = loader_dataset(call)
-            if ds is None or not dataset_does_io(ctx, ds):
+            if ds is None or not dataset_does_io(ctx, ds) or _small_in_memory(ctx, ds):
                 continue
             yield self.report(ctx, call)
+
+
+def _small_in_memory(ctx: Context, ds) -> bool:
+    import ast
+
+    value = resolve_value(ctx, ds)
+    if not isinstance(value, ast.Call):
+        return False
+    return (ctx.call_qualname(value) or "").rsplit(".", 1)[-1] in IN_MEMORY_DATASETS

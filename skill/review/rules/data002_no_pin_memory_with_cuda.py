@@ -19,6 +19,7 @@ class NoPinMemoryWithCuda(Rule):
     code = "PT-DATA002"
     name = "no-pin-memory-with-cuda"
     severity = Severity.low
+    default_enabled = False  # micro-performance (host-to-device copy overlap), not a training bug: opt-in
     summary = "DataLoader feeding CUDA training without `pin_memory=True`"
     why = (
         "Copies from pageable host memory are staged through a pinned buffer and block the host; with "

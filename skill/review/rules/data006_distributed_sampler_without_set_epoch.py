@@ -50,8 +50,9 @@ class DistributedSamplerWithoutSetEpoch(Rule):
             if sampler is None and len(loader.args) >= 4:
                 sampler = loader.args[3]
             site = sampler
-            if isinstance(sampler, ast.Name):
-                vals = [v for _s, v in bindings.get(sampler.id, ()) if _is_dist_sampler(ctx, v)]
+            if isinstance(sampler, (ast.Name, ast.Attribute)) and dotted(sampler):
+                # `sampler=train_sampler`, `sampler=self.sampler` (a trainer class)
+                vals = [v for _s, v in bindings.get(dotted(sampler), ()) if _is_dist_sampler(ctx, v)]
                 if not vals:
                     continue
                 site = vals[-1]
@@ -77,13 +78,35 @@ class DistributedSamplerWithoutSetEpoch(Rule):
     def _iterated_per_epoch(ctx: Context, name: str, stmt: ast.stmt) -> bool:
         """The loader is used inside a loop: iterated in a nested loop, or handed to a per-epoch call."""
         scope = ctx.enclosing_function(stmt)
+        cls = _enclosing_class(ctx, stmt) if name.startswith("self.") else None
         for node in ctx.nodes(ast.Name, ast.Attribute):
             if dotted(node) != name or not isinstance(getattr(node, "ctx", None), ast.Load):
                 continue
-            if ctx.enclosing_function(node) is not scope or not ctx.loops_around(node):
+            same_place = ctx.enclosing_function(node) is scope or (cls is not None and _enclosing_class(ctx, node) is cls)
+            if not same_place or not (ctx.loops_around(node) or (cls is not None and _iterated_by_for(ctx, node))):
                 continue
             parent = ctx.parent(node)
             if isinstance(parent, ast.Attribute) or (isinstance(parent, ast.Call) and dotted(parent.func) == "len"):
                 continue  # `loader.dataset`, `len(loader)`
             return True
         return False
+
+
+def _enclosing_class(ctx: Context, node: ast.AST) -> ast.ClassDef | None:
+    """`self.loader` built in `__init__` and iterated in another method of the same class."""
+    for anc in ctx.ancestors(node):
+        if isinstance(anc, ast.ClassDef):
+            return anc
+    return None
+
+
+def _iterated_by_for(ctx: Context, node: ast.AST) -> bool:
+    """`for batch in self.loader:` / `for i, b in enumerate(tqdm(self.loader)):` in a method (the epoch step)."""
+    child = node
+    for anc in ctx.ancestors(node):
+        if isinstance(anc, (ast.For, ast.AsyncFor)):
+            return anc.iter is child
+        if not isinstance(anc, ast.Call):
+            return False
+        child = anc
+    return False

@@ -67,7 +67,8 @@ class FileHandleInDatasetInit(Rule):
                 what = self._opener(ctx, stmt.value)
                 if what is None or self._closed_in_init(init, t.attr):
                     continue
-                if not self._read_in(getitem, t.attr) or self._reopened(getitem, t.attr):
+                views = self._views_of(init, t.attr)  # `self.x = self.h5["train/x"]`: reads go through the same handle
+                if not any(self._read_in(getitem, a) for a in views) or self._reopened(getitem, t.attr):
                     continue
                 yield self.report_at(
                     ctx, stmt.lineno, stmt.col_offset,
@@ -84,6 +85,23 @@ class FileHandleInDatasetInit(Rule):
                 return None  # a log file written by the main process
             return "a file handle"
         return OPENERS.get(q)
+
+    @staticmethod
+    def _views_of(init: ast.AST, attr: str) -> set[str]:
+        """`attr` plus the attributes `__init__` derives from it (dataset views, sub-groups of the open file)."""
+        views = {attr}
+        for _ in range(3):
+            for n in ast.walk(init):
+                if not (isinstance(n, ast.Assign) and len(n.targets) == 1 and isinstance(n.targets[0], ast.Attribute)):
+                    continue
+                tgt = n.targets[0]
+                if dotted(tgt.value) != "self" or tgt.attr in views:
+                    continue
+                if isinstance(n.value, ast.Subscript) and any(
+                    isinstance(x, ast.Attribute) and x.attr in views and dotted(x.value) == "self" for x in ast.walk(n.value.value)
+                ):
+                    views.add(tgt.attr)
+        return views
 
     @staticmethod
     def _closed_in_init(init: ast.AST, attr: str) -> bool:

@@ -42,7 +42,7 @@ class HardCodedCuda(Rule):
     good = 'device = torch.device("cuda" if torch.cuda.is_available() else "cpu")\nx = x.to(device)\n'
 
     def check(self, ctx: Context):
-        if gpu_only_by_design(ctx):
+        if gpu_only_by_design(ctx) or _unconditional_cuda_fp16_recipe(ctx) or _requires_cuda_anyway(ctx):
             return
         found = list(self._placements(ctx))
         if found and _gpu_only_project(ctx):
@@ -222,5 +222,36 @@ def _gpu_only_project(ctx: Context) -> bool:
             text = proj.text(path) or ""
             cache[path] = bool(NCCL_RE.search(text))
         if cache[path]:
+            return True
+    return False
+
+
+def _unconditional_cuda_fp16_recipe(ctx: Context) -> bool:
+    """A CUDA GradScaler built with no `enabled=` switch and outside any availability check: the script is an
+    fp16-on-GPU recipe (it cannot train as written on CPU), so a hard-coded CUDA device is its intent."""
+    for call in ctx.calls("GradScaler"):
+        q = ctx.call_qualname(call) or ""
+        if q == "torch.amp.GradScaler" or q.endswith("amp.grad_scaler.GradScaler"):
+            device = call.args[0] if call.args else keyword(call, "device")
+            device = device.value if isinstance(device, ast.keyword) else device
+            if not is_cuda_string(device):
+                continue
+        elif q != "torch.cuda.amp.GradScaler":
+            continue
+        if keyword(call, "enabled") is not None or is_device_guarded(ctx, call):
+            continue
+        stmt = ctx.statement_of(call)
+        targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target] if isinstance(stmt, ast.AnnAssign) else []
+        names = {dotted(t) for t in targets} - {None}
+        if any(dotted(c.func.value) in names for c in ctx.calls("scale") if isinstance(c.func, ast.Attribute)):
+            return True  # the scaler really scales a loss: fp16 training
+    return False
+
+
+def _requires_cuda_anyway(ctx: Context) -> bool:
+    """An unguarded `torch.cuda.synchronize()` (or a device query) that raises without a GPU: the script cannot
+    run on CPU whatever its placement calls say, so a hard-coded CUDA device adds nothing to fix."""
+    for call in ctx.calls("synchronize", "get_device_name", "get_device_properties", "current_device"):
+        if (ctx.call_qualname(call) or "").startswith("torch.cuda.") and not is_device_guarded(ctx, call):
             return True
     return False

@@ -88,7 +88,7 @@ class TargetNotOnDevice(Rule):
         out = set()
         for stmt in ctx.nodes(ast.Assign):
             v = stmt.value  # type: ignore[attr-defined]
-            if isinstance(v, ast.Call) and (callee_name(v) or "").endswith("Loss"):
+            if isinstance(v, ast.Call) and (callee_name(v) or "").endswith("Loss") and callee_name(v) != "CTCLoss":
                 for t in stmt.targets:  # type: ignore[attr-defined]
                     if isinstance(t, (ast.Name, ast.Attribute)):
                         out.add(dotted(t))
@@ -260,8 +260,8 @@ class TargetNotOnDevice(Rule):
         if isinstance(call.func, ast.Attribute) and name in {"eq", "ne"}:
             return [call.func.value, *args]
         if fname in loss_callees or LOSS_NAME_RE.search(name):
-            if name in {"item", "backward", "append"}:
-                return None
+            if name in {"item", "backward", "append"} or "ctc" in (name + fname).lower():
+                return None  # CTC: targets and lengths may (for cuDNN: must) stay on the CPU
             return args
         return None
 

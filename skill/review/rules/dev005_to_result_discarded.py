@@ -9,7 +9,7 @@ from ..analysis import Context, dotted
 from ..models import Severity
 from ..rule import Rule
 from ..semantics import is_model_expr, model_names
-from ._api_common import binding_value, is_known_tensor, loop_binding
+from ._api_common import _batch_parameter, binding_value, is_known_tensor, loop_binding
 
 MOVING = {"to", "cuda", "cpu", "float", "half", "double", "long", "int", "bool", "bfloat16", "type", "contiguous", "pin_memory"}
 
@@ -28,6 +28,11 @@ def _tensor_parameter(ctx: Context, recv: ast.AST) -> bool:
     if fn is None or not any(a.arg == recv.id for a in fn.args.args + fn.args.kwonlyargs):
         return False
     return binding_value(ctx, recv) is None and loop_binding(ctx, recv.id, recv) is None
+
+
+def _batch_entry(ctx: Context, recv: ast.AST) -> bool:
+    """`batch[key].to(device)` where `batch` is the batch a step/helper function receives (`to_device(batch, dev)`)."""
+    return isinstance(recv, ast.Subscript) and isinstance(recv.value, ast.Name) and _batch_parameter(ctx, recv.value)
 
 
 class ToResultDiscarded(Rule):
@@ -56,7 +61,7 @@ class ToResultDiscarded(Rule):
                 continue
             if isinstance(recv, ast.Attribute) and not isinstance(recv.value, ast.Subscript):
                 continue  # `self.buf.to(...)`: unknown, may be a module
-            if not (is_known_tensor(ctx, recv) or _tensor_parameter(ctx, recv)):
+            if not (is_known_tensor(ctx, recv) or _tensor_parameter(ctx, recv) or _batch_entry(ctx, recv)):
                 continue
             text = ctx.segment(recv) or "the tensor"
             yield self.report(

@@ -83,8 +83,10 @@ class ResumeRerunsEpoch(Rule):
             if key is None or not target:
                 continue
             scope = ctx.enclosing_function(assign)
+            # `self.start_epoch = ckpt["epoch"]` in a resume method, `range(self.start_epoch, ...)` in fit()
+            cls = ctx.enclosing_class(assign) if target.startswith("self.") else None
             for loop in ctx.nodes(ast.For):
-                if ctx.enclosing_function(loop) is not scope:
+                if ctx.enclosing_function(loop) is not scope and (cls is None or ctx.enclosing_class(loop) is not cls):
                     continue
                 it = loop.iter  # type: ignore[attr-defined]
                 if not (isinstance(it, ast.Call) and callee_name(it) in {"range", "trange"} and len(it.args) >= 2):

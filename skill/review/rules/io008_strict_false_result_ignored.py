@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ast
 
-from ..analysis import Context, callee_name, const_value, kwarg_value
+from ..analysis import Context, callee_name, const_value, dotted, kwarg_value
 from ..models import Severity
 from ..rule import Rule
 from ..semantics import latest_binding, walk_scope
@@ -40,7 +40,7 @@ class StrictFalseResultIgnored(Rule):
                 strict = call.args[1]
             if const_value(strict, default=None) is not False or not call.args or self._in_memory(ctx, call.args[0]):
                 continue
-            if self._keys_compared(ctx, call):
+            if self._keys_compared(ctx, call) or _own_keys_read(ctx, call):
                 continue
             stmt = ctx.statement_of(call)
             if isinstance(stmt, ast.Expr) and stmt.value is call:
@@ -78,10 +78,14 @@ class StrictFalseResultIgnored(Rule):
     def _in_memory(ctx: Context, arg: ast.AST) -> bool:
         """`lora.load_state_dict(child.state_dict(), strict=False)`: copying between live modules, where the
         extra keys are known by construction (adapters, heads), not a checkpoint whose contents are unknown."""
+        name: str | None = None
         for _ in range(4):
             if isinstance(arg, ast.Call) and callee_name(arg) == "state_dict":
                 return True
             if isinstance(arg, ast.Dict):
+                if not arg.keys and name is not None:
+                    # `cleaned = {}` filled later: by hand (`cleaned["fc.weight"] = w`) or from a checkpoint in a loop
+                    return _filled_with_literal_keys(ctx, name, arg)
                 return True  # keys written out by hand: the author knows which ones are loaded
             if isinstance(arg, ast.DictComp) and arg.generators:
                 it = arg.generators[0].iter  # `{k: v for k, v in sd.items()}`: follow `sd`
@@ -96,6 +100,7 @@ class StrictFalseResultIgnored(Rule):
                 b = latest_binding(ctx, arg.id, arg)
                 if b is None or b[1] is None or ctx.is_inside(arg, b[0]):
                     return False
+                name = arg.id
                 arg = b[1]
                 continue
             return False
@@ -118,3 +123,23 @@ class StrictFalseResultIgnored(Rule):
             if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store) and ("missing" in n.id or "unexpected" in n.id):
                 return True
         return False
+
+
+def _filled_with_literal_keys(ctx: Context, name: str, empty: ast.Dict) -> bool:
+    """Every `name[key] = ...` in the dict's scope uses a literal string key."""
+    scope = ctx.enclosing_function(empty) or ctx.tree
+    stores = [t for n in walk_scope(scope) if isinstance(n, ast.Assign) for t in n.targets
+              if isinstance(t, ast.Subscript) and isinstance(t.value, ast.Name) and t.value.id == name]
+    return bool(stores) and all(isinstance(t.slice, ast.Constant) and isinstance(t.slice.value, str) for t in stores)
+
+
+def _own_keys_read(ctx: Context, call: ast.Call) -> bool:
+    """The same function reads the target's own `state_dict()` (to look keys up or shard them): the keys loaded
+    are matched against the model's, so the skipped ones are known."""
+    recv = call.func.value if isinstance(call.func, ast.Attribute) else None
+    name = dotted(recv) if recv is not None else None
+    if not name:
+        return False
+    scope = ctx.enclosing_function(call) or ctx.tree
+    return any(isinstance(n, ast.Call) and callee_name(n) == "state_dict" and isinstance(n.func, ast.Attribute)
+               and dotted(n.func.value) == name for n in walk_scope(scope))

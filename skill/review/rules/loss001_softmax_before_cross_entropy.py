@@ -86,11 +86,38 @@ def _activation_origin(ctx: Context, expr: ast.AST | None, kind: str, depth: int
         return activation_origin(ctx, func.value, kind, depth + 1)
     if name in PASSTHROUGH_FUNCS and isinstance(func, ast.Name):
         return activation_origin(ctx, expr.args[0] if expr.args else None, kind, depth + 1)
+    if name in {"stack", "cat"} and (ctx.call_qualname(expr) or "").startswith("torch.") and expr.args:
+        # torch.stack(step_logits, 1): every stacked element carries the same activation (a decoder loop)
+        elems = _sequence_elements(ctx, expr.args[0])
+        origins = [activation_origin(ctx, e, kind, depth + 1) for e in elems]
+        return origins[0] if origins and all(o is not None for o in origins) else None
     # a module called on the inputs: model(x), self.classifier(h), nn.Sigmoid()(x)
     layer = module_output_origin(ctx, func, kind, depth + 1)
     if layer is not None:
         return Origin(layer.node, [*expr.args, *(k.value for k in expr.keywords), *layer.model_args], layer.home)
     return None
+
+
+def _sequence_elements(ctx: Context, seq: ast.AST) -> list[ast.AST]:
+    """The elements of `[a, b]`, or the values appended to a list built empty in the same function."""
+    if isinstance(seq, (ast.List, ast.Tuple)):
+        return [e for e in seq.elts if not isinstance(e, ast.Starred)]
+    if not isinstance(seq, ast.Name):
+        return []
+    fn = ctx.enclosing_function(seq)
+    scope = fn if fn is not None else ctx.tree
+    bound, appended = [], []
+    for n in ast.walk(scope):
+        if isinstance(n, ast.Assign) and any(isinstance(t, ast.Name) and t.id == seq.id for t in n.targets):
+            bound.append(n.value)
+        elif isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and isinstance(n.func.value, ast.Name) \
+                and n.func.value.id == seq.id:
+            if n.func.attr != "append" or len(n.args) != 1:
+                return []  # extended / inserted / popped: not a plain collection of one kind of value
+            appended.append(n.args[0])
+    if not bound or not all(isinstance(v, ast.List) and not v.elts for v in bound):
+        return []
+    return appended
 
 
 def module_output_origin(ctx: Context, func: ast.AST, kind: str, depth: int, element: int | None = None) -> Origin | None:

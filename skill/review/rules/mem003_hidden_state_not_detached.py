@@ -48,8 +48,9 @@ class HiddenStateNotDetached(Rule):
             call = stmt.value  # type: ignore[union-attr]
             if not isinstance(call, ast.Call) or not self._recurrent_call(ctx, call):
                 continue
-            targets = {n for t in stmt.targets for n in target_names(t)}  # type: ignore[union-attr]
-            carried = {n for n in targets & {n for a in call.args for n in self._arg_names(a)} if STATE_NAME_RE.search(n)}
+            targets = {n for t in stmt.targets for n in _bound_names(t)}  # type: ignore[union-attr]
+            carried = {n for n in targets & {n for a in call.args for n in self._arg_names(a)}
+                       if STATE_NAME_RE.search(n.rsplit(".", 1)[-1])}
             if not carried:
                 continue
             loop = self._step_loop(ctx, stmt, backs)
@@ -76,8 +77,10 @@ class HiddenStateNotDetached(Rule):
     def _arg_names(arg: ast.AST) -> list[str]:
         if isinstance(arg, ast.Name):
             return [arg.id]
+        if _self_attr(arg):
+            return [dotted(arg)]  # type: ignore[list-item]
         if isinstance(arg, ast.Tuple):
-            return [e.id for e in arg.elts if isinstance(e, ast.Name)]
+            return [e.id if isinstance(e, ast.Name) else dotted(e) for e in arg.elts if isinstance(e, ast.Name) or _self_attr(e)]  # type: ignore[misc]
         return []
 
     @staticmethod
@@ -96,13 +99,13 @@ class HiddenStateNotDetached(Rule):
                 continue
             if isinstance(n, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
                 targets = n.targets if isinstance(n, ast.Assign) else [n.target]
-                if any(name in target_names(t) for t in targets) and not (
+                if any(name in _bound_names(t) for t in targets) and not (
                     isinstance(n, ast.Assign) and isinstance(n.value, ast.Call)
                     and HiddenStateNotDetached._recurrent_call(ctx, n.value) and _feeds_back(n, name)
                 ):
                     return True
             if isinstance(n, ast.Call) and callee_name(n) in {"detach_", "zero_"} and isinstance(n.func, ast.Attribute):
-                if name in {x.id for x in ast.walk(n.func.value) if isinstance(x, ast.Name)}:
+                if name in {x.id for x in ast.walk(n.func.value) if isinstance(x, ast.Name)} or dotted(n.func.value) == name:
                     return True
             if isinstance(n, (ast.For, ast.comprehension)) and name in target_names(n.target):
                 return True
@@ -113,6 +116,14 @@ class HiddenStateNotDetached(Rule):
         """`name` has a value when the loop starts (bound above it in the same function, or a parameter)."""
         fn = ctx.enclosing_function(loop)
         scope_body = fn if fn is not None else ctx.tree
+        if name.startswith("self."):
+            # a trainer's `self.state`: set in __init__ (or any other method) and carried from batch to batch
+            cls = next((a for a in ctx.ancestors(loop) if isinstance(a, ast.ClassDef)), None)
+            return cls is not None and any(
+                isinstance(n, (ast.Assign, ast.AnnAssign)) and not ctx.is_inside(n, loop)
+                and any(name in _bound_names(t) for t in (n.targets if isinstance(n, ast.Assign) else [n.target]))
+                for n in ast.walk(cls)
+            )
         for n in ast.walk(scope_body):
             if isinstance(n, (ast.Assign, ast.AnnAssign)) and not ctx.is_inside(n, loop) and n.lineno < loop.lineno:  # type: ignore[attr-defined]
                 targets = n.targets if isinstance(n, ast.Assign) else [n.target]
@@ -123,10 +134,24 @@ class HiddenStateNotDetached(Rule):
         return False
 
 
+def _self_attr(node: ast.AST) -> bool:
+    return isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "self"
+
+
+def _bound_names(target: ast.AST) -> set[str]:
+    """Names a target binds, plus `self.x` attributes (`out, self.state = self.rnn(x, self.state)`)."""
+    out = set(target_names(target))
+    for e in (target.elts if isinstance(target, (ast.Tuple, ast.List)) else [target]):
+        if _self_attr(e):
+            out.add(dotted(e))  # type: ignore[arg-type]
+    return out
+
+
 def _feeds_back(stmt: ast.Assign, name: str) -> bool:
     """Another `out, h = rnn(x, h)` in the same loop (a second layer/step) is not a reset."""
     call = stmt.value
     return isinstance(call, ast.Call) and any(
-        isinstance(a, ast.Name) and a.id == name or isinstance(a, ast.Tuple) and any(isinstance(e, ast.Name) and e.id == name for e in a.elts)
+        isinstance(a, ast.Name) and a.id == name or dotted(a) == name
+        or isinstance(a, ast.Tuple) and any(isinstance(e, ast.Name) and e.id == name or dotted(e) == name for e in a.elts)
         for a in call.args
     )

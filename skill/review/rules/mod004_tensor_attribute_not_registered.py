@@ -13,19 +13,50 @@ FRAMEWORK_ATTRS = {"example_input_array"}
 DEVICE_FOLLOWING = {"to", "cuda", "type_as", "to_device"}
 
 
-def _tensor_valued(ctx: Context, value: ast.AST) -> bool:
+def _tensor_valued(ctx: Context, value: ast.AST, depth: int = 0) -> bool:
     """`torch.zeros(...)`, `torch.tril(...).view(...)`, `torch.randn(n, n) * 0.02`: a fresh tensor."""
     while True:
         if is_torch_tensor_call(ctx, value):
             return True
+        if depth < 2 and isinstance(value, ast.Call) and isinstance(value.func, ast.Name):
+            return _helper_returns_tensor(ctx, value.func.id, depth + 1)
+        if depth < 3 and isinstance(value, ast.Name):
+            # `counts = torch.tensor(class_counts)` then `self.w = counts.sum() / counts`: a local of __init__
+            fn = ctx.enclosing_function(value)
+            bound = [n.value for n in ast.walk(fn) if isinstance(n, ast.Assign) and len(n.targets) == 1
+                     and isinstance(n.targets[0], ast.Name) and n.targets[0].id == value.id
+                     and n.lineno < value.lineno] if fn is not None else []
+            return bool(bound) and _tensor_valued(ctx, bound[-1], depth + 1)
         if isinstance(value, ast.BinOp):
-            return _tensor_valued(ctx, value.left) or _tensor_valued(ctx, value.right)
+            return _tensor_valued(ctx, value.left, depth) or _tensor_valued(ctx, value.right, depth)
         if isinstance(value, ast.Call) and isinstance(value.func, ast.Attribute) and value.func.attr not in {
             "item", "tolist", "numpy", "size", "dim", "numel", "chunk", "split", "unbind",
         }:
             value = value.func.value
             continue
         return False
+
+
+def _helper_returns_tensor(ctx: Context, name: str, depth: int) -> bool:
+    """A module-level function of this file whose every `return` is a torch tensor (built directly, or a local
+    variable assigned from a torch call): `self.pe = sinusoid_table(n, d)`."""
+    fn = next((f for f in ctx.tree.body if isinstance(f, ast.FunctionDef) and f.name == name), None)
+    if fn is None:
+        return False
+    returns = [n for n in ast.walk(fn) if isinstance(n, ast.Return)]
+    if not returns:
+        return False
+    local: dict[str, ast.AST] = {}
+    for n in ast.walk(fn):
+        if isinstance(n, ast.Assign) and len(n.targets) == 1 and isinstance(n.targets[0], ast.Name):
+            local.setdefault(n.targets[0].id, n.value)
+    for r in returns:
+        v = r.value
+        if isinstance(v, ast.Name) and v.id in local:
+            v = local[v.id]
+        if v is None or not _tensor_valued(ctx, v, depth):
+            return False
+    return True
 
 
 class TensorAttributeNotRegistered(Rule):

@@ -78,11 +78,14 @@ class OptimizerBeforeLayerReplaced(Rule):
                             built.append((a, dotted(t), model))  # type: ignore[arg-type]
                     continue
                 for t in a.targets:
-                    name = dotted(t)
-                    if not isinstance(t, ast.Attribute) or not name:
+                    # `model.fc = ...`, and `model.classifier[1] = ...` / `model[-1] = ...` (an entry of a Sequential)
+                    base = t.value if isinstance(t, ast.Subscript) else t
+                    name = dotted(base)
+                    if not isinstance(t, (ast.Attribute, ast.Subscript)) or not name:
                         continue
                     for opt_assign, opt_name, model in built:
-                        if not name.startswith(model + ".") or not _builds_module(ctx, a.value):
+                        inside = name.startswith(model + ".") or (isinstance(t, ast.Subscript) and name == model)
+                        if not inside or not _builds_module(ctx, a.value):
                             continue
                         if self._added_later(ctx, scope, opt_name, a):
                             continue
@@ -110,5 +113,15 @@ class OptimizerBeforeLayerReplaced(Rule):
                 return True
             if isinstance(n, ast.Assign) and (n.lineno, n.col_offset) > (at.lineno, at.col_offset):  # type: ignore[attr-defined]
                 if any(dotted(t) == opt_name for t in n.targets):
-                    return True  # the optimizer is rebuilt after the replacement
+                    # rebuilt after the replacement: harmless unless the stale optimizer trains in between
+                    return not _used_between(scope, opt_name, at, n)
         return False
+
+
+def _used_between(scope: ast.AST, opt_name: str, start: ast.AST, end: ast.AST) -> bool:
+    lo, hi = (start.lineno, start.col_offset), (end.lineno, end.col_offset)  # type: ignore[attr-defined]
+    for n in walk_scope(scope):
+        if isinstance(n, (ast.Name, ast.Attribute)) and isinstance(getattr(n, "ctx", None), ast.Load):
+            if dotted(n) == opt_name and lo < (n.lineno, n.col_offset) < hi:
+                return True
+    return False

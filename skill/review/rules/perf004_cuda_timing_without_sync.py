@@ -7,6 +7,7 @@ import ast
 from ..analysis import Context, callee_name, dotted
 from ..models import Severity
 from ..rule import Rule
+from ..devices import is_cuda_string
 from ..semantics import backward_calls, file_may_use_cuda, model_call_key
 
 CLOCKS = {"time.time", "time.perf_counter", "time.monotonic", "time.perf_counter_ns", "time.time_ns", "timeit.default_timer"}
@@ -59,7 +60,8 @@ class CudaTimingWithoutSync(Rule):
             calls = [n for s in region for n in ast.walk(s) if isinstance(n, ast.Call)]
             if any(callee_name(c) in SYNCING or "sync" in (callee_name(c) or "").lower() for c in calls):
                 continue  # synchronised (explicitly, or by copying a result to the host)
-            if not any(model_call_key(ctx, c) or c in backs or (callee_name(c) == "step" and "optim" in (dotted(c.func) or "").lower()) for c in calls):
+            if not any(model_call_key(ctx, c) or c in backs or (callee_name(c) == "step" and "optim" in (dotted(c.func) or "").lower()) for c in calls) \
+                    and not _ops_on_cuda_tensors(ctx, region):
                 continue
             yield self.report(
                 ctx, end,
@@ -110,3 +112,47 @@ def _clock_binding(ctx: Context, name: str | None, before_stmt: ast.stmt | None,
             if (s.lineno, s.col_offset) < (before_stmt.lineno, before_stmt.col_offset) and ctx.enclosing_function(s) is ctx.enclosing_function(before_stmt):
                 best = s
     return best
+
+
+def _cuda_tensor_names(ctx: Context) -> set[str]:
+    """Names bound to tensors made on the GPU: `x = torch.randn(n, n, device="cuda")`."""
+    cached = ctx.__dict__.get("_pp_perf004_cuda_names")
+    if cached is not None:
+        return cached
+    out: set[str] = set()
+    for stmt in ctx.nodes(ast.Assign):
+        value = stmt.value  # type: ignore[attr-defined]
+        if not isinstance(value, ast.Call):
+            continue
+        # only tensor factories placed on the GPU: `.cuda()` / `.to("cuda")` also move models, whose methods
+        # (`state_dict()`, `parameters()`) queue no GPU work
+        on_gpu = (ctx.call_qualname(value) or "").startswith("torch.") and any(
+            k.arg == "device" and is_cuda_string(k.value) for k in value.keywords)
+        if on_gpu:
+            for t in stmt.targets:  # type: ignore[attr-defined]
+                for n in ast.walk(t):
+                    if isinstance(n, ast.Name):
+                        out.add(n.id)
+    ctx.__dict__["_pp_perf004_cuda_names"] = out
+    return out
+
+
+def _ops_on_cuda_tensors(ctx: Context, region: list[ast.stmt]) -> bool:
+    """The timed statements compute on GPU tensors (a matmul, a torch function or a method of one)."""
+    names = _cuda_tensor_names(ctx)
+    if not names:
+        return False
+
+    def gpu(e: ast.AST) -> bool:
+        return isinstance(e, ast.Name) and e.id in names
+
+    for s in region:
+        for n in ast.walk(s):
+            if isinstance(n, ast.BinOp) and (gpu(n.left) or gpu(n.right)):
+                return True
+            if isinstance(n, ast.Call):
+                if any(gpu(a) for a in n.args) and (ctx.call_qualname(n) or "").startswith("torch."):
+                    return True
+                if isinstance(n.func, ast.Attribute) and gpu(n.func.value):
+                    return True
+    return False

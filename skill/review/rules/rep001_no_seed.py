@@ -66,7 +66,7 @@ class NoSeed(Rule):
             return
         if not ctx.calls("backward") and not any(is_main_guard(n) for n in ctx.tree.body):
             return  # cheap gate: neither trains nor runs
-        if seeds_somewhere(ctx) or _seeds_via_helper(ctx):
+        if seeds_somewhere(ctx) or _seeds_via_helper(ctx) or _optimises_inputs_deterministically(ctx):
             return
         if ctx.calls("backward"):
             runnable = is_runnable_training_script(ctx) or _module_level_training_call(ctx)
@@ -80,6 +80,27 @@ class NoSeed(Rule):
             anchor.col_offset,
             "Training script never seeds its RNGs (no torch.manual_seed / seed_everything / set_seed): runs are not reproducible",
         )
+
+
+RANDOM_DRAWS = {"rand", "randn", "randint", "randperm", "rand_like", "randn_like", "randint_like", "normal_", "uniform_",
+                "bernoulli", "multinomial", "random", "choice", "shuffle", "sample", "permutation", "Dropout"}
+
+
+def _optimises_inputs_deterministically(ctx: Context) -> bool:
+    """Every optimizer updates explicit tensors (`LBFGS([image])`: style transfer, model inversion) rather than a
+    model's parameters, and the file draws no random numbers: there is nothing for a seed to fix."""
+    from .io004_incomplete_resume_checkpoint import OPTIMIZER_CLASSES
+
+    opts = [c for c in ctx.calls(*OPTIMIZER_CLASSES)]
+    if not opts:
+        return False
+    for c in opts:
+        first = c.args[0] if c.args else None
+        if not (isinstance(first, (ast.List, ast.Tuple)) and first.elts and all(isinstance(e, ast.Name) for e in first.elts)):
+            return False
+    if any(kw.arg == "shuffle" for c in ctx.nodes(ast.Call) for kw in c.keywords):  # type: ignore[attr-defined]
+        return False
+    return not ctx.calls(*RANDOM_DRAWS)
 
 
 def _seeds_via_helper(ctx: Context) -> bool:
