@@ -36,7 +36,7 @@ FAKE_CEILING = 0.5
 FAST: dict[str, list[str] | None] = {
     "review-seeding": None,
     "fix-detached-loss": ["log-a-float", "curve-plus-tiny-param-term"],
-    "generate-grad-accumulation": ["retain-graph-twice"],
+    "generate-grad-accumulation": ["retain-graph-twice", "manual-grad-buffer", "zero-grad-in-chunk-loop"],
 }
 TASKS = sorted({s.task for s in MANIFEST.submissions})
 
