@@ -586,8 +586,12 @@ def check_faster_than_reference(task, submission, scratch, cache, params):
     speedup = report.speedup
     if speedup is None:
         return False, "no timing (the candidate failed correctness)"
-    need = params.get("min_speedup", 0.8)
-    return speedup >= need, f"speed-up {speedup:.2f}x (need >= {need}x)"
+    need = float(params.get("min_speedup", 1.1))
+    spread = report.speedup_spread
+    how = (f" (median of {report.timing_pairs} interleaved pairs, quartiles {spread[0]:.2f}-{spread[1]:.2f}x)"
+           if spread and report.timing_pairs else "")
+    note = f"; {report.timing_note}" if report.timing_note else ""
+    return speedup >= need, f"speed-up {speedup:.2f}x{how} (need >= {need}x){note}"
 
 
 # ---------------------------------------------------------------------- checks that judge the work (issue 13)

@@ -39,7 +39,7 @@ def test_shipped_candidates_are_correct_and_timed(name):
     assert report["correct"], report["problems"]
     assert report["trials_passed"] == 5 and report["tolerance"] == 1e-4 and report["dtype"] == "float32"
     assert report["edge_cases"] >= 3 and report["edge_cases_passed"] == report["edge_cases"]
-    assert report["speedup"] > 0 and report["timer"] == "perf_counter"
+    assert report["speedup"] > 0 and report["timer"] in ("process-cpu-time", "perf_counter")
 
 
 def test_reference_against_itself_uses_model_when_there_is_no_modelnew():

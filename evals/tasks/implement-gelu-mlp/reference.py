@@ -5,7 +5,7 @@ import math
 import torch
 from torch import nn
 
-BATCH, DIM, HIDDEN = 128, 64, 256
+BATCH, DIM, HIDDEN = 1024, 64, 256  # a batch of token vectors: the activation does not fit in L2
 
 
 class Model(nn.Module):
