@@ -15,7 +15,7 @@ maps the inputs it is sent to outputs (see `compare`). This process relays and t
    input...), each must match too, within the same tolerance and with the same non-finite pattern (NaN and
    +-inf in the same places as the reference's); edge inputs keep their strides, and count for correctness only;
 5. only a correct candidate is timed, on the first trial's inputs: warm-up (never timed), then `pairs` pairs of
-   rounds (each round >= ~10 ms of the reference, at least `iters` calls in all), reference and candidate
+   rounds (each round >= ~20 ms of the reference, at least `iters` calls in all), reference and candidate
    interleaved in ABBA order; the reference in its own process (the candidate's processes stopped meanwhile), the
    candidate by the parent's clock less the median empty round trip (its own clock is never read), both as clocks
    around rounds of calls ending in a device sync; the candidate's last output checked; the speed-up is the
@@ -49,7 +49,7 @@ class CompareOptions(BaseModel):
     seed: int = 42
     warmup: int = Field(3, ge=0)
     iters: int = Field(20, ge=1)
-    pairs: int = Field(15, ge=1)  # timed rounds of reference and candidate, interleaved; the median ratio counts
+    pairs: int = Field(21, ge=1)  # timed rounds of reference and candidate, interleaved; the median ratio counts
     threads: int | None = Field(None, ge=1)
     timeout_s: float = Field(300.0, gt=0)
     memory_mb: int | None = Field(6144, ge=64)
@@ -271,6 +271,7 @@ def _compare_in_children(reference: Path, candidate: Path, options: CompareOptio
     integrity: list[str] = []
     cand_tasks: list[str] | None = None  # /proc/<pid>/task/<tid> of the candidate's processes once staged
     staged_at: tuple[int, int] | None = None
+    pinned: list[tuple[int, set[int]]] = []  # (tid, its CPU set before) while the timing runs
     job = {"options": options.model_dump()}
     try:
         _send_frame(ref_in, {"op": "job", **job})
@@ -314,8 +315,15 @@ def _compare_in_children(reference: Path, candidate: Path, options: CompareOptio
                      "applied": reply.get("applied") is True}  # plain values only: the candidate's reply is untrusted
             if op == "stage":  # the processes and threads that will be timed: any other one voids the CPU timing
                 cand_tasks = _task_set(children["cand"])
+                # Both sides on one CPU while they are timed (they take turns, never run together): on a VM or a
+                # shared box one CPU can be slower than another for a while (a busy neighbour), which interleaving
+                # in time cannot cancel when each process stays on its own CPU.
+                pinned = _pin_together([children["ref"], children["cand"]])
                 staged_at = (_cpu_ns(cand_tasks), _ticks_ns(cand_tasks)) if cand_tasks is not None else None
-            elif op == "last" and cand_tasks is not None and staged_at is not None:
+            elif op == "last" and pinned:
+                _unpin(pinned)
+                pinned = []
+            if op == "last" and cand_tasks is not None and staged_at is not None:
                 # Work done in threads that ended before they could be read shows in their process's totals only.
                 ran = _cpu_ns(cand_tasks) - staged_at[0]
                 ticks = _ticks_ns(cand_tasks) - staged_at[1]
@@ -367,15 +375,69 @@ def _compare_in_children(reference: Path, candidate: Path, options: CompareOptio
 
 
 def _task_set(child: Child) -> list[str] | None:
-    """Every thread of the candidate's live processes (/proc/<pid>/task/<tid>), sorted; None where /proc does not
-    tell (then the timing falls back to wall time)."""
+    """Every thread of the child's live processes (/proc/<pid>/task/<tid>), sorted, but the sandbox's own processes
+    above the first `reference_impls.compare --role` process (bubblewrap, the supervisor: ours, not the module's,
+    and not timed on the reference's side either); None where /proc does not tell (then wall time is used)."""
     tasks = []
     try:
-        for proc in child.live_processes():
-            tasks += [f"/proc/{proc.pid}/task/{tid}" for tid in os.listdir(f"/proc/{proc.pid}/task")]
+        procs = child.live_processes()
+        by_pid = {p.pid: p for p in procs}
+        roles = sorted(p.pid for p in procs if b"reference_impls.compare\0--role" in _cmdline(p.pid))
+        above: set[int] = set()
+        if roles:
+            up = by_pid[roles[0]].ppid
+            while up in by_pid and up not in above:
+                above.add(up)
+                up = by_pid[up].ppid
+        for proc in procs:
+            if proc.pid not in above:
+                tasks += [f"/proc/{proc.pid}/task/{tid}" for tid in os.listdir(f"/proc/{proc.pid}/task")]
     except OSError:
         return None
     return sorted(tasks) or None
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as fh:
+            return fh.read(4096)
+    except OSError:
+        return b""
+
+
+def _pin_together(children: list[Child]) -> list[tuple[int, set[int]]]:
+    """Pin every thread of these children to the CPU the first one last ran on; returns what to restore."""
+    if not hasattr(os, "sched_setaffinity"):
+        return []
+    tids: list[int] = []
+    for child in children:
+        for task in _task_set(child) or []:
+            tids.append(int(task.rsplit("/", 1)[1]))
+    if not tids:
+        return []
+    try:
+        with open(f"/proc/{tids[0]}/stat", "rb") as fh:
+            cpu = int(fh.read().rsplit(b")", 1)[1].split()[36])  # field 39: the CPU it last ran on
+    except (OSError, ValueError, IndexError):
+        return []
+    done = []
+    for tid in tids:
+        try:
+            before = os.sched_getaffinity(tid)
+            if cpu in before:
+                os.sched_setaffinity(tid, {cpu})
+                done.append((tid, before))
+        except OSError:
+            pass
+    return done
+
+
+def _unpin(pinned: list[tuple[int, set[int]]]) -> None:
+    for tid, before in pinned:
+        try:
+            os.sched_setaffinity(tid, before)
+        except OSError:
+            pass
 
 
 def _cpu_ns(tasks: list[str]) -> int:
@@ -417,6 +479,10 @@ _CLK_TCK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 def _child_env() -> dict[str, str]:
     """An allow-listed environment (no secrets of the caller): the sandbox's defaults plus thread settings."""
     keep = {k: v for k, v in os.environ.items() if k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "CUDA_VISIBLE_DEVICES")}
+    # The same allocator behaviour in both children, whatever each allocated before the timing: glibc adapts its
+    # mmap and trim thresholds to what a process freed earlier, so one process could page-fault on every large
+    # tensor (fresh zeroed pages) while the other reuses its heap. Fixed thresholds: large tensors come from the heap.
+    keep.update(MALLOC_MMAP_THRESHOLD_=str(64 << 20), MALLOC_TRIM_THRESHOLD_=str(256 << 20), MALLOC_TOP_PAD_=str(16 << 20))
     return sandbox_env(keep)
 
 
@@ -729,7 +795,7 @@ def run_compare(job: dict, candidate: "_RemoteCandidate | _LocalCandidate | None
         return report
 
     # Timing (CPU boxes are shared: other jobs come and go within a second). Short rounds of calls, reference and
-    # candidate interleaved in pairs (ABBA order, so drift cancels), each round >= ~10 ms of the reference; the
+    # candidate interleaved in pairs (ABBA order, so drift cancels), each round >= ~20 ms of the reference; the
     # speed-up is the median over the pairs of reference round / candidate round, so a burst of load that hits one
     # round spoils one pair, not the verdict. Warm-up calls (allocator, caches, lazy init) are never timed.
     with torch.no_grad():
@@ -805,7 +871,7 @@ def run_compare(job: dict, candidate: "_RemoteCandidate | _LocalCandidate | None
     return report
 
 
-ROUND_MS = 10  # the least time one timed round takes (of the reference)
+ROUND_MS = 20  # the least time one timed round takes (of the reference)
 
 
 def _median(values: list[float]) -> float:
