@@ -413,7 +413,9 @@ class Evidence:
         the number of samples its mean divides by. It counts for the step once the submission's own backward (or
         autograd.grad) passes through this loss; a loss computed only to be printed does not."""
         torch = self.probe.torch
-        if len(self.accum) >= self.accum_steps or out.numel() != 1 or not out.requires_grad:
+        if len(self.accum) >= self.accum_steps or not out.requires_grad:
+            return
+        if out.numel() != 1 and kwargs.get("reduction") != "none":  # per-sample losses ('none') count too
             return
         try:
             params = self._stepped_params()
