@@ -351,6 +351,7 @@ class Evidence:
     max_rows = 60_000
     accum_steps = 8
     max_snapshot_numel = 20_000_000
+    max_pending = 64  # losses whose gradient is kept for one optimizer step
 
     def __init__(self, probe: Probe) -> None:
         self.probe = probe
@@ -417,8 +418,14 @@ class Evidence:
             return
         if out.numel() != 1 and kwargs.get("reduction") != "none":  # per-sample losses ('none') count too
             return
+        if self.grad_unknown:
+            return
         try:
+            if len(self.pending) >= self.max_pending:  # losses without a step (e.g. evaluation under grad)
+                raise ValueError(f"more than {self.max_pending} losses before one optimizer step")
             params = self._stepped_params()
+            if sum(p.numel() for p in params) > self.max_snapshot_numel:
+                raise ValueError("too many parameters to recompute the gradient")
             inp = kwargs.get("input", args[0] if args else None)
             target = kwargs.get("target", args[1] if len(args) > 1 else None)
             if not params:
