@@ -586,8 +586,12 @@ def check_faster_than_reference(task, submission, scratch, cache, params):
     speedup = report.speedup
     if speedup is None:
         return False, "no timing (the candidate failed correctness)"
-    need = params.get("min_speedup", 0.8)
-    return speedup >= need, f"speed-up {speedup:.2f}x (need >= {need}x)"
+    need = float(params.get("min_speedup", 1.1))
+    spread = report.speedup_spread
+    how = (f" (median of {report.timing_pairs} interleaved pairs, quartiles {spread[0]:.2f}-{spread[1]:.2f}x)"
+           if spread and report.timing_pairs else "")
+    note = f"; {report.timing_note}" if report.timing_note else ""
+    return speedup >= need, f"speed-up {speedup:.2f}x{how} (need >= {need}x){note}"
 
 
 # ---------------------------------------------------------------------- checks that judge the work (issue 13)
@@ -621,18 +625,40 @@ def check_disjoint_validation(task, submission, scratch, cache, params):
 
 
 def check_accumulation(task, submission, scratch, cache, params):
-    """Each optimizer step (the first few) stands for a batch of k distinct micro-batches, each loss scaled by 1/k
-    (relative to the mean loss its loss function computed; a sum-reduced loss over the full batch counts the same)."""
+    """Each optimizer step (the first few) stands for a batch of k distinct micro-batches, and the gradient it steps
+    with is the gradient of that batch: the probe computes, on the submission's own graph (same weights, same dropout
+    masks), the gradient of the mean loss over every sample whose loss fed the step's backward() calls, and compares
+    it with the parameters' .grad at the step (before clipping). Two backward passes on one micro-batch, a loss not
+    divided by k, gradients zeroed inside the window or left from the previous step fail; a sum-reduced loss over
+    the window's samples, manual `p.grad +=` accumulation or autograd.grad-based steps pass.
+
+    params: k, grad_tolerance (relative error of the gradient, default 1e-3); where no torch loss function is seen,
+    the scale of each backward()-ed loss relative to its mean is checked instead (scale_tolerance, default 0.15)."""
     k = int(params.get("k", 2))
     tol = float(params.get("scale_tolerance", 0.15))
+    grad_tol = float(params.get("grad_tolerance", 1e-3))
     steps = [r for r in (_full(task, submission, scratch, cache).trace or {}).get("accumulation", []) if r["backwards"]]
     if not steps:
         return False, "no optimizer step with a backward() was observed"
-    problems, scales = [], []
+    problems = []
     for i, r in enumerate(steps):
         if r["distinct_inputs"] < k:
             problems.append(f"step {i + 1}: {r['backwards']} backward() call(s) on {r['distinct_inputs']} distinct "
                             f"micro-batch(es) (need {k})")
+    measured = [(i, r) for i, r in enumerate(steps) if r.get("grad_error") is not None]
+    if measured:
+        worst = max(r["grad_error"] for _, r in measured)
+        for i, r in measured:
+            if r["grad_error"] > grad_tol:
+                problems.append(f"step {i + 1}: the gradient it steps with is not the mean-loss gradient of its "
+                                f"{r['grad_samples']:g} samples (relative error {r['grad_error']:.3g}, "
+                                f"{r['grad_scale']:.3g}x along it)")
+        if problems:
+            return False, "; ".join(dict.fromkeys(problems))[:400]
+        return True, (f"{len(steps)} steps checked: {k} distinct micro-batches each; at {len(measured)} of them the "
+                      f"gradient equals the full-batch gradient of the step's samples (relative error <= {worst:.1e})")
+    scales = []
+    for i, r in enumerate(steps):
         for sc in r["scales"]:
             if sc is not None:
                 scales.append(sc)
@@ -640,8 +666,9 @@ def check_accumulation(task, submission, scratch, cache, params):
                     problems.append(f"step {i + 1}: a micro-batch loss scaled by {sc:.3g} (need 1/{k})")
     if problems:
         return False, "; ".join(dict.fromkeys(problems))[:400]
+    why = next((r.get("grad_unknown") for r in steps if r.get("grad_unknown")), "")
     how = f"each loss scaled by 1/{k}" if scales else "loss scale not measured (no torch loss function seen)"
-    return True, f"{len(steps)} steps checked: {k} distinct micro-batches each, {how}"
+    return True, f"{len(steps)} steps checked: {k} distinct micro-batches each, {how}; gradient not compared: {why}"[:500]
 
 
 # The reference fix's run, per task content: computed once per process (and kept on disk, out of submissions' view).

@@ -212,6 +212,24 @@ class Probe:
             if hasattr(F, name):
                 setattr(F, name, _loss_op(probe, getattr(F, name)))
 
+        # Gradient clipping changes the accumulated gradient on purpose: the accumulation evidence reads the
+        # gradient as it was when the first clip of an optimizer step's window was called.
+        import torch.nn.utils as nn_utils
+        import torch.nn.utils.clip_grad as clip_grad
+
+        def before_clip(original):
+            def wrapper(*args, **kwargs):
+                probe.extra.before_clip()
+                return original(*args, **kwargs)
+
+            wrapper.__wrapped__ = original  # type: ignore[attr-defined]
+            return wrapper
+
+        for name in ("clip_grad_norm_", "clip_grad_value_", "clip_grads_with_norm_"):
+            for where in (nn_utils, clip_grad):
+                if hasattr(where, name):
+                    setattr(where, name, before_clip(getattr(where, name)))
+
         torch.nn.modules.module.register_module_forward_pre_hook(pre_hook)
         torch.nn.modules.module.register_module_forward_hook(post_hook, always_call=True)
 
@@ -302,13 +320,14 @@ _LOSS_FUNCTIONS = ("cross_entropy", "nll_loss", "mse_loss", "l1_loss", "smooth_l
 
 def _loss_op(probe: Probe, original):
     """A loss function of torch.nn.functional that tells the probe the mean loss it computed (nn.*Loss modules
-    call these too)."""
+    call these too), and lets it compute, on the same graph, the gradient this loss's samples stand for."""
 
     def wrapper(*args, **kwargs):
         out = original(*args, **kwargs)
         try:
             target = kwargs.get("target", args[1] if len(args) > 1 else None)
             probe.extra.on_loss(out, kwargs.get("reduction", "mean"), target)
+            probe.extra.loss_gradient(original, out, args, kwargs)
         except Exception:  # noqa: BLE001 -- evidence must never break the submission
             pass
         return out
@@ -332,6 +351,7 @@ class Evidence:
     max_rows = 60_000
     accum_steps = 8
     max_snapshot_numel = 20_000_000
+    max_pending = 64  # losses whose gradient is kept for one optimizer step
 
     def __init__(self, probe: Probe) -> None:
         self.probe = probe
@@ -344,6 +364,11 @@ class Evidence:
         self.loss_sum, self.loss_known = 0.0, True
         self.accum: list[dict] = []
         self.module_params: dict[str, list[int]] = {}
+        # The full-batch gradient an optimizer step stands for, computed on the submission's own graph (same
+        # weights, same dropout masks) from each loss its torch loss function computed in the step's window.
+        self.pending: list[dict] = []  # per loss: the gradient of its sum over samples, its sample count, used?
+        self.grad_unknown: str | None = None  # why the window's full-batch gradient cannot be known
+        self.clipped: list | None = None  # the gradient when the window's first clip was called
 
     def on_forward(self, module, inputs, grad: bool) -> None:
         try:
@@ -379,6 +404,89 @@ class Evidence:
         else:  # 'none' (reduced by the script), 'batchmean': the mean loss is not known here
             self.loss_known = False
 
+    def _stepped_params(self) -> list:
+        opts = self.probe.optimizers
+        return [p for group in opts[0].param_groups for p in group["params"] if p.requires_grad] if opts else []
+
+    def loss_gradient(self, original, out, args, kwargs) -> None:
+        """For a training loss in one of the first optimizer steps: the gradient of the loss summed over its
+        samples (torch.autograd.grad on the graph the submission built, so the same weights and dropout masks), and
+        the number of samples its mean divides by. It counts for the step once the submission's own backward (or
+        autograd.grad) passes through this loss; a loss computed only to be printed does not."""
+        torch = self.probe.torch
+        if len(self.accum) >= self.accum_steps or not out.requires_grad:
+            return
+        if out.numel() != 1 and kwargs.get("reduction") != "none":  # per-sample losses ('none') count too
+            return
+        if self.grad_unknown:
+            return
+        try:
+            if len(self.pending) >= self.max_pending:  # losses without a step (e.g. evaluation under grad)
+                raise ValueError(f"more than {self.max_pending} losses before one optimizer step")
+            params = self._stepped_params()
+            if sum(p.numel() for p in params) > self.max_snapshot_numel:
+                raise ValueError("too many parameters to recompute the gradient")
+            inp = kwargs.get("input", args[0] if args else None)
+            target = kwargs.get("target", args[1] if len(args) > 1 else None)
+            if not params:
+                raise ValueError("a loss computed before any optimizer existed")
+            if len(args) > 2 or "size_average" in kwargs or "reduce" in kwargs:
+                raise ValueError("a loss called with positional or legacy reduction arguments")
+            if not isinstance(inp, torch.Tensor) or not isinstance(target, torch.Tensor):
+                raise ValueError("a loss called without tensor input and target")
+            n = _mean_count(original.__name__, inp, target, kwargs)
+            options = {k: v for k, v in kwargs.items() if k not in ("input", "target")}
+            options["reduction"] = "sum"
+            total = original(inp, target, **options)
+            grads = torch.autograd.grad(total, params, retain_graph=True, allow_unused=True)
+        except Exception as exc:  # noqa: BLE001 -- evidence must never break the submission
+            self.grad_unknown = self.grad_unknown or str(exc)[:200]
+            return
+        entry = {"grads": [None if g is None else g.detach() for g in grads], "n": n, "used": False, "params": len(params)}
+        self.pending.append(entry)
+        out.register_hook(lambda grad, e=entry: e.__setitem__("used", True))  # returns None: the gradient is unchanged
+
+    def before_clip(self) -> None:
+        if self.clipped is None and len(self.accum) < self.accum_steps:
+            self.clipped = [None if p.grad is None else p.grad.detach().clone() for p in self._stepped_params()]
+
+    def _step_gradient(self) -> dict:
+        """How the gradient at this optimizer step compares with the full-batch gradient of its window's samples."""
+        used = [e for e in self.pending if e["used"]]
+        if self.grad_unknown and not used:
+            return {"grad_unknown": self.grad_unknown}
+        if not used:
+            return {"grad_unknown": "no torch loss function fed this step's backward()"}
+        if self.grad_unknown:
+            return {"grad_unknown": self.grad_unknown}
+        params = self._stepped_params()
+        got = self.clipped if self.clipped is not None else [None if p.grad is None else p.grad.detach() for p in params]
+        if any(e["params"] != len(got) for e in used):
+            return {"grad_unknown": "the optimizer's parameters changed within the step"}
+        count = sum(e["n"] for e in used)
+        if count <= 0:
+            return {"grad_unknown": "no sample counted"}
+        diff = ref_sq = dot = 0.0
+        for i, g in enumerate(got):
+            parts = [e["grads"][i] for e in used if e["grads"][i] is not None]
+            if not parts and g is None:
+                continue
+            ref = (sum(parts) / count).double() if parts else None
+            mine = g.double() if g is not None else None
+            if ref is None:
+                diff += float(mine.pow(2).sum())
+                continue
+            ref_sq += float(ref.pow(2).sum())
+            if mine is None:
+                diff += float(ref.pow(2).sum())
+                continue
+            diff += float((mine - ref).pow(2).sum())
+            dot += float((mine * ref).sum())
+        if ref_sq == 0.0:
+            return {"grad_unknown": "the full-batch gradient is zero"}
+        return {"grad_error": round((diff / ref_sq) ** 0.5, 8), "grad_scale": round(dot / ref_sq, 6),
+                "grad_samples": round(count, 3), "grad_losses": len(used)}
+
     def before_backward(self, tensor) -> None:
         if len(self.accum) >= self.accum_steps or tensor.numel() != 1:
             return
@@ -409,11 +517,17 @@ class Evidence:
                     if ids:
                         self.module_params.setdefault(name, ids)
         if len(self.accum) < self.accum_steps:
+            try:
+                gradient = self._step_gradient()
+            except Exception as exc:  # noqa: BLE001
+                gradient = {"grad_unknown": f"{exc.__class__.__name__}: {exc}"[:200]}
             self.accum.append({"backwards": len(self.step_scales),
                                "scales": [None if s is None else round(s, 6) for s in self.step_scales],
-                               "inputs": len(self.step_inputs), "distinct_inputs": len(set(self.step_inputs))})
+                               "inputs": len(self.step_inputs), "distinct_inputs": len(set(self.step_inputs)),
+                               **gradient})
         self.step_scales, self.step_inputs = [], []
         self.loss_sum, self.loss_known = 0.0, True
+        self.pending, self.grad_unknown, self.clipped = [], None, None
 
     def finish(self, trace: dict) -> None:
         try:
@@ -437,6 +551,24 @@ class Evidence:
         if den == 0.0:
             return 1e9 if num > 0 else 0.0
         return min(1e9, (num / den) ** 0.5)
+
+
+def _mean_count(name: str, inp, target, kwargs: dict) -> float:
+    """What the loss's mean reduction divides its sum by (the number of samples, or of weighted targets)."""
+    if name in ("cross_entropy", "nll_loss") and not target.is_floating_point():
+        keep = target != kwargs.get("ignore_index", -100)
+        weight = kwargs.get("weight")
+        if weight is not None:
+            return float(weight[target[keep]].sum())
+        return float(keep.sum())
+    if name == "cross_entropy":  # class probabilities: the mean is over the samples (all dims but the class dim)
+        return float(inp.numel() // inp.shape[1]) if inp.dim() > 1 else 1.0
+    if name == "kl_div" and kwargs.get("reduction") == "batchmean":
+        return float(inp.shape[0]) if inp.dim() else 1.0
+    if name in ("mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss", "binary_cross_entropy",
+                "binary_cross_entropy_with_logits", "kl_div"):
+        return float(max(inp.numel(), target.numel()))
+    raise ValueError(f"the sample count of {name} is not known")
 
 
 _MODE_LAYERS: dict[int, list] = {}

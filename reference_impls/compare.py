@@ -14,10 +14,12 @@ maps the inputs it is sent to outputs (see `compare`). This process relays and t
    `get_inputs()`, or `(description, inputs)` pairs: huge logits, masked rows, a batch of one, a non-contiguous
    input...), each must match too, within the same tolerance and with the same non-finite pattern (NaN and
    +-inf in the same places as the reference's); edge inputs keep their strides, and count for correctness only;
-5. only a correct candidate is timed, on the first trial's inputs: warm-up, then rounds of calls (at least `iters` in all, each round >= ~25 ms of the reference); the reference
-   in its own process, the candidate by the parent's clock less one empty round trip (its own clock is never
-   read), both as clocks around rounds of calls ending in a device sync (median round, per call), the candidate's last output
-   checked; the better of two interleaved measurements each; the speed-up is their ratio.
+5. only a correct candidate is timed, on the first trial's inputs: warm-up (never timed), then `pairs` pairs of
+   rounds (each round >= ~20 ms of the reference, at least `iters` calls in all), reference and candidate
+   interleaved in ABBA order; the reference in its own process (the candidate's processes stopped meanwhile), the
+   candidate by the parent's clock less the median empty round trip (its own clock is never read), both as clocks
+   around rounds of calls ending in a device sync; the candidate's last output checked; the speed-up is the
+   median over the pairs of reference round / candidate round (robust to load bursts on a shared box).
 
 Importing this module does not import torch.
 """
@@ -47,6 +49,7 @@ class CompareOptions(BaseModel):
     seed: int = 42
     warmup: int = Field(3, ge=0)
     iters: int = Field(20, ge=1)
+    pairs: int = Field(21, ge=1)  # timed rounds of reference and candidate, interleaved; the median ratio counts
     threads: int | None = Field(None, ge=1)
     timeout_s: float = Field(300.0, gt=0)
     memory_mb: int | None = Field(6144, ge=64)
@@ -68,8 +71,11 @@ class CompareReport(BaseModel):
     problems: list[str] = []  # why the result is refused or incorrect
     reference_ms: float | None = None
     candidate_ms: float | None = None
-    speedup: float | None = None
-    timer: str | None = None  # "perf_counter" (CPU) or "perf_counter+cuda-sync": clocks around rounds of calls
+    speedup: float | None = None  # median over the timing pairs of reference round / candidate round
+    speedup_spread: list[float] | None = None  # the lower and upper quartiles of those ratios
+    timing_pairs: int | None = None
+    timing_note: str | None = None  # why wall time was used instead of CPU time, if it was
+    timer: str | None = None  # "process-cpu-time" (CPU runs), "perf_counter" or "perf_counter+cuda-sync"
     error: str | None = None
     killed_reason: str | None = None
     output_tail: str | None = None
@@ -263,6 +269,9 @@ def _compare_in_children(reference: Path, candidate: Path, options: CompareOptio
     report: dict | None = None
     error: str | None = None
     integrity: list[str] = []
+    cand_tasks: list[str] | None = None  # /proc/<pid>/task/<tid> of the candidate's processes once staged
+    staged_at: tuple[int, int] | None = None
+    pinned: list[tuple[int, set[int]]] = []  # (tid, its CPU set before) while the timing runs
     job = {"options": options.model_dump()}
     try:
         _send_frame(ref_in, {"op": "job", **job})
@@ -287,6 +296,11 @@ def _compare_in_children(reference: Path, candidate: Path, options: CompareOptio
                 _send_frame(ref_in, {"ok": True, "signalled": signalled})
                 continue
             # A request for the candidate: relayed as is; its answer relayed back (the payload is never parsed here).
+            # Timed requests also get the CPU time the candidate's processes used meanwhile, read from /proc by this
+            # process (kernel accounting: the candidate's own clock is never read), which load from other jobs on a
+            # shared box does not inflate as it inflates wall time.
+            timed = op in ("time", "ping") and cand_tasks is not None
+            cpu0 = _cpu_ns(cand_tasks) if timed else 0
             t0 = time.perf_counter()
             try:
                 _send_frame(cand_in, {k: v for k, v in header.items() if k != "n"}, payload)
@@ -294,10 +308,28 @@ def _compare_in_children(reference: Path, candidate: Path, options: CompareOptio
             except (OSError, EOFError, ValueError) as exc:
                 reply, body = {"ok": False, "error": f"the candidate process failed: {type(exc).__name__}: {exc}"}, b""
             elapsed_ms = (time.perf_counter() - t0) * 1000
+            cpu_ms = (_cpu_ns(cand_tasks) - cpu0) / 1e6 if timed else None
             if reply.get("integrity"):
                 integrity.append(str(reply["integrity"])[:300])
             clean = {"ok": bool(reply.get("ok")), "error": str(reply.get("error") or "")[:2000], "wall_ms": elapsed_ms,
                      "applied": reply.get("applied") is True}  # plain values only: the candidate's reply is untrusted
+            if op == "stage":  # the processes and threads that will be timed: any other one voids the CPU timing
+                cand_tasks = _task_set(children["cand"])
+                # Both sides on one CPU while they are timed (they take turns, never run together): on a VM or a
+                # shared box one CPU can be slower than another for a while (a busy neighbour), which interleaving
+                # in time cannot cancel when each process stays on its own CPU.
+                pinned = _pin_together([children["ref"], children["cand"]])
+                staged_at = (_cpu_ns(cand_tasks), _ticks_ns(cand_tasks)) if cand_tasks is not None else None
+            elif op == "last" and pinned:
+                _unpin(pinned)
+                pinned = []
+            if op == "last" and cand_tasks is not None and staged_at is not None:
+                # Work done in threads that ended before they could be read shows in their process's totals only.
+                ran = _cpu_ns(cand_tasks) - staged_at[0]
+                ticks = _ticks_ns(cand_tasks) - staged_at[1]
+                clean["cpu_ok"] = _task_set(children["cand"]) == cand_tasks and ticks <= 1.1 * ran + 30_000_000
+            if cpu_ms is not None:
+                clean["cpu_ms"] = cpu_ms
             _send_frame(ref_in, clean, body)
     except (OSError, EOFError, ValueError, TimeoutError) as exc:
         error = f"comparison stopped: {type(exc).__name__}: {exc}"
@@ -342,9 +374,115 @@ def _compare_in_children(reference: Path, candidate: Path, options: CompareOptio
     return CompareReport(**base, error=error, output_tail="\n".join(tails) or None, problems=[error])
 
 
+def _task_set(child: Child) -> list[str] | None:
+    """Every thread of the child's live processes (/proc/<pid>/task/<tid>), sorted, but the sandbox's own processes
+    above the first `reference_impls.compare --role` process (bubblewrap, the supervisor: ours, not the module's,
+    and not timed on the reference's side either); None where /proc does not tell (then wall time is used)."""
+    tasks = []
+    try:
+        procs = child.live_processes()
+        by_pid = {p.pid: p for p in procs}
+        roles = sorted(p.pid for p in procs if b"reference_impls.compare\0--role" in _cmdline(p.pid))
+        above: set[int] = set()
+        if roles:
+            up = by_pid[roles[0]].ppid
+            while up in by_pid and up not in above:
+                above.add(up)
+                up = by_pid[up].ppid
+        for proc in procs:
+            if proc.pid not in above:
+                tasks += [f"/proc/{proc.pid}/task/{tid}" for tid in os.listdir(f"/proc/{proc.pid}/task")]
+    except OSError:
+        return None
+    return sorted(tasks) or None
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as fh:
+            return fh.read(4096)
+    except OSError:
+        return b""
+
+
+def _pin_together(children: list[Child]) -> list[tuple[int, set[int]]]:
+    """Pin every thread of these children to the CPU the first one last ran on; returns what to restore."""
+    if not hasattr(os, "sched_setaffinity"):
+        return []
+    tids: list[int] = []
+    for child in children:
+        for task in _task_set(child) or []:
+            tids.append(int(task.rsplit("/", 1)[1]))
+    if not tids:
+        return []
+    try:
+        with open(f"/proc/{tids[0]}/stat", "rb") as fh:
+            cpu = int(fh.read().rsplit(b")", 1)[1].split()[36])  # field 39: the CPU it last ran on
+    except (OSError, ValueError, IndexError):
+        return []
+    done = []
+    for tid in tids:
+        try:
+            before = os.sched_getaffinity(tid)
+            if cpu in before:
+                os.sched_setaffinity(tid, {cpu})
+                done.append((tid, before))
+        except OSError:
+            pass
+    return done
+
+
+def _unpin(pinned: list[tuple[int, set[int]]]) -> None:
+    for tid, before in pinned:
+        try:
+            os.sched_setaffinity(tid, before)
+        except OSError:
+            pass
+
+
+def _cpu_ns(tasks: list[str]) -> int:
+    """CPU time the threads have run (ns, /proc/.../schedstat), plus what their processes' reaped children ran."""
+    total = 0
+    for task in tasks:
+        try:
+            with open(f"{task}/schedstat", "rb") as fh:
+                total += int(fh.read().split()[0])
+        except (OSError, ValueError, IndexError):
+            pass
+    for proc in {t.rsplit("/task/", 1)[0] for t in tasks}:
+        try:
+            with open(f"{proc}/stat", "rb") as fh:
+                fields = fh.read().rsplit(b")", 1)[1].split()
+            total += (int(fields[13]) + int(fields[14])) * 1_000_000_000 // _CLK_TCK  # cutime, cstime
+        except (OSError, ValueError, IndexError):
+            pass
+    return total
+
+
+def _ticks_ns(tasks: list[str]) -> int:
+    """CPU time of the processes as a whole (utime + stime + reaped children, clock ticks): threads that ended
+    included."""
+    total = 0
+    for proc in {t.rsplit("/task/", 1)[0] for t in tasks}:
+        try:
+            with open(f"{proc}/stat", "rb") as fh:
+                fields = fh.read().rsplit(b")", 1)[1].split()
+            total += sum(int(f) for f in fields[11:15]) * 1_000_000_000 // _CLK_TCK  # utime stime cutime cstime
+        except (OSError, ValueError, IndexError):
+            pass
+    return total
+
+
+_CLK_TCK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
 def _child_env() -> dict[str, str]:
     """An allow-listed environment (no secrets of the caller): the sandbox's defaults plus thread settings."""
     keep = {k: v for k, v in os.environ.items() if k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "CUDA_VISIBLE_DEVICES")}
+    # The same allocator behaviour in both children, whatever each allocated before the timing: glibc adapts its
+    # mmap and trim thresholds to what a process freed earlier, so one process could page-fault on every large
+    # tensor (fresh zeroed pages) while the other reuses its heap. Fixed thresholds: large tensors come from the heap.
+    keep.update(MALLOC_MMAP_THRESHOLD_=str(64 << 20), MALLOC_TRIM_THRESHOLD_=str(256 << 20), MALLOC_TOP_PAD_=str(16 << 20))
     return sandbox_env(keep)
 
 
@@ -656,59 +794,95 @@ def run_compare(job: dict, candidate: "_RemoteCandidate | _LocalCandidate | None
     if not correct:
         return report
 
-    rounds = min(5, opts.iters)
-    # Rounds long enough (>= ~25 ms of the reference) that the parent's pipe round trip is noise, not signal.
+    # Timing (CPU boxes are shared: other jobs come and go within a second). Short rounds of calls, reference and
+    # candidate interleaved in pairs (ABBA order, so drift cancels), each round >= ~20 ms of the reference; the
+    # speed-up is the median over the pairs of reference round / candidate round, so a burst of load that hits one
+    # round spoils one pair, not the verdict. Warm-up calls (allocator, caches, lazy init) are never timed.
     with torch.no_grad():
         model_calls = max(1, min(3, opts.iters))
+        for _ in range(opts.warmup):
+            ref_model(*timing_inputs)
         sync(device)
         t_probe = time.perf_counter()
         for _ in range(model_calls):
             ref_model(*timing_inputs)
         sync(device)
         per_call_ms = max((time.perf_counter() - t_probe) * 1000 / model_calls, 1e-3)
-    per_round = int(min(5000, max(opts.iters // rounds, 1, -(-25 // per_call_ms))))
+    pairs = max(opts.pairs, 1)
+    per_round = int(min(5000, max(opts.iters // pairs, 1, -(-ROUND_MS // per_call_ms))))
 
-    def time_model(model) -> float:
-        """The reference, the same way the candidate is timed: warm-up, then `rounds` clocks each around
-        `per_round` calls and a device sync; the median round, per call."""
-        with torch.no_grad():
-            for _ in range(opts.warmup):
-                model(*timing_inputs)
-            sync(device)
-            samples = []
-            for _ in range(rounds):
-                t0 = time.perf_counter()
-                for _ in range(per_round):
-                    model(*timing_inputs)
-                sync(device)
-                samples.append((time.perf_counter() - t0) * 1000 / per_round)
-        return sorted(samples)[len(samples) // 2]
-
-    def time_candidate() -> float:
-        """Timed by the trusted parent around the candidate's loop (its own clock is never read), less one empty
-        round trip; its last output must still be right."""
-        ms, out = cand_model.time(timing_inputs, opts.warmup, per_round, rounds)
-        with torch.no_grad():
-            expected = [t.detach() for t in _flatten(ref_model(*_clone(timing_inputs)))]
-        for r, c in zip(expected, out):
-            tol = _tolerance(r, c)
-            if r.shape != c.shape or not torch.allclose(c.to(r.dtype), r, atol=tol, rtol=tol):
-                raise ValueError("the candidate's output while being timed is wrong")
-        return ms
-
-    def time_reference() -> float:
-        cand_model.pause(True)  # the candidate's processes are stopped: it cannot slow the reference down
+    def reference_round() -> tuple[float, float]:
+        """One round of `per_round` reference calls ending in a device sync, per call (wall, CPU time of this
+        process); the candidate's processes are stopped meanwhile, so it cannot slow the reference down."""
+        cand_model.pause(True)
         try:
-            return time_model(ref_model)
+            with torch.no_grad():
+                sync(device)
+                t0, c0 = time.perf_counter(), time.process_time()
+                for _ in range(per_round):
+                    ref_model(*timing_inputs)
+                sync(device)
+                return (time.perf_counter() - t0) * 1000 / per_round, (time.process_time() - c0) * 1000 / per_round
         finally:
             cand_model.pause(False)
 
-    # Interleaved to even out drift (clocks, other load): ref, cand, ref, cand; the better of each pair counts.
-    ref_first, cand_first = time_reference(), time_candidate()
-    ref_ms, cand_ms = min(ref_first, time_reference()), min(cand_first, time_candidate())
-    report.update(reference_ms=ref_ms, candidate_ms=cand_ms, speedup=ref_ms / cand_ms if cand_ms > 0 else None,
-                  timer="perf_counter" if device.type != "cuda" else "perf_counter+cuda-sync")
+    cand_model.stage(timing_inputs, opts.warmup)
+    ref_rounds, cand_rounds = [], []  # (wall ms, CPU ms or None) per call
+    for i in range(pairs):
+        if i % 2 == 0:
+            r = reference_round()
+            c = cand_model.round(per_round)
+        else:
+            c = cand_model.round(per_round)
+            r = reference_round()
+        ref_rounds.append(r)
+        cand_rounds.append(c)
+    out, cpu_ok = cand_model.last()  # the candidate's last timed output must still be right
+    with torch.no_grad():
+        expected = [t.detach() for t in _flatten(ref_model(*_clone(timing_inputs)))]
+    for r, c in zip(expected, out):
+        tol = _tolerance(r, c)
+        if r.shape != c.shape or not torch.allclose(c.to(r.dtype), r, atol=tol, rtol=tol):
+            raise ValueError("the candidate's output while being timed is wrong")
+    # CPU time (CPU runs) is what the verdict uses where it can be trusted: the candidate's work ran in the threads
+    # that were timed (no thread or process came or went, and its processes' totals, which include threads that
+    # ended, agree with what those threads ran). Its sandbox has no other process it could hand work to.
+    clock, note = "wall", None
+    if device.type != "cpu":
+        note = f"wall time ({device.type})"
+    elif not cpu_ok:
+        note = "wall time: the candidate's threads or processes changed while it was timed"
+    elif not all(c[1] is not None for c in cand_rounds[1:]):
+        note = "wall time: the candidate's CPU time could not be read"
+    else:
+        clock = "cpu"
+    if clock == "cpu":
+        ratios = [r[1] / c[1] for r, c in zip(ref_rounds[1:], cand_rounds[1:]) if c[1] > 0]
+        ref_ms, cand_ms = _median([r[1] for r in ref_rounds]), _median([c[1] for c in cand_rounds[1:]])
+    else:
+        ratios = [r[0] / c[0] for r, c in zip(ref_rounds, cand_rounds) if c[0] > 0]
+        ref_ms, cand_ms = _median([r[0] for r in ref_rounds]), _median([c[0] for c in cand_rounds])
+    ratios = ratios or [0.0]
+    report.update(reference_ms=ref_ms, candidate_ms=cand_ms, speedup=_median(ratios), timing_pairs=len(ratios),
+                  timing_note=note,
+                  speedup_spread=[round(x, 4) for x in _quartiles(ratios)],
+                  timer=("process-cpu-time" if clock == "cpu" else "perf_counter")
+                  + ("+cuda-sync" if device.type == "cuda" else ""))
     return report
+
+
+ROUND_MS = 20  # the least time one timed round takes (of the reference)
+
+
+def _median(values: list[float]) -> float:
+    ordered = sorted(values)
+    mid = len(ordered) // 2
+    return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
+
+
+def _quartiles(values: list[float]) -> tuple[float, float]:
+    ordered = sorted(values)
+    return ordered[len(ordered) // 4], ordered[(3 * len(ordered)) // 4]
 
 
 def _dumps(obj) -> bytes:
@@ -773,18 +947,32 @@ class _RemoteCandidate:
         _send_frame(self.out_fd, {"op": "pause" if stop else "resume"})
         _recv_frame(self.in_fd)
 
-    def time(self, inputs, warmup: int, iters: int, rounds: int) -> tuple[float, list]:
-        """Per call, as the parent's clock saw it: the median round of `iters` calls less the median empty round
-        trip."""
+    def stage(self, inputs, warmup: int) -> None:
+        """Send the timing inputs once and run the warm-up calls (never timed)."""
         self._request({"op": "stage", "warmup": warmup}, _dumps([_cpu(v) for v in inputs]))
-        pings, walls = [], []
-        for _ in range(rounds):
-            pings.append(float(self._request({"op": "ping"})[0]["wall_ms"]))
-            walls.append(float(self._request({"op": "time", "iters": iters})[0]["wall_ms"]))
-        mid = len(walls) // 2
-        ms = max(sorted(walls)[mid] - sorted(pings)[mid], 1e-6) / iters
-        out = _loads(self._request({"op": "last"})[1]).get("out", [])
-        return ms, [t.to(self.device) for t in out]
+        self._pings: list[float] = []
+        self._cpu_pings: list[float] | None = []
+
+    def round(self, iters: int) -> tuple[float, float | None]:
+        """One round of `iters` calls, per call: (wall time by the trusted parent's clock, CPU time of the
+        candidate's processes read by the parent from /proc or None), each less the median empty round trip so far
+        (the candidate's own clock is never read)."""
+        ping = self._request({"op": "ping"})[0]
+        reply = self._request({"op": "time", "iters": iters})[0]
+        self._pings.append(float(ping["wall_ms"]))
+        wall = max(float(reply["wall_ms"]) - _median(self._pings), 1e-6) / iters
+        if ping.get("cpu_ms") is None or reply.get("cpu_ms") is None:
+            self._cpu_pings = None
+            return wall, None
+        if self._cpu_pings is not None:
+            self._cpu_pings.append(float(ping["cpu_ms"]))
+            return wall, max(float(reply["cpu_ms"]) - _median(self._cpu_pings), 1e-6) / iters
+        return wall, None
+
+    def last(self) -> tuple[list, bool]:
+        reply, body = self._request({"op": "last"})
+        out = _loads(body).get("out", [])
+        return [t.to(self.device) for t in out], reply.get("cpu_ok") is True
 
 
 class _LocalCandidate:
@@ -812,7 +1000,18 @@ class _LocalCandidate:
     def pause(self, stop: bool) -> None:
         pass
 
-    def time(self, inputs, warmup: int, iters: int, rounds: int) -> tuple[float, list]:
+    def stage(self, inputs, warmup: int) -> None:
+        import torch
+
+        from reference_impls.common import sync
+
+        self.staged = inputs
+        with torch.no_grad():
+            for _ in range(warmup):
+                self.model(*inputs)
+        sync(self.device)
+
+    def round(self, iters: int) -> tuple[float, float | None]:
         import time
 
         import torch
@@ -820,17 +1019,14 @@ class _LocalCandidate:
         from reference_impls.common import sync
 
         with torch.no_grad():
-            for _ in range(warmup):
-                self.model(*inputs)
+            t0, c0 = time.perf_counter(), time.process_time()
+            for _ in range(iters):
+                self.out = self.model(*self.staged)
             sync(self.device)
-            samples = []
-            for _ in range(rounds):
-                t0 = time.perf_counter()
-                for _ in range(iters):
-                    out = self.model(*inputs)
-                sync(self.device)
-                samples.append((time.perf_counter() - t0) * 1000 / iters)
-        return sorted(samples)[len(samples) // 2], [t.detach() for t in _flatten(out)]
+        return (time.perf_counter() - t0) * 1000 / iters, (time.process_time() - c0) * 1000 / iters
+
+    def last(self) -> tuple[list, bool]:
+        return [t.detach() for t in _flatten(self.out)], True
 
 
 def _cpu(value):

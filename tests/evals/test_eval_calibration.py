@@ -68,5 +68,4 @@ def test_the_work_judging_checks_are_in_the_suite():
             names = [c.name for c in t.checks]
             assert names.index("independent") < names.index("matches_reference") and t.checks[names.index("independent")].gate
             speed = next(c for c in t.checks if c.name == "faster_than_reference")
-            # two tasks sit at 0.8x: their honest answers measured 0.90-1.07x on a loaded 2-core box (closing note)
-            assert speed.params["min_speedup"] > (0.7 if t.id in ("implement-gelu-mlp", "implement-cross-entropy") else 1.0), t.id
+            assert speed.params["min_speedup"] >= 1.1, t.id  # the candidate must beat the reference

@@ -36,14 +36,18 @@ FAKE_CEILING = 0.5
 FAST: dict[str, list[str] | None] = {
     "review-seeding": None,
     "fix-detached-loss": ["log-a-float", "curve-plus-tiny-param-term"],
-    "generate-grad-accumulation": ["retain-graph-twice"],
+    "generate-grad-accumulation": ["retain-graph-twice", "manual-grad-buffer", "zero-grad-in-chunk-loop"],
 }
 TASKS = sorted({s.task for s in MANIFEST.submissions})
+# Entries whose verdict is a timing (a correct rewrite that is not faster than the reference): scored by
+# `bench/eval_heldout.py --heldout tests/evals/heldout3`, not asserted by a test (tests do not assert timings).
+TIMED = {("implement-gelu-mlp", "tanh-formula-rewritten")}
 
 
 def _entries(task: str) -> list:
     names = None if SLOW else FAST.get(task, [])
-    return [s for s in MANIFEST.submissions if s.task == task and (names is None or s.name in names)]
+    return [s for s in MANIFEST.submissions
+            if s.task == task and (names is None or s.name in names) and (s.task, s.name) not in TIMED]
 
 
 def test_manifest_lists_every_folder_and_each_gap_has_both_sides():

@@ -230,6 +230,26 @@ def test_accumulation_needs_distinct_micro_batches_scaled_by_one_over_k(tmp_path
     assert ok and "not measured" in detail
 
 
+def test_accumulation_judges_the_gradient_at_the_step_when_it_is_measured(tmp_path):
+    def step(error, scale, scales=(1.0, 1.0), distinct=2):
+        return {"backwards": 2, "scales": list(scales), "inputs": 2, "distinct_inputs": distinct,
+                "grad_error": error, "grad_scale": scale, "grad_samples": 64.0, "grad_losses": 2}
+
+    params = {"k": 2}
+    # full-scale backward per micro-batch into buffers divided by k (manual p.grad +=): the bookkeeping scale is 1,
+    # the gradient is right, so it passes
+    ok, detail = C.check_accumulation(ACCUM, tmp_path, tmp_path, traced(accumulation=[step(1e-7, 1.0)] * 3), params)
+    assert ok and "full-batch gradient" in detail
+    ok, detail = C.check_accumulation(ACCUM, tmp_path, tmp_path, traced(accumulation=[step(1.0, 2.0, (0.5, 0.5))] * 3),
+                                      params)
+    assert not ok and "2x along it" in detail  # a loss the scale bookkeeping believed, twice the batch gradient
+    ok, detail = C.check_accumulation(ACCUM, tmp_path, tmp_path, traced(accumulation=[step(0.68, 0.44)] * 3), params)
+    assert not ok and "relative error 0.68" in detail  # zero_grad inside the window: only the last micro-batch
+    ok, detail = C.check_accumulation(ACCUM, tmp_path, tmp_path, traced(accumulation=[step(1e-7, 1.0, distinct=1)] * 3),
+                                      params)
+    assert not ok and "1 distinct micro-batch" in detail  # the right gradient of one micro-batch counted twice
+
+
 def test_disjoint_validation_wants_one_evaluation_on_unseen_samples(tmp_path):
     assert C.check_disjoint_validation(FIX, tmp_path, tmp_path, traced(eval_overlap=[[128, 0], [512, 512]]), {})[0]
     ok, detail = C.check_disjoint_validation(FIX, tmp_path, tmp_path, traced(eval_overlap=[[128, 128], [128, 3]]), {})
