@@ -152,7 +152,8 @@ class IncompleteResumeCheckpoint(Rule):
             if not (is_torch_load(ctx, c) and c.args and ctx.segment(c.args[0]).removeprefix("self.") == path):
                 continue
             fn = ctx.enclosing_function(c)
-            if fn is not None and not contains_training_step(ctx, fn) and not RESUME_RE.search(fn.name):
+            if fn is not None and not contains_training_step(ctx, fn) and not RESUME_RE.search(fn.name) \
+                    and not _reads_progress(fn):
                 continue  # loaded into a fresh model for prediction (`restore_params()`), not to resume training
             return True
         return False
@@ -212,3 +213,12 @@ class IncompleteResumeCheckpoint(Rule):
                 if isinstance(n, (ast.Name, ast.Attribute)) and TRAIN_STATE_RE.search((dotted(n) or "").rsplit(".", 1)[-1]):
                     return True
         return False
+
+
+def _reads_progress(fn: ast.AST) -> bool:
+    """The loading function reads an epoch/step key back (`self.epochs_run = snapshot["EPOCHS_RUN"]`): a resume."""
+    return any(
+        isinstance(n, ast.Subscript) and isinstance(n.slice, ast.Constant) and isinstance(n.slice.value, str)
+        and PROGRESS_KEY_RE.search(n.slice.value) and isinstance(n.ctx, ast.Load)
+        for n in ast.walk(fn)
+    )
