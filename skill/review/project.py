@@ -466,8 +466,11 @@ def bind_arguments(t: Target, call: ast.Call) -> dict[str, str]:
     args = [*t.bound_args, *call.args]
     for name, arg in zip(params, args):
         if isinstance(arg, ast.Starred):
+            out["=*"] = "1"  # arguments unknown from here on: no parameter default can be assumed
             break
         _bind(out, name, arg)
+    if any(kw.arg is None for kw in call.keywords):
+        out["=*"] = "1"  # `**kwargs` may pass any parameter
     kw_params = set(params) | {a.arg for a in fn.args.kwonlyargs}
     for kw in (*t.bound_kwargs, *call.keywords):
         if kw.arg and kw.arg in kw_params:

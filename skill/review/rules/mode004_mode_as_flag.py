@@ -49,28 +49,58 @@ class ModeAsFlag(Rule):
 
     def check(self, ctx: Context):
         for fn in ctx.nodes(ast.FunctionDef, ast.AsyncFunctionDef):
-            params = [a.arg for a in (*fn.args.posonlyargs, *fn.args.args, *fn.args.kwonlyargs)]  # type: ignore[attr-defined]
-            flags = [p for p in params if FLAG_RE.match(p)]
-            if not flags:
+            flag = self._grad_only_flag(ctx, fn)
+            if flag is None:
                 continue
-            flag = flags[0]
-            if not self._flag_controls_grad(fn, flag):
+            sites = [s for s in ctx.calls(fn.name) if not ctx.is_inside(s, fn)]  # type: ignore[attr-defined]
+            yield from self._check_sites(ctx, fn, flag, sites)
+        # an epoch function imported from another file of the reviewed tree (`from .engine import run_epoch`)
+        proj = ctx.project
+        if not proj.paths:
+            return
+        by_fn: dict[int, tuple] = {}
+        for name, q in ctx.imports.items():
+            if name in ctx.functions_by_name:
                 continue
-            if mode_calls(ctx, fn) or self._flag_handed_on(fn, flag):
-                continue  # the function sets a mode itself, or hands the flag to code that may
-            for site in ctx.calls(fn.name):  # type: ignore[attr-defined]
-                if ctx.is_inside(site, fn) or not self._passes_false(fn, site, flag):
+            for site in ctx.calls(name):
+                if not any(const_value(a) is False for a in (*site.args, *(k.value for k in site.keywords))):
                     continue
-                if self._caller_sets_eval(ctx, site):
+                t = proj.resolve_call(ctx, site)
+                if t is None or t.ctx is ctx:
                     continue
-                model = self._model_arg(fn, site)
-                if model is not None and not self._may_be_stochastic(ctx, model, site):
-                    continue
-                yield self.report(
-                    ctx, site,
-                    f"`{fn.name}(..., {flag}=False)` evaluates with the model still in training mode: `{fn.name}` "  # type: ignore[attr-defined]
-                    "only changes grad mode with the flag, so dropout and BatchNorm behave as in training",
-                )
+                by_fn.setdefault(id(t.fn), (t, []))[1].append(site)
+        for t, sites in by_fn.values():
+            flag = self._grad_only_flag(t.ctx, t.fn)
+            if flag is not None:
+                yield from self._check_sites(ctx, t.fn, flag, sites)
+
+    def _grad_only_flag(self, ctx: Context, fn: ast.AST) -> str | None:
+        """The mode flag of `fn` when it only changes grad mode/bookkeeping with it, else None."""
+        params = [a.arg for a in (*fn.args.posonlyargs, *fn.args.args, *fn.args.kwonlyargs)]  # type: ignore[attr-defined]
+        flags = [p for p in params if FLAG_RE.match(p)]
+        if not flags:
+            return None
+        flag = flags[0]
+        if not self._flag_controls_grad(fn, flag):
+            return None
+        if mode_calls(ctx, fn) or self._flag_handed_on(fn, flag):
+            return None  # the function sets a mode itself, or hands the flag to code that may
+        return flag
+
+    def _check_sites(self, ctx: Context, fn: ast.AST, flag: str, sites):
+        for site in sites:
+            if not self._passes_false(fn, site, flag):
+                continue
+            if self._caller_sets_eval(ctx, site):
+                continue
+            model = self._model_arg(fn, site)
+            if model is not None and not self._may_be_stochastic(ctx, model, site):
+                continue
+            yield self.report(
+                ctx, site,
+                f"`{fn.name}(..., {flag}=False)` evaluates with the model still in training mode: `{fn.name}` "  # type: ignore[attr-defined]
+                "only changes grad mode with the flag, so dropout and BatchNorm behave as in training",
+            )
 
     @staticmethod
     def _flag_controls_grad(fn: ast.AST, flag: str) -> bool:
