@@ -85,7 +85,6 @@ CASES: list[Repro] = [
         ''')},
         # the evaluation call: Dropout stays active because nothing ever calls model.eval()
         expected=(("trainer.py", 38),),
-        pending="needs PT-MODE004 to follow the flag through a forwarding helper (_run_epoch -> _run_batch)",
     ),
     Repro(
         name="epoch-scheduler-stepped-in-batch-helper",
@@ -239,7 +238,6 @@ CASES: list[Repro] = [
                     for batch in self.data:
                         self.run_step(batch)
         ''')},
-        pending="PT-OPT004 false alarm: optimize_fp16 / optimize_normal are alternative branches, one step per backward",
     ),
     Repro(
         name="strict-false-after-intersecting-keys",

@@ -119,6 +119,7 @@ class Event:
     target: str  # the optimizer / scaler / scheduler / model named (receiver, with `self.` stripped)
     key: tuple  # source order, helpers' events kept in their own order
     via: str = ""  # scaler_step / unscale: the scaler's name
+    path: tuple = ()  # the helper calls leading from the inspected function to `node` (outermost first)
 
     def same_target(self, other: Event) -> bool:
         return bool(self.target) and self.target == other.target
@@ -186,6 +187,7 @@ def _events(ctx: Context, node: ast.AST, depth: int, anchor: ast.AST | None, pre
                 continue
             mapping = _param_mapping(target, n)
             for e in _helper_events(ctx, target, depth + 1, anchor or n, key):
+                e.path = (n, *e.path)
                 for attr in ("target", "via"):
                     head, _, rest = getattr(e, attr).partition(".")
                     if head in mapping:
@@ -206,7 +208,7 @@ def _helper_events(ctx: Context, target: ast.AST, depth: int, anchor: ast.AST, p
     if hit is None or hit[0] is not target:
         hit = (target, _events(ctx, target, depth, _NO_ANCHOR, ()))  # the node kept: its id stays unique
         memo[(id(target), depth)] = hit
-    return [Event(e.kind, e.node, anchor, e.target, (*prefix, *e.key), e.via) for e in hit[1]]
+    return [Event(e.kind, e.node, anchor, e.target, (*prefix, *e.key), e.via, e.path) for e in hit[1]]
 
 
 def _param_mapping(fn: ast.FunctionDef | ast.AsyncFunctionDef, call: ast.Call) -> dict[str, str]:
@@ -357,7 +359,13 @@ def exclusive(ctx: Context, a: Event, b: Event) -> bool:
     """Can `a` and `b` not both run in one iteration? (Events of one helper call compare their own nodes.)"""
     if mutually_exclusive(ctx, a.anchor, b.anchor):
         return True
-    return a.anchor is b.anchor and mutually_exclusive(ctx, a.node, b.node)
+    if a.anchor is not b.anchor:
+        return False
+    # the same helper call: compare where the two call chains part (`if fp16: self.opt_fp16() else: self.opt()`)
+    for x, y in zip((*a.path, a.node), (*b.path, b.node)):
+        if x is not y:
+            return mutually_exclusive(ctx, x, y)
+    return False
 
 
 def same_conditions(ctx: Context, a: Event, b: Event, loop: ast.AST) -> bool:

@@ -80,12 +80,30 @@ class ModeAsFlag(Rule):
         flags = [p for p in params if FLAG_RE.match(p)]
         if not flags:
             return None
-        flag = flags[0]
-        if not self._flag_controls_grad(fn, flag):
-            return None
-        if mode_calls(ctx, fn) or self._flag_handed_on(fn, flag):
-            return None  # the function sets a mode itself, or hands the flag to code that may
-        return flag
+        return flags[0] if self._grad_only(ctx, fn, flags[0], 0) else None
+
+    def _grad_only(self, ctx: Context, fn: ast.AST, flag: str, depth: int) -> bool:
+        """`flag` only changes grad mode or skips the update in `fn`, directly or in the helpers it hands the flag
+        to (`_run_epoch(loader, train)` -> `_run_batch(x, y, train)`), and nothing `fn` runs switches a mode."""
+        from ..project import bind_arguments
+
+        if mode_calls(ctx, fn):
+            return False  # the function sets a mode itself (or through a helper)
+        controls = self._flag_controls_grad(fn, flag)
+        for n in walk_no_defs(fn):
+            if not isinstance(n, ast.Call) or callee_name(n) in {"set_grad_enabled", "print", "log", "info", "format"}:
+                continue
+            if not any(isinstance(a, ast.Name) and a.id == flag for a in (*n.args, *(k.value for k in n.keywords))):
+                continue
+            t = ctx.project.resolve_call(ctx, n) if depth < 3 else None
+            if t is None:
+                return False  # handed to code we cannot see (e.g. `set_mode(model, train)` from a library)
+            binding = bind_arguments(t, n)
+            inner = next((p for p, v in binding.items() if v == flag and not p.startswith("=")), None)
+            if inner is None or not self._grad_only(t.ctx, t.fn, inner, depth + 1):
+                return False
+            controls = True
+        return controls
 
     def _check_sites(self, ctx: Context, fn: ast.AST, flag: str, sites):
         for site in sites:
@@ -112,15 +130,6 @@ class ModeAsFlag(Rule):
                 for m in walk_no_defs(n):
                     if isinstance(m, ast.Call) and callee_name(m) in {"backward", "step"}:
                         return True
-        return False
-
-    @staticmethod
-    def _flag_handed_on(fn: ast.AST, flag: str) -> bool:
-        """The flag is passed to a call other than `set_grad_enabled` (e.g. `set_mode(model, train)` imported)."""
-        for n in walk_no_defs(fn):
-            if isinstance(n, ast.Call) and callee_name(n) not in {"set_grad_enabled", "print", "log", "info", "format"}:
-                if any(isinstance(a, ast.Name) and a.id == flag for a in (*n.args, *(k.value for k in n.keywords))):
-                    return True
         return False
 
     @staticmethod
