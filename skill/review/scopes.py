@@ -413,9 +413,31 @@ def call_sites(ctx: Context, fn: ast.AST) -> list[ast.Call]:
         return []
     home = _home(ctx, fn)
     out = [c for c in home.calls(fn.name) if not home.is_inside(c, fn) or home.enclosing_function(c) is not fn]
+    if "partial" in home.calls_by_name:
+        out.extend(_partial_calls(home, fn))
     proj = home._project
     if proj is not None and proj.paths:
         out.extend(c for other, c in proj.callers(home, fn) if other is not home)
+    return out
+
+
+def _partial_calls(ctx: Context, fn: ast.AST) -> list[ast.Call]:
+    """Calls of a `functools.partial(fn, ...)` bound to a name (`step = partial(update, model, opt)`; `step(x)`)."""
+    out: list[ast.Call] = []
+    for p in ctx.calls("partial"):
+        if not p.args or (dotted(p.args[0]) or "").rsplit(".", 1)[-1] != fn.name:  # type: ignore[attr-defined]
+            continue
+        stmt = ctx.parent(p)
+        if not isinstance(stmt, ast.Assign) or stmt.value is not p:
+            continue
+        for target in stmt.targets:
+            if not isinstance(target, ast.Name):
+                continue
+            for c in ctx.calls(target.id):
+                if isinstance(c.func, ast.Name):
+                    t = ctx.project.resolve_call(ctx, c)
+                    if t is not None and t.fn is fn:
+                        out.append(c)
     return out
 
 

@@ -49,6 +49,12 @@ def value_of(ctx: Context, expr: ast.AST | None, depth: int = 0) -> list[ast.AST
         values = list(_assigned_values(ctx, expr, name))
     except RecursionError:  # pragma: no cover - defensive
         return []
+    if not values and "." not in name and depth < 3:
+        # a parameter of a function called from another file of the tree (`engine.train_one_epoch(..., sched)`)
+        foreign = []
+        for other, arg in _foreign_arguments(ctx, expr, name):
+            foreign.extend(value_of(other, arg, depth + 1) or [arg])
+        return foreign
     out: list[ast.AST] = []
     for v in values:
         if isinstance(v, (ast.Name, ast.Attribute)) and depth < 3 and v is not expr:
@@ -56,6 +62,48 @@ def value_of(ctx: Context, expr: ast.AST | None, depth: int = 0) -> list[ast.AST
         else:
             out.append(v)
     return out
+
+
+def _foreign_arguments(ctx: Context, use: ast.AST, name: str) -> list[tuple[Context, ast.AST]]:
+    """(caller's context, argument) for parameter `name` of the function around `use`, at its call sites in
+    the OTHER files of the reviewed tree (the in-file ones are `_assigned_values`' business)."""
+    proj = ctx.project
+    fn = ctx.enclosing_function(use)
+    if not proj.paths or fn is None:
+        return []
+    params = [a.arg for a in (*fn.args.posonlyargs, *fn.args.args, *fn.args.kwonlyargs)]
+    if name not in params:
+        return []
+    out = []
+    for other, call in proj.callers(ctx, fn):
+        if other is ctx:
+            continue
+        arg = kwarg_value(call, name)
+        if arg is None:
+            pos = [a.arg for a in (*fn.args.posonlyargs, *fn.args.args)]
+            if pos and pos[0] in {"self", "cls"} and isinstance(call.func, ast.Attribute):
+                pos = pos[1:]
+            if name in pos and not any(isinstance(a, ast.Starred) for a in call.args):
+                i = pos.index(name)
+                arg = call.args[i] if i < len(call.args) else None
+        if arg is None:
+            return []  # one caller we cannot follow: the value is unknown
+        out.append((other, arg))
+    return out
+
+
+def home_of(ctx: Context, node: ast.AST) -> Context:
+    """The context of the file `node` belongs to (a value followed into another file of the tree)."""
+    return ctx.project.home(ctx, node) if ctx.project.paths else ctx
+
+
+def where(ctx: Context, node: ast.AST) -> str:
+    """'line 12', or 'main.py line 12' for a node of another file of the tree."""
+    import os
+
+    home = home_of(ctx, node)
+    line = f"line {getattr(node, 'lineno', '?')}"
+    return line if home is ctx else f"{os.path.basename(home.filename)} {line}"
 
 
 def _constructor(value: ast.AST) -> ast.Call | None:
@@ -70,7 +118,7 @@ def role_of_value(ctx: Context, value: ast.AST) -> str | None:
     if call is None:
         return None
     name = callee_name(call) or ""
-    q = ctx.call_qualname(call) or ""
+    q = home_of(ctx, call).call_qualname(call) or ""
     if name in SCALER_CLASSES:
         return "scaler"
     if "lr_scheduler" in q or SCHEDULER_RE.search(name):
@@ -276,6 +324,8 @@ def loader_constructions(ctx: Context, expr: ast.AST | None, depth: int = 0) -> 
     if expr is None or depth > 3:
         return out
     for v in value_of(ctx, expr):
+        if home_of(ctx, v) is not ctx:
+            return []  # built in another file: the loader rules report in the file that builds it
         if isinstance(v, (ast.Name, ast.Attribute)) and depth < 3:
             out.extend(loader_constructions(ctx, v, depth + 1))
             continue

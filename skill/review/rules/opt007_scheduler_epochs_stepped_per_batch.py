@@ -9,7 +9,7 @@ from ..analysis import Context, callee_name, const_value, dotted, kwarg_value
 from ..models import Severity
 from ..rule import Rule
 from ..semantics import is_test_function
-from ._trainloop import branch_of, events, loader_constructions, loop_source, training_loops, value_of
+from ._trainloop import branch_of, events, loader_constructions, loop_source, training_loops, value_of, where
 from .opt003_misaligned_accumulation import modulo_test
 
 # scheduler class -> (argument name, position) holding its length
@@ -122,7 +122,7 @@ class SchedulerEpochsSteppedPerBatch(Rule):
                 reported.add(id(e.node))
                 yield self.report(
                     ctx, e.node,
-                    f"`{callee_name(ctor)}` (line {ctor.lineno}) is sized in epochs but stepped every batch: its whole "
+                    f"`{callee_name(ctor)}` ({where(ctx, ctor)}) is sized in epochs but stepped every batch: its whole "
                     "schedule is used up within the first epoch(s)",
                 )
         # per-step schedules stepped in the epoch loop, outside the batch loop (which may be in a helper)
@@ -147,7 +147,7 @@ class SchedulerEpochsSteppedPerBatch(Rule):
                 reported.add(id(e.node))
                 yield self.report(
                     ctx, e.node,
-                    f"`{callee_name(ctor)}` (line {ctor.lineno}) is sized in optimizer steps but stepped once per epoch: "
+                    f"`{callee_name(ctor)}` ({where(ctx, ctor)}) is sized in optimizer steps but stepped once per epoch: "
                     "the schedule barely advances (stuck in warmup / at its start)",
                 )
 
