@@ -113,14 +113,16 @@ def run_rules(
 ) -> tuple[list[Diagnostic], Context]:
     from .project import Project
 
-    # a file already parsed as another file's dependency: its tree is reused (same text, same tree)
-    tree = project.parsed_tree(filename, text) if project is not None else None
-    if tree is None:
-        tree = parse_source(text, filename)
-    try:
-        ctx = Context(text, tree, filename)
-    except RecursionError:  # pragma: no cover - the index is iterative; belt and braces
-        raise SourceParseError(SourceError(file=filename, message="source is nested too deeply to analyse")) from None
+    # a file already parsed as another file's dependency: its context (tree and index) is reused
+    ctx = project.parsed_context(filename, text) if project is not None else None
+    if ctx is None:
+        tree = project.parsed_tree(filename, text) if project is not None else None
+        if tree is None:
+            tree = parse_source(text, filename)
+        try:
+            ctx = Context(text, tree, filename)
+        except RecursionError:  # pragma: no cover - the index is iterative; belt and braces
+            raise SourceParseError(SourceError(file=filename, message="source is nested too deeply to analyse")) from None
     proj = project if project is not None else Project([])
     if target_torch:
         proj.target_torch = target_torch

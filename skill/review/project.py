@@ -54,7 +54,9 @@ class Project:
     """Files of one reviewed tree, parsed on demand, with the call graph and summaries over them."""
 
     def __init__(self, paths: list[str] | None = None) -> None:
-        self.paths = [os.path.abspath(p) for p in (paths or []) if p != "-" and p.endswith((".py", ".pyi"))]
+        given = [p for p in (paths or []) if p != "-" and p.endswith((".py", ".pyi"))]
+        self.paths = [os.path.abspath(p) for p in given]
+        self._names = dict(zip(self.paths, given))  # absolute path -> the name the file is reviewed under
         self._by_path: set[str] = set(self.paths)
         self._parsed: OrderedDict[str, Context | None] = OrderedDict()
         self._registered: dict[str, Context] = {}
@@ -86,14 +88,38 @@ class Project:
             self._registered[os.path.abspath(ctx.filename)] = ctx
 
     def unregister(self, ctx: Context) -> None:
-        self._roots.pop(id(ctx.tree), None)
         path = os.path.abspath(ctx.filename)
         if self._registered.get(path) is ctx:
             del self._registered[path]
+        if path in self._by_path and ctx.filename == self._names.get(path, path):
+            dep = self._parsed.get(path)
+            if dep is None or dep is ctx:
+                # a reviewed file stays known (LRU) for the files reviewed after it: no second parse and index
+                self._parsed[path] = ctx
+                self._parsed.move_to_end(path)
+                self._roots[id(ctx.tree)] = ctx
+                self._evict()
+                return
+        self._roots.pop(id(ctx.tree), None)
         dep = self._parsed.get(path) if ctx.filename not in ("-", "<string>") else None
         if dep is not None and dep.tree is ctx.tree:  # the tree was shared with its dependency context
             self._roots[id(dep.tree)] = dep
         self._forget(ctx)
+
+    def parsed_context(self, filename: str, text: str) -> Context | None:
+        """The context of `filename` when it was already parsed (as a dependency, or reviewed) from the same
+        text: reviewing it reuses the tree and the index."""
+        if filename in ("-", "<string>"):
+            return None
+        dep = self._parsed.get(os.path.abspath(filename))
+        return dep if dep is not None and dep.source == text and dep.filename == filename else None
+
+    def _evict(self) -> None:
+        while len(self._parsed) > MAX_PARSED:
+            old_path, old = self._parsed.popitem(last=False)
+            if old is not None:
+                self._roots.pop(id(old.tree), None)
+                self._forget(old)
 
     def parsed_tree(self, filename: str, text: str) -> ast.Module | None:
         """The tree of `filename` when it was already parsed as a dependency from the same text, else None."""
@@ -125,18 +151,15 @@ class Project:
         text = self.text(path)
         if text is not None:
             try:
-                tree = ast.parse(text, filename=path)
-                ctx = Context(text, tree, path)
+                name = self._names.get(path, path)
+                tree = ast.parse(text, filename=name)
+                ctx = Context(text, tree, name)
                 ctx._project = self  # type: ignore[attr-defined]
                 self._roots[id(tree)] = ctx
             except (SyntaxError, ValueError, RecursionError, MemoryError):
                 ctx = None
         self._parsed[path] = ctx
-        if len(self._parsed) > MAX_PARSED:
-            old_path, old = self._parsed.popitem(last=False)
-            if old is not None:
-                self._roots.pop(id(old.tree), None)
-                self._forget(old)
+        self._evict()
         return ctx
 
     def text(self, path: str) -> str | None:
@@ -257,10 +280,19 @@ class Project:
         return None
 
     # ------------------------------------------------------------------ call graph
-    def resolve_call(self, ctx: Context, call: ast.Call, depth: int = 0) -> Target | None:
+    def resolve_call(self, ctx: Context, call: ast.Call, depth: int = 0, need: tuple[str, ...] | None = None) -> Target | None:
         """The function `call` runs, if the reviewed tree defines it (cheap exits first: this is asked
-        for every call in the scopes rules look at)."""
+        for every call in the scopes rules look at).
+
+        `need`: the caller only cares about functions whose file contains one of these substrings
+        (`("backward", ".step(")`); a function imported from a file that does not is not parsed (None)."""
         func = call.func
+        if need and self.paths:
+            name = func.id if isinstance(func, ast.Name) else func.value.id \
+                if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) else None
+            if name is not None and name in ctx.imports and name not in ctx.functions_by_name \
+                    and self._file_lacks(ctx, name, need):
+                return None
         if isinstance(func, ast.Name):
             name = func.id
             if name in ctx.functions_by_name:
@@ -309,6 +341,34 @@ class Project:
                 if found is not None:
                     return Target(found[0], found[1], recv)
         return None
+
+    def _file_lacks(self, ctx: Context, name: str, need: tuple[str, ...]) -> bool:
+        """Can we tell, from the text alone, that the imported `name` (a function, a class or a module of the tree)
+        lives in a file containing none of `need`? Re-exports and unknown modules: False (parse and see)."""
+        memo = ctx.__dict__.setdefault("_pp_file_lacks", {})
+        key = (name, need)
+        got = memo.get(key)
+        if got is not None:
+            return got
+        got = False
+        q = ctx.imports.get(name) or ""
+        if q.startswith("."):
+            dots = len(q) - len(q.lstrip("."))
+            if dots >= 2 and "." not in q[dots:]:
+                q = q[: dots - 1] + q[dots:]
+        mod, _, attr = q.rpartition(".")
+        path = self.module_file(ctx, q)  # `import utils` / `from . import engine`: the module itself
+        if path is None and (mod or q.startswith(".")):
+            path = self.module_file(ctx, mod if mod else q[: len(q) - len(q.lstrip("."))])
+            text = self.text(path) if path is not None else None
+            # the definition must be in that file (not re-exported from another one)
+            if text is not None and (f"def {attr}(" in text or f"class {attr}" in text):
+                got = not any(w in text for w in need)
+        elif path is not None:
+            text = self.text(path)
+            got = text is not None and not any(w in text for w in need)
+        memo[key] = got
+        return got
 
     def _partial_target(self, ctx: Context, name: str, call: ast.Call, depth: int) -> Target | None:
         from .scopes import latest_binding

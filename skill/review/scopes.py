@@ -384,12 +384,13 @@ def loop_iter_text(loop: ast.AST) -> str:
     return " ".join(parts)
 
 
-def local_function(ctx: Context, call: ast.Call) -> ast.FunctionDef | ast.AsyncFunctionDef | None:
+def local_function(ctx: Context, call: ast.Call, need: tuple[str, ...] | None = None) -> ast.FunctionDef | ast.AsyncFunctionDef | None:
     """The function `call` invokes, when the reviewed code defines it: `helper(...)`, `self.helper(...)`
     in this file (by name), else what the project resolves (nested defs, `obj.method()` on an instance of
     a class of the tree, `functools.partial`, functions imported from other files of the tree).
 
-    The result may belong to another file: `ctx.project.ctx_of(fn)` is its context."""
+    The result may belong to another file: `ctx.project.ctx_of(fn)` is its context. `need`: see
+    `Project.resolve_call` (skip imported functions whose file cannot matter)."""
     home = _home(ctx, call)
     func = call.func
     name = None
@@ -401,7 +402,7 @@ def local_function(ctx: Context, call: ast.Call) -> ast.FunctionDef | ast.AsyncF
         fns = home.functions_by_name.get(name)
         if fns:
             return fns[0]
-    t = home.project.resolve_call(home, call)
+    t = home.project.resolve_call(home, call, need=need)
     return t.fn if t is not None else None
 
 

@@ -30,6 +30,8 @@ from dataclasses import dataclass, field
 from .analysis import Context, callee_name, dotted
 
 MAX_DEPTH = 4
+# a callee imported from a file with none of these has no event of a summary (not parsed for it)
+SUMMARY_WORDS = ("train(", "eval(", "zero_grad", ".grad", "step(", "backward", "seed", ".to(", ".cuda(")
 SEED_CALLS = {
     "manual_seed": "torch", "manual_seed_all": "cuda", "seed": "random", "seed_everything": "all",
     "set_seed": "all",
@@ -177,7 +179,7 @@ def summarize(project, ctx: Context, fn: ast.FunctionDef | ast.AsyncFunctionDef)
             if name in {"to", "cuda"} and recv:
                 events.append(Event(pos, "to_device", recv))
             if _depth(project) < MAX_DEPTH:
-                t = project.resolve_call(ctx, n)
+                t = project.resolve_call(ctx, n, need=SUMMARY_WORDS)
                 if t is not None and t.fn is not fn:
                     from .project import bind_arguments
 

@@ -29,6 +29,8 @@ SCALER_CLASSES = {"GradScaler", "ShardedGradScaler"}
 CLIP_CALLS = {"clip_grad_norm_", "clip_grad_value_", "clip_grad_norm", "clip_gradients"}
 BACKWARD_CALLS = {"backward", "manual_backward"}
 MAX_INLINE_DEPTH = 3
+# a helper imported from a file with none of these cannot hold a training-step event (not parsed for it)
+EVENT_WORDS = ("backward", "step(", "zero_grad", "clip_grad", "unscale_", "update(")
 
 
 def _strip_self(name: str | None) -> str:
@@ -230,7 +232,7 @@ def _events(ctx: Context, node: ast.AST, depth: int, anchor: ast.AST | None, pre
                 continue
             if depth >= MAX_INLINE_DEPTH:
                 continue
-            target = local_function(ctx, n)
+            target = local_function(ctx, n, need=EVENT_WORDS)
             if target is None or ctx.is_inside(n, target):
                 continue
             mapping = _param_mapping(target, n)

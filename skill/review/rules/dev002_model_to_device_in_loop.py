@@ -70,33 +70,57 @@ class ModelToDeviceInLoop(Rule):
         """`train_step(model, batch, device)` called every iteration, whose body runs `model.to(device)`:
         (diagnostic, the move call)."""
         reported: set[int] = set()
-        for loop in ctx.nodes(ast.For, ast.AsyncFor, ast.While):
-            for n in ast.walk(loop):
-                if not isinstance(n, ast.Call) or isinstance(n.func, ast.Attribute) and n.func.attr in {"to", "cuda"}:
+        for n in ctx.nodes(ast.Call):
+            if isinstance(n.func, ast.Attribute) and n.func.attr in {"to", "cuda"}:
+                continue
+            if not (n.args or n.keywords or isinstance(n.func, ast.Attribute)):
+                continue
+            loops = ctx.loops_around(n)
+            if not loops:
+                continue
+            if not any(isinstance(a, (ast.Name, ast.Attribute)) and is_model_expr(ctx, a)
+                       for a in (*n.args, *(k.value for k in n.keywords))) and not (
+                    isinstance(n.func, ast.Attribute) and isinstance(n.func.value, ast.Name) and n.func.value.id == "self"):
+                continue  # cheap exit: no model handed over (nor a method of the caller's own object)
+            loop = loops[0]
+            found = self._helper_move(ctx, n)
+            if found is None:
+                continue
+            name, fn, move = found
+            if not (is_training_loop(ctx, loop) or self._runs_backward(ctx, loop)):
+                continue
+            if self._rebuilt_in(ctx, name, loop) or self._offloaded_in(ctx, name, loop) or _in_checkpoint_branch(ctx, n, loop):
+                continue
+            if id(move) in reported:
+                continue
+            reported.add(id(move))
+            if ctx.project.home(ctx, move) is ctx:  # the helper is in this file: report the move itself
+                yield self.report(ctx, move, (
+                    f"`{fn.name}()` moves the model to the device on every call, and it runs on every iteration "
+                    f"of the training loop (line {n.lineno}): move it once before the loop"
+                )), move
+            else:
+                yield self.report(ctx, n, (
+                    f"`{name}` is moved to the device on every iteration of the training loop: `{fn.name}()` "
+                    f"calls `.{callee_name(move)}()` on it; move it once before the loop"
+                )), move
+
+    def _own_moves(self, ctx: Context, fn: ast.AST) -> list[tuple[ast.Call, str]]:
+        """(`x.to(device)` / `x.cuda()` call, receiver) in `fn`'s own body, outside loops (cached per function)."""
+        memo = ctx.__dict__.setdefault("_pp_dev002_own_moves", {})
+        got = memo.get(id(fn))
+        if got is None:
+            got = []
+            for move in ast.walk(fn):
+                if not (isinstance(move, ast.Call) and isinstance(move.func, ast.Attribute) and move.func.attr in {"to", "cuda"}):
                     continue
-                if ctx.loops_around(n)[:1] != [loop]:
+                if ctx.enclosing_function(move) is not fn or ctx.loops_around(move):
                     continue
-                found = self._helper_move(ctx, n)
-                if found is None:
+                if move.func.attr == "to" and not self._moves_to_device(move):
                     continue
-                name, fn, move = found
-                if not (is_training_loop(ctx, loop) or self._runs_backward(ctx, loop)):
-                    continue
-                if self._rebuilt_in(ctx, name, loop) or self._offloaded_in(ctx, name, loop) or _in_checkpoint_branch(ctx, n, loop):
-                    continue
-                if id(move) in reported:
-                    continue
-                reported.add(id(move))
-                if ctx.project.home(ctx, move) is ctx:  # the helper is in this file: report the move itself
-                    yield self.report(ctx, move, (
-                        f"`{fn.name}()` moves the model to the device on every call, and it runs on every iteration "
-                        f"of the training loop (line {n.lineno}): move it once before the loop"
-                    )), move
-                else:
-                    yield self.report(ctx, n, (
-                        f"`{name}` is moved to the device on every iteration of the training loop: `{fn.name}()` "
-                        f"calls `.{callee_name(move)}()` on it; move it once before the loop"
-                    )), move
+                got.append((move, dotted(_strip_mode_calls(move.func.value)) or ""))
+            memo[id(fn)] = got
+        return got
 
     @staticmethod
     def _runs_backward(ctx: Context, loop: ast.AST) -> bool:
@@ -119,14 +143,7 @@ class ModelToDeviceInLoop(Rule):
         if not binding:
             return None
         params = {a.arg for a in (*t.fn.args.posonlyargs, *t.fn.args.args, *t.fn.args.kwonlyargs)}
-        for move in ast.walk(t.fn):
-            if not (isinstance(move, ast.Call) and isinstance(move.func, ast.Attribute) and move.func.attr in {"to", "cuda"}):
-                continue
-            if t.ctx.enclosing_function(move) is not t.fn or t.ctx.loops_around(move):
-                continue
-            if move.func.attr == "to" and not self._moves_to_device(move):
-                continue
-            recv = dotted(_strip_mode_calls(move.func.value)) or ""
+        for move, recv in self._own_moves(t.ctx, t.fn):
             head, _, rest = recv.partition(".")
             if head in {"self", "cls"}:
                 if binding.get(head) != "self" or not rest:
