@@ -135,7 +135,7 @@ def run_rules(
 
 
 def _run(ctx: Context, filename: str, select, ignore, rules) -> tuple[list[Diagnostic], Context]:
-    chosen = list(rules) if rules is not None else list(iter_enabled(select, ignore))
+    chosen = list(rules) if rules is not None else _enabled(select, ignore)
     out: list[Diagnostic] = []
     seen: set[tuple[str, int, int]] = set()
     for rule_cls in chosen:
@@ -151,6 +151,18 @@ def _run(ctx: Context, filename: str, select, ignore, rules) -> tuple[list[Diagn
             _internal(rule_cls, filename, f"{exc.__class__.__name__}: {exc}")
     out.sort(key=lambda d: (d.line, d.col, d.rule.code))
     return out, ctx
+
+
+_ENABLED: dict = {}
+
+
+def _enabled(select, ignore) -> list[type[Rule]]:
+    """`iter_enabled` for one select/ignore pair, computed once per process (asked for every file)."""
+    key = (tuple(select) if select is not None else None, tuple(ignore) if ignore is not None else None, len(Rule.registry))
+    got = _ENABLED.get(key)
+    if got is None:
+        got = _ENABLED[key] = list(iter_enabled(select, ignore))
+    return list(got)
 
 
 def _internal(rule_cls: type[Rule], filename: str, what: str) -> None:

@@ -345,30 +345,45 @@ class Project:
     def _file_lacks(self, ctx: Context, name: str, need: tuple[str, ...]) -> bool:
         """Can we tell, from the text alone, that the imported `name` (a function, a class or a module of the tree)
         lives in a file containing none of `need`? Re-exports and unknown modules: False (parse and see)."""
-        memo = ctx.__dict__.setdefault("_pp_file_lacks", {})
+        return self.import_text(ctx, name, need) == "lacks"
+
+    def import_text(self, ctx: Context, name: str, need: tuple[str, ...]) -> str:
+        """What the text of the file an imported `name` comes from says about `need`, without parsing:
+        'outside' (not a file of the tree), 'lacks' (none of `need` in it), 'has', or 'unknown' (a re-export)."""
+        memo = ctx.__dict__.setdefault("_pp_import_text", {})
         key = (name, need)
         got = memo.get(key)
         if got is not None:
             return got
-        got = False
+        got = "outside"
         q = ctx.imports.get(name) or ""
         if q.startswith("."):
             dots = len(q) - len(q.lstrip("."))
             if dots >= 2 and "." not in q[dots:]:
                 q = q[: dots - 1] + q[dots:]
         mod, _, attr = q.rpartition(".")
-        path = self.module_file(ctx, q)  # `import utils` / `from . import engine`: the module itself
+        path = self.module_file(ctx, q) if q else None  # `import utils` / `from . import engine`: the module itself
         if path is None and (mod or q.startswith(".")):
             path = self.module_file(ctx, mod if mod else q[: len(q) - len(q.lstrip("."))])
             text = self.text(path) if path is not None else None
-            # the definition must be in that file (not re-exported from another one)
-            if text is not None and (f"def {attr}(" in text or f"class {attr}" in text):
-                got = not any(w in text for w in need)
+            if text is not None:
+                # the definition must be in that file (not re-exported from another one)
+                if f"def {attr}(" in text or f"class {attr}" in text:
+                    got = "has" if any(w in text for w in need) else "lacks"
+                else:
+                    got = "unknown"
         elif path is not None:
             text = self.text(path)
-            got = text is not None and not any(w in text for w in need)
+            if text is not None:
+                got = "has" if any(w in text for w in need) else "lacks"
         memo[key] = got
         return got
+
+    def may_import(self, ctx: Context, need: tuple[str, ...]) -> bool:
+        """Could a function imported by `ctx` from the tree contain one of `need` (text check, no parsing)?"""
+        if not self.paths:
+            return False
+        return any(self.import_text(ctx, name, need) in ("has", "unknown") for name in ctx.imports)
 
     def _partial_target(self, ctx: Context, name: str, call: ast.Call, depth: int) -> Target | None:
         from .scopes import latest_binding

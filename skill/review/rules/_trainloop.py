@@ -282,6 +282,9 @@ def training_loops(ctx: Context) -> list[ast.For | ast.AsyncFor | ast.While]:
     memo = ctx.__dict__.get("_pp_trainloop_loops")
     if memo is not None:
         return memo
+    if "backward" not in ctx.source and not ctx.project.may_import(ctx, ("backward",)):
+        ctx.__dict__["_pp_trainloop_loops"] = []
+        return []  # no backward here nor in a file this one imports from the tree: no training loop
     found: dict[int, ast.AST] = {}
     for loop in ctx.nodes(ast.For, ast.AsyncFor, ast.While):
         evs = events(ctx, loop)
