@@ -99,6 +99,12 @@ def home_of(ctx: Context, node: ast.AST) -> Context:
     return ctx.project.home(ctx, node) if ctx.project.paths else ctx
 
 
+def site(ctx: Context, e: Event) -> ast.AST:
+    """Where to report event `e` when reviewing `ctx`: the call itself, or the call of the helper that runs it
+    when that helper lives in another file of the tree (a finding must point into the reviewed file)."""
+    return e.node if e.node is e.anchor or home_of(ctx, e.node) is ctx else e.anchor
+
+
 def where(ctx: Context, node: ast.AST) -> str:
     """'line 12', or 'main.py line 12' for a node of another file of the tree."""
     import os
@@ -236,7 +242,8 @@ def _events(ctx: Context, node: ast.AST, depth: int, anchor: ast.AST | None, pre
             if target is None or ctx.is_inside(n, target):
                 continue
             mapping = _param_mapping(target, n)
-            for e in _helper_events(ctx, target, depth + 1, anchor or n, key):
+            # a helper of another file is read in its own file's names (its optimizer, its scaler)
+            for e in _helper_events(home_of(ctx, target), target, depth + 1, anchor or n, key):
                 e.path = (n, *e.path)
                 for attr in ("target", "via"):
                     head, _, rest = getattr(e, attr).partition(".")
