@@ -194,7 +194,6 @@ CASES: list[Repro] = [
         },
         # same file: reported at the softmax; across files of one reviewed tree it is not (yet)
         expected=(("pkg/models.py", 12),),
-        pending="needs PT-LOSS001 to follow a model class imported from another file of the reviewed tree",
     ),
     Repro(
         name="step-in-alternative-optimize-methods",
