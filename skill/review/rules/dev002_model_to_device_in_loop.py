@@ -70,6 +70,13 @@ class ModelToDeviceInLoop(Rule):
         """`train_step(model, batch, device)` called every iteration, whose body runs `model.to(device)`:
         (diagnostic, the move call)."""
         reported: set[int] = set()
+        proj = ctx.project
+        if not ctx.nodes(ast.For, ast.AsyncFor, ast.While):
+            return
+        if "backward" not in ctx.source and not proj.may_import(ctx, ("backward",)):
+            return  # no training loop can run here
+        if not ("to(" in ctx.source or "cuda(" in ctx.source) and not proj.may_import(ctx, ("to(", "cuda(")):
+            return  # no helper that moves anything
         for n in ctx.nodes(ast.Call):
             if isinstance(n.func, ast.Attribute) and n.func.attr in {"to", "cuda"}:
                 continue
