@@ -66,6 +66,7 @@ class Project:
         self._in_progress: set[int] = set()
         self._callers: dict[int, list] = {}
         self._module_cache: dict[tuple[str, str], str | None] = {}
+        self._importers_memo: dict[tuple[str, str], list[str]] = {}
         # files parsed only to answer questions about them: at most a quarter of the tree (+16), so a
         # project review costs at most ~0.5x a parse more than reviewing the files one by one
         self.parse_budget = 16 + len(self.paths) // 4
@@ -454,6 +455,15 @@ class Project:
             return r
         return None
 
+    def _importers(self, stem: str, package: str) -> list[str]:
+        """Files whose text may import the module `stem` (or its package's re-export): once per module."""
+        memo = self._importers_memo
+        key = (stem, package)
+        got = memo.get(key)
+        if got is None:
+            got = memo[key] = [p for p in self.paths if (t := self.text(p)) and _imports_module(t, stem, package)]
+        return got
+
     def callers(self, ctx: Context, fn: ast.AST) -> list[tuple[Context, ast.Call]]:
         """Call sites of `fn` (a function of `ctx`'s file) in the whole project, recursion excluded."""
         if not isinstance(fn, FUNC_TYPES):
@@ -474,11 +484,11 @@ class Project:
             # the package name counts only if its __init__ re-exports the function (`from pkg import evaluate`)
             package = Path(home_path).parent.name if fn.name in (self.text(pkg_init) or "") else ""
             scanned = 0
-            for path in self.paths:
+            for path in self._importers(stem, package):
                 if path == home_path:
                     continue
                 text = self.text(path)
-                if not text or fn.name not in text or not _imports_module(text, stem, package):
+                if not text or fn.name not in text:
                     continue  # cheap text filter: the file can neither name the function nor import its module
                 scanned += 1
                 if scanned > MAX_CALLER_FILES:
