@@ -10,6 +10,7 @@ absent). For each corpus it prints:
   * the same with directories on all cores (the CLI's default),
   * TorchFix (`torchfix --select ALL`) on a subset / our reviewer on the same subset (goal >= 25x),
     when the `torchfix` command is installed (`pip install torchfix`).
+Parse and review alternate within each round (best of N each), so drifting machine load hits both alike.
 Run: .venv/bin/python bench/review_speed.py [--subset DIR] [--repeat N]
 """
 
@@ -51,6 +52,18 @@ def best_of(n: int, fn) -> float:
     return min(times)
 
 
+def best_of_interleaved(n: int, *fns) -> list[float]:
+    """Best time of each function over `n` rounds, the functions alternating within a round: on a shared
+    machine whose load drifts over minutes, a ratio of two measurements taken side by side stays honest."""
+    best = [float("inf")] * len(fns)
+    for _ in range(n):
+        for i, fn in enumerate(fns):
+            t = time.perf_counter()
+            fn()
+            best[i] = min(best[i], time.perf_counter() - t)
+    return best
+
+
 DIFFUSERS = ("huggingface+diffusers", "58eb52c080", "examples")
 
 
@@ -85,14 +98,13 @@ def project_ratio(console: Console, label: str, dirs: list[Path], repeat: int) -
             except (SyntaxError, ValueError):
                 pass
 
-    t_parse = best_of(repeat, parse_all)
     report = None
 
     def review():
         nonlocal report
         report = review_paths([str(d) for d in dirs], config=ReviewConfig(), jobs=1)
 
-    t_review = best_of(repeat, review)
+    t_parse, t_review = best_of_interleaved(repeat, parse_all, review)
     ratio = t_review / t_parse
     verdict = "OK" if ratio <= 3 else "OVER GOAL"
     console.print(
@@ -135,8 +147,7 @@ def main() -> None:
             except SourceParseError:
                 pass
 
-    t_parse = best_of(args.repeat, parse_all)
-    t_review = best_of(args.repeat, review_all)
+    t_parse, t_review = best_of_interleaved(args.repeat, parse_all, review_all)
     t_parallel = best_of(args.repeat, lambda: review_paths([str(d) for d in dirs]))
     n_findings = len(review_paths([str(d) for d in dirs]).findings)
 

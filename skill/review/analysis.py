@@ -176,19 +176,20 @@ class Context:
         while stack:
             node = pop()
             by_type[type(node)].append(node)
-            children = []
             fields = child_fields.get(type(node))
             if fields is None:
-                fields = child_fields[type(node)] = tuple(f for f in node._fields if f not in _SCALAR_FIELDS)
+                # reversed: children are pushed last-first so that they pop in field (source) order
+                fields = child_fields[type(node)] = tuple(reversed([f for f in node._fields if f not in _SCALAR_FIELDS]))
             for name in fields:
                 value = getattr(node, name, None)
-                if isinstance(value, list):
-                    children.extend(c for c in value if isinstance(c, AST) and not isinstance(c, singletons))
+                if value.__class__ is list:
+                    for child in reversed(value):
+                        if isinstance(child, AST) and not isinstance(child, singletons):
+                            setattr(child, PARENT, node)
+                            push(child)
                 elif isinstance(value, AST) and not isinstance(value, singletons):
-                    children.append(value)
-            for child in reversed(children):
-                setattr(child, PARENT, node)
-                push(child)
+                    setattr(value, PARENT, node)
+                    push(value)
         # decorators and a few other fields come after the body in _fields order: restore source order
         for t, nodes in by_type.items():
             if "lineno" in t._attributes:

@@ -113,14 +113,16 @@ def run_rules(
 ) -> tuple[list[Diagnostic], Context]:
     from .project import Project
 
-    # a file already parsed as another file's dependency: its tree is reused (same text, same tree)
-    tree = project.parsed_tree(filename, text) if project is not None else None
-    if tree is None:
-        tree = parse_source(text, filename)
-    try:
-        ctx = Context(text, tree, filename)
-    except RecursionError:  # pragma: no cover - the index is iterative; belt and braces
-        raise SourceParseError(SourceError(file=filename, message="source is nested too deeply to analyse")) from None
+    # a file already parsed as another file's dependency: its context (tree and index) is reused
+    ctx = project.parsed_context(filename, text) if project is not None else None
+    if ctx is None:
+        tree = project.parsed_tree(filename, text) if project is not None else None
+        if tree is None:
+            tree = parse_source(text, filename)
+        try:
+            ctx = Context(text, tree, filename)
+        except RecursionError:  # pragma: no cover - the index is iterative; belt and braces
+            raise SourceParseError(SourceError(file=filename, message="source is nested too deeply to analyse")) from None
     proj = project if project is not None else Project([])
     if target_torch:
         proj.target_torch = target_torch
@@ -133,7 +135,7 @@ def run_rules(
 
 
 def _run(ctx: Context, filename: str, select, ignore, rules) -> tuple[list[Diagnostic], Context]:
-    chosen = list(rules) if rules is not None else list(iter_enabled(select, ignore))
+    chosen = list(rules) if rules is not None else _enabled(select, ignore)
     out: list[Diagnostic] = []
     seen: set[tuple[str, int, int]] = set()
     for rule_cls in chosen:
@@ -149,6 +151,18 @@ def _run(ctx: Context, filename: str, select, ignore, rules) -> tuple[list[Diagn
             _internal(rule_cls, filename, f"{exc.__class__.__name__}: {exc}")
     out.sort(key=lambda d: (d.line, d.col, d.rule.code))
     return out, ctx
+
+
+_ENABLED: dict = {}
+
+
+def _enabled(select, ignore) -> list[type[Rule]]:
+    """`iter_enabled` for one select/ignore pair, computed once per process (asked for every file)."""
+    key = (tuple(select) if select is not None else None, tuple(ignore) if ignore is not None else None, len(Rule.registry))
+    got = _ENABLED.get(key)
+    if got is None:
+        got = _ENABLED[key] = list(iter_enabled(select, ignore))
+    return list(got)
 
 
 def _internal(rule_cls: type[Rule], filename: str, what: str) -> None:

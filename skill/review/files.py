@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -74,13 +76,30 @@ def review_file(
         return [], exc.error
 
 
+@contextmanager
+def fewer_gc_passes(gen0: int = 100000) -> Iterator[None]:
+    """Collect garbage less often while reviewing (restored afterwards).
+
+    The analysis allocates millions of small objects (AST nodes, index entries) that stay alive while a tree is
+    reviewed; with CPython's default threshold (700) the cyclic collector re-scans them thousands of times,
+    about a third of the review time on a large tree. A higher first threshold keeps the same collector
+    (memory is still reclaimed) with ~100x fewer passes."""
+    old = gc.get_threshold()
+    gc.set_threshold(max(old[0], gen0), *old[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*old)
+
+
 def _review_chunk(args: tuple[list[str], ReviewConfig, list[str] | None, list[str] | None, list[str]]) -> list[tuple[list[dict], dict | None]]:
     paths, config, select, ignore, project_files = args
     project = _project(project_files, config)
     out = []
-    for p in paths:
-        findings, err = review_file(p, config, select, ignore, project)
-        out.append(([f.model_dump(mode="json") for f in findings], err.model_dump(mode="json") if err else None))
+    with fewer_gc_passes():
+        for p in paths:
+            findings, err = review_file(p, config, select, ignore, project)
+            out.append(([f.model_dump(mode="json") for f in findings], err.model_dump(mode="json") if err else None))
     return out
 
 
@@ -126,11 +145,12 @@ def review_paths(
                         report.errors.append(SourceError.model_validate(err))
     else:
         project = _project(files, config)
-        for p in files:
-            findings, err = review_file(p, config, select, ignore, project)
-            report.findings.extend(findings)
-            if err:
-                report.errors.append(err)
+        with fewer_gc_passes():
+            for p in files:
+                findings, err = review_file(p, config, select, ignore, project)
+                report.findings.extend(findings)
+                if err:
+                    report.errors.append(err)
     report.files_reviewed = len(files)
     report.findings.sort(key=lambda f: (f.file, f.cell or 0, f.line, f.col, f.rule))
     return report

@@ -54,7 +54,9 @@ class Project:
     """Files of one reviewed tree, parsed on demand, with the call graph and summaries over them."""
 
     def __init__(self, paths: list[str] | None = None) -> None:
-        self.paths = [os.path.abspath(p) for p in (paths or []) if p != "-" and p.endswith((".py", ".pyi"))]
+        given = [p for p in (paths or []) if p != "-" and p.endswith((".py", ".pyi"))]
+        self.paths = [os.path.abspath(p) for p in given]
+        self._names = dict(zip(self.paths, given))  # absolute path -> the name the file is reviewed under
         self._by_path: set[str] = set(self.paths)
         self._parsed: OrderedDict[str, Context | None] = OrderedDict()
         self._registered: dict[str, Context] = {}
@@ -64,6 +66,7 @@ class Project:
         self._in_progress: set[int] = set()
         self._callers: dict[int, list] = {}
         self._module_cache: dict[tuple[str, str], str | None] = {}
+        self._importers_memo: dict[tuple[str, str], list[str]] = {}
         # files parsed only to answer questions about them: at most a quarter of the tree (+16), so a
         # project review costs at most ~0.5x a parse more than reviewing the files one by one
         self.parse_budget = 16 + len(self.paths) // 4
@@ -86,14 +89,38 @@ class Project:
             self._registered[os.path.abspath(ctx.filename)] = ctx
 
     def unregister(self, ctx: Context) -> None:
-        self._roots.pop(id(ctx.tree), None)
         path = os.path.abspath(ctx.filename)
         if self._registered.get(path) is ctx:
             del self._registered[path]
+        if path in self._by_path and ctx.filename == self._names.get(path, path):
+            dep = self._parsed.get(path)
+            if dep is None or dep is ctx:
+                # a reviewed file stays known (LRU) for the files reviewed after it: no second parse and index
+                self._parsed[path] = ctx
+                self._parsed.move_to_end(path)
+                self._roots[id(ctx.tree)] = ctx
+                self._evict()
+                return
+        self._roots.pop(id(ctx.tree), None)
         dep = self._parsed.get(path) if ctx.filename not in ("-", "<string>") else None
         if dep is not None and dep.tree is ctx.tree:  # the tree was shared with its dependency context
             self._roots[id(dep.tree)] = dep
         self._forget(ctx)
+
+    def parsed_context(self, filename: str, text: str) -> Context | None:
+        """The context of `filename` when it was already parsed (as a dependency, or reviewed) from the same
+        text: reviewing it reuses the tree and the index."""
+        if filename in ("-", "<string>"):
+            return None
+        dep = self._parsed.get(os.path.abspath(filename))
+        return dep if dep is not None and dep.source == text and dep.filename == filename else None
+
+    def _evict(self) -> None:
+        while len(self._parsed) > MAX_PARSED:
+            old_path, old = self._parsed.popitem(last=False)
+            if old is not None:
+                self._roots.pop(id(old.tree), None)
+                self._forget(old)
 
     def parsed_tree(self, filename: str, text: str) -> ast.Module | None:
         """The tree of `filename` when it was already parsed as a dependency from the same text, else None."""
@@ -125,18 +152,15 @@ class Project:
         text = self.text(path)
         if text is not None:
             try:
-                tree = ast.parse(text, filename=path)
-                ctx = Context(text, tree, path)
+                name = self._names.get(path, path)
+                tree = ast.parse(text, filename=name)
+                ctx = Context(text, tree, name)
                 ctx._project = self  # type: ignore[attr-defined]
                 self._roots[id(tree)] = ctx
             except (SyntaxError, ValueError, RecursionError, MemoryError):
                 ctx = None
         self._parsed[path] = ctx
-        if len(self._parsed) > MAX_PARSED:
-            old_path, old = self._parsed.popitem(last=False)
-            if old is not None:
-                self._roots.pop(id(old.tree), None)
-                self._forget(old)
+        self._evict()
         return ctx
 
     def text(self, path: str) -> str | None:
@@ -257,10 +281,19 @@ class Project:
         return None
 
     # ------------------------------------------------------------------ call graph
-    def resolve_call(self, ctx: Context, call: ast.Call, depth: int = 0) -> Target | None:
+    def resolve_call(self, ctx: Context, call: ast.Call, depth: int = 0, need: tuple[str, ...] | None = None) -> Target | None:
         """The function `call` runs, if the reviewed tree defines it (cheap exits first: this is asked
-        for every call in the scopes rules look at)."""
+        for every call in the scopes rules look at).
+
+        `need`: the caller only cares about functions whose file contains one of these substrings
+        (`("backward", ".step(")`); a function imported from a file that does not is not parsed (None)."""
         func = call.func
+        if need and self.paths:
+            name = func.id if isinstance(func, ast.Name) else func.value.id \
+                if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) else None
+            if name is not None and name in ctx.imports and name not in ctx.functions_by_name \
+                    and self._file_lacks(ctx, name, need):
+                return None
         if isinstance(func, ast.Name):
             name = func.id
             if name in ctx.functions_by_name:
@@ -309,6 +342,49 @@ class Project:
                 if found is not None:
                     return Target(found[0], found[1], recv)
         return None
+
+    def _file_lacks(self, ctx: Context, name: str, need: tuple[str, ...]) -> bool:
+        """Can we tell, from the text alone, that the imported `name` (a function, a class or a module of the tree)
+        lives in a file containing none of `need`? Re-exports and unknown modules: False (parse and see)."""
+        return self.import_text(ctx, name, need) == "lacks"
+
+    def import_text(self, ctx: Context, name: str, need: tuple[str, ...]) -> str:
+        """What the text of the file an imported `name` comes from says about `need`, without parsing:
+        'outside' (not a file of the tree), 'lacks' (none of `need` in it), 'has', or 'unknown' (a re-export)."""
+        memo = ctx.__dict__.setdefault("_pp_import_text", {})
+        key = (name, need)
+        got = memo.get(key)
+        if got is not None:
+            return got
+        got = "outside"
+        q = ctx.imports.get(name) or ""
+        if q.startswith("."):
+            dots = len(q) - len(q.lstrip("."))
+            if dots >= 2 and "." not in q[dots:]:
+                q = q[: dots - 1] + q[dots:]
+        mod, _, attr = q.rpartition(".")
+        path = self.module_file(ctx, q) if q else None  # `import utils` / `from . import engine`: the module itself
+        if path is None and (mod or q.startswith(".")):
+            path = self.module_file(ctx, mod if mod else q[: len(q) - len(q.lstrip("."))])
+            text = self.text(path) if path is not None else None
+            if text is not None:
+                # the definition must be in that file (not re-exported from another one)
+                if f"def {attr}(" in text or f"class {attr}" in text:
+                    got = "has" if any(w in text for w in need) else "lacks"
+                else:
+                    got = "unknown"
+        elif path is not None:
+            text = self.text(path)
+            if text is not None:
+                got = "has" if any(w in text for w in need) else "lacks"
+        memo[key] = got
+        return got
+
+    def may_import(self, ctx: Context, need: tuple[str, ...]) -> bool:
+        """Could a function imported by `ctx` from the tree contain one of `need` (text check, no parsing)?"""
+        if not self.paths:
+            return False
+        return any(self.import_text(ctx, name, need) in ("has", "unknown") for name in ctx.imports)
 
     def _partial_target(self, ctx: Context, name: str, call: ast.Call, depth: int) -> Target | None:
         from .scopes import latest_binding
@@ -379,6 +455,15 @@ class Project:
             return r
         return None
 
+    def _importers(self, stem: str, package: str) -> list[str]:
+        """Files whose text may import the module `stem` (or its package's re-export): once per module."""
+        memo = self._importers_memo
+        key = (stem, package)
+        got = memo.get(key)
+        if got is None:
+            got = memo[key] = [p for p in self.paths if (t := self.text(p)) and _imports_module(t, stem, package)]
+        return got
+
     def callers(self, ctx: Context, fn: ast.AST) -> list[tuple[Context, ast.Call]]:
         """Call sites of `fn` (a function of `ctx`'s file) in the whole project, recursion excluded."""
         if not isinstance(fn, FUNC_TYPES):
@@ -399,11 +484,11 @@ class Project:
             # the package name counts only if its __init__ re-exports the function (`from pkg import evaluate`)
             package = Path(home_path).parent.name if fn.name in (self.text(pkg_init) or "") else ""
             scanned = 0
-            for path in self.paths:
+            for path in self._importers(stem, package):
                 if path == home_path:
                     continue
                 text = self.text(path)
-                if not text or fn.name not in text or not _imports_module(text, stem, package):
+                if not text or fn.name not in text:
                     continue  # cheap text filter: the file can neither name the function nor import its module
                 scanned += 1
                 if scanned > MAX_CALLER_FILES:
@@ -466,8 +551,11 @@ def bind_arguments(t: Target, call: ast.Call) -> dict[str, str]:
     args = [*t.bound_args, *call.args]
     for name, arg in zip(params, args):
         if isinstance(arg, ast.Starred):
+            out["=*"] = "1"  # arguments unknown from here on: no parameter default can be assumed
             break
         _bind(out, name, arg)
+    if any(kw.arg is None for kw in call.keywords):
+        out["=*"] = "1"  # `**kwargs` may pass any parameter
     kw_params = set(params) | {a.arg for a in fn.args.kwonlyargs}
     for kw in (*t.bound_kwargs, *call.keywords):
         if kw.arg and kw.arg in kw_params:

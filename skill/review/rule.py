@@ -166,10 +166,17 @@ def _attr_name_position(ctx: Context, attr: ast.Attribute) -> tuple[int, int]:
     return end_line, max(col, 0)
 
 
+_SORTED: tuple[int, list] = (-1, [])
+
+
 def all_rules() -> list[type[Rule]]:
+    """Every registered rule, in catalogue order (sorted once per registry size: asked for every file)."""
+    global _SORTED
     from . import rules  # noqa: F401 -- importing the package registers every rule
 
-    return [Rule.registry[c] for c in sorted(Rule.registry, key=_code_key)]
+    if _SORTED[0] != len(Rule.registry):
+        _SORTED = (len(Rule.registry), [Rule.registry[c] for c in sorted(Rule.registry, key=_code_key)])
+    return list(_SORTED[1])
 
 
 def get_rule(code: str) -> type[Rule] | None:

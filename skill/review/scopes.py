@@ -384,12 +384,13 @@ def loop_iter_text(loop: ast.AST) -> str:
     return " ".join(parts)
 
 
-def local_function(ctx: Context, call: ast.Call) -> ast.FunctionDef | ast.AsyncFunctionDef | None:
+def local_function(ctx: Context, call: ast.Call, need: tuple[str, ...] | None = None) -> ast.FunctionDef | ast.AsyncFunctionDef | None:
     """The function `call` invokes, when the reviewed code defines it: `helper(...)`, `self.helper(...)`
     in this file (by name), else what the project resolves (nested defs, `obj.method()` on an instance of
     a class of the tree, `functools.partial`, functions imported from other files of the tree).
 
-    The result may belong to another file: `ctx.project.ctx_of(fn)` is its context."""
+    The result may belong to another file: `ctx.project.ctx_of(fn)` is its context. `need`: see
+    `Project.resolve_call` (skip imported functions whose file cannot matter)."""
     home = _home(ctx, call)
     func = call.func
     name = None
@@ -401,7 +402,7 @@ def local_function(ctx: Context, call: ast.Call) -> ast.FunctionDef | ast.AsyncF
         fns = home.functions_by_name.get(name)
         if fns:
             return fns[0]
-    t = home.project.resolve_call(home, call)
+    t = home.project.resolve_call(home, call, need=need)
     return t.fn if t is not None else None
 
 
@@ -413,9 +414,31 @@ def call_sites(ctx: Context, fn: ast.AST) -> list[ast.Call]:
         return []
     home = _home(ctx, fn)
     out = [c for c in home.calls(fn.name) if not home.is_inside(c, fn) or home.enclosing_function(c) is not fn]
+    if "partial" in home.calls_by_name:
+        out.extend(_partial_calls(home, fn))
     proj = home._project
     if proj is not None and proj.paths:
         out.extend(c for other, c in proj.callers(home, fn) if other is not home)
+    return out
+
+
+def _partial_calls(ctx: Context, fn: ast.AST) -> list[ast.Call]:
+    """Calls of a `functools.partial(fn, ...)` bound to a name (`step = partial(update, model, opt)`; `step(x)`)."""
+    out: list[ast.Call] = []
+    for p in ctx.calls("partial"):
+        if not p.args or (dotted(p.args[0]) or "").rsplit(".", 1)[-1] != fn.name:  # type: ignore[attr-defined]
+            continue
+        stmt = ctx.parent(p)
+        if not isinstance(stmt, ast.Assign) or stmt.value is not p:
+            continue
+        for target in stmt.targets:
+            if not isinstance(target, ast.Name):
+                continue
+            for c in ctx.calls(target.id):
+                if isinstance(c.func, ast.Name):
+                    t = ctx.project.resolve_call(ctx, c)
+                    if t is not None and t.fn is fn:
+                        out.append(c)
     return out
 
 

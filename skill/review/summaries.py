@@ -30,6 +30,8 @@ from dataclasses import dataclass, field
 from .analysis import Context, callee_name, dotted
 
 MAX_DEPTH = 4
+# a callee imported from a file with none of these has no event of a summary (not parsed for it)
+SUMMARY_WORDS = ("train(", "eval(", "zero_grad", ".grad", "step(", "backward", "seed", ".to(", ".cuda(")
 SEED_CALLS = {
     "manual_seed": "torch", "manual_seed_all": "cuda", "seed": "random", "seed_everything": "all",
     "set_seed": "all",
@@ -51,6 +53,7 @@ class FunctionSummary:
     events: list[Event] = field(default_factory=list)
     disables_grad: bool = False
     _ctx: Context | None = None
+    defaults: dict[str, str] = field(default_factory=dict)  # flag parameter -> 'True'/'False' default
 
     @classmethod
     def empty(cls, fn: ast.AST) -> FunctionSummary:
@@ -113,12 +116,14 @@ class FunctionSummary:
             kind, arg = e.kind, e.arg
             if kind == "train_flag":
                 literal = binding.get("=" + arg)
+                if literal is None and arg not in binding and "=*" not in binding:
+                    literal = self.defaults.get(arg)  # not passed: the parameter's default decides
                 if literal in ("True", "False"):
                     kind, arg = ("train" if literal == "True" else "eval"), ""
                 elif arg in binding:
                     arg = binding[arg]
             events.append(Event(pos or e.pos, kind, recv, arg))
-        return FunctionSummary(self.fn, self.params, events, self.disables_grad, self._ctx)
+        return FunctionSummary(self.fn, self.params, events, self.disables_grad, self._ctx, self.defaults)
 
 
 def _same(a: str, b: str) -> bool:
@@ -139,10 +144,12 @@ def summarize(project, ctx: Context, fn: ast.FunctionDef | ast.AsyncFunctionDef)
         if isinstance(n, ast.Call):
             name = callee_name(n) or ""
             recv = dotted(n.func.value) if isinstance(n.func, ast.Attribute) else None
-            if name == "train" and recv and len(n.args) == 1 and isinstance(n.args[0], ast.Name) \
-                    and n.args[0].id in params:
-                events.append(Event(pos, "train_flag", recv, n.args[0].id))
-                continue
+            if name == "train" and recv:
+                flag_arg = n.args[0] if len(n.args) == 1 else next(
+                    (k.value for k in n.keywords if k.arg == "mode"), None) if not n.args else None
+                if isinstance(flag_arg, ast.Name) and flag_arg.id in params:
+                    events.append(Event(pos, "train_flag", recv, flag_arg.id))
+                    continue
             flag = sets_training_flag(n)
             if flag is not None:
                 events.append(Event(pos, "train" if flag else "eval", recv or ""))
@@ -172,7 +179,7 @@ def summarize(project, ctx: Context, fn: ast.FunctionDef | ast.AsyncFunctionDef)
             if name in {"to", "cuda"} and recv:
                 events.append(Event(pos, "to_device", recv))
             if _depth(project) < MAX_DEPTH:
-                t = project.resolve_call(ctx, n)
+                t = project.resolve_call(ctx, n, need=SUMMARY_WORDS)
                 if t is not None and t.fn is not fn:
                     from .project import bind_arguments
 
@@ -193,7 +200,20 @@ def summarize(project, ctx: Context, fn: ast.FunctionDef | ast.AsyncFunctionDef)
             isinstance(s, (ast.With, ast.AsyncWith)) and any(is_grad_disabling_with_item(ctx, it) for it in s.items)
             for s in body if not isinstance(s, (ast.Return, ast.Assign))
         ) and any(isinstance(s, (ast.With, ast.AsyncWith)) for s in body)
-    return FunctionSummary(fn, params, events, disables, ctx)
+    return FunctionSummary(fn, params, events, disables, ctx, _bool_defaults(fn))
+
+
+def _bool_defaults(fn: ast.FunctionDef | ast.AsyncFunctionDef) -> dict[str, str]:
+    """Parameters with a literal True/False default (`train=True`): the mode when a caller omits them."""
+    out: dict[str, str] = {}
+    pos = [*fn.args.posonlyargs, *fn.args.args]
+    for a, d in zip(pos[len(pos) - len(fn.args.defaults):], fn.args.defaults):
+        if isinstance(d, ast.Constant) and isinstance(d.value, bool):
+            out[a.arg] = str(d.value)
+    for a, d in zip(fn.args.kwonlyargs, fn.args.kw_defaults):
+        if isinstance(d, ast.Constant) and isinstance(d.value, bool):
+            out[a.arg] = str(d.value)
+    return out
 
 
 def _depth(project) -> int:

@@ -85,7 +85,6 @@ CASES: list[Repro] = [
         ''')},
         # the evaluation call: Dropout stays active because nothing ever calls model.eval()
         expected=(("trainer.py", 38),),
-        pending="needs PT-MODE004 to follow the flag through a forwarding helper (_run_epoch -> _run_batch)",
     ),
     Repro(
         name="epoch-scheduler-stepped-in-batch-helper",
@@ -193,9 +192,8 @@ CASES: list[Repro] = [
                     return model
             '''),
         },
-        # same file: reported at the softmax; across files of one reviewed tree: at the loss that receives it
-        # (a finding belongs to the file being reviewed), the message naming models.py and the softmax's line
-        expected=(("pkg/trainer.py", 14),),
+        # reported at the softmax (the catalogue's anchor), in the model's file, when the tree is reviewed as one project
+        expected=(("pkg/models.py", 12),),
     ),
     Repro(
         name="step-in-alternative-optimize-methods",
@@ -239,7 +237,6 @@ CASES: list[Repro] = [
                     for batch in self.data:
                         self.run_step(batch)
         ''')},
-        pending="PT-OPT004 false alarm: optimize_fp16 / optimize_normal are alternative branches, one step per backward",
     ),
     Repro(
         name="strict-false-after-intersecting-keys",

@@ -29,6 +29,8 @@ SCALER_CLASSES = {"GradScaler", "ShardedGradScaler"}
 CLIP_CALLS = {"clip_grad_norm_", "clip_grad_value_", "clip_grad_norm", "clip_gradients"}
 BACKWARD_CALLS = {"backward", "manual_backward"}
 MAX_INLINE_DEPTH = 3
+# a helper imported from a file with none of these cannot hold a training-step event (not parsed for it)
+EVENT_WORDS = ("backward", "step(", "zero_grad", "clip_grad", "unscale_", "update(")
 
 
 def _strip_self(name: str | None) -> str:
@@ -49,6 +51,12 @@ def value_of(ctx: Context, expr: ast.AST | None, depth: int = 0) -> list[ast.AST
         values = list(_assigned_values(ctx, expr, name))
     except RecursionError:  # pragma: no cover - defensive
         return []
+    if not values and "." not in name and depth < 3:
+        # a parameter of a function called from another file of the tree (`engine.train_one_epoch(..., sched)`)
+        foreign = []
+        for other, arg in _foreign_arguments(ctx, expr, name):
+            foreign.extend(value_of(other, arg, depth + 1) or [arg])
+        return foreign
     out: list[ast.AST] = []
     for v in values:
         if isinstance(v, (ast.Name, ast.Attribute)) and depth < 3 and v is not expr:
@@ -56,6 +64,54 @@ def value_of(ctx: Context, expr: ast.AST | None, depth: int = 0) -> list[ast.AST
         else:
             out.append(v)
     return out
+
+
+def _foreign_arguments(ctx: Context, use: ast.AST, name: str) -> list[tuple[Context, ast.AST]]:
+    """(caller's context, argument) for parameter `name` of the function around `use`, at its call sites in
+    the OTHER files of the reviewed tree (the in-file ones are `_assigned_values`' business)."""
+    proj = ctx.project
+    fn = ctx.enclosing_function(use)
+    if not proj.paths or fn is None:
+        return []
+    params = [a.arg for a in (*fn.args.posonlyargs, *fn.args.args, *fn.args.kwonlyargs)]
+    if name not in params:
+        return []
+    out = []
+    for other, call in proj.callers(ctx, fn):
+        if other is ctx:
+            continue
+        arg = kwarg_value(call, name)
+        if arg is None:
+            pos = [a.arg for a in (*fn.args.posonlyargs, *fn.args.args)]
+            if pos and pos[0] in {"self", "cls"} and isinstance(call.func, ast.Attribute):
+                pos = pos[1:]
+            if name in pos and not any(isinstance(a, ast.Starred) for a in call.args):
+                i = pos.index(name)
+                arg = call.args[i] if i < len(call.args) else None
+        if arg is None:
+            return []  # one caller we cannot follow: the value is unknown
+        out.append((other, arg))
+    return out
+
+
+def home_of(ctx: Context, node: ast.AST) -> Context:
+    """The context of the file `node` belongs to (a value followed into another file of the tree)."""
+    return ctx.project.home(ctx, node) if ctx.project.paths else ctx
+
+
+def site(ctx: Context, e: Event) -> ast.AST:
+    """Where to report event `e` when reviewing `ctx`: the call itself, or the call of the helper that runs it
+    when that helper lives in another file of the tree (a finding must point into the reviewed file)."""
+    return e.node if e.node is e.anchor or home_of(ctx, e.node) is ctx else e.anchor
+
+
+def where(ctx: Context, node: ast.AST) -> str:
+    """'line 12', or 'main.py line 12' for a node of another file of the tree."""
+    import os
+
+    home = home_of(ctx, node)
+    line = f"line {getattr(node, 'lineno', '?')}"
+    return line if home is ctx else f"{os.path.basename(home.filename)} {line}"
 
 
 def _constructor(value: ast.AST) -> ast.Call | None:
@@ -70,7 +126,7 @@ def role_of_value(ctx: Context, value: ast.AST) -> str | None:
     if call is None:
         return None
     name = callee_name(call) or ""
-    q = ctx.call_qualname(call) or ""
+    q = home_of(ctx, call).call_qualname(call) or ""
     if name in SCALER_CLASSES:
         return "scaler"
     if "lr_scheduler" in q or SCHEDULER_RE.search(name):
@@ -119,6 +175,7 @@ class Event:
     target: str  # the optimizer / scaler / scheduler / model named (receiver, with `self.` stripped)
     key: tuple  # source order, helpers' events kept in their own order
     via: str = ""  # scaler_step / unscale: the scaler's name
+    path: tuple = ()  # the helper calls leading from the inspected function to `node` (outermost first)
 
     def same_target(self, other: Event) -> bool:
         return bool(self.target) and self.target == other.target
@@ -181,11 +238,13 @@ def _events(ctx: Context, node: ast.AST, depth: int, anchor: ast.AST | None, pre
                 continue
             if depth >= MAX_INLINE_DEPTH:
                 continue
-            target = local_function(ctx, n)
+            target = local_function(ctx, n, need=EVENT_WORDS)
             if target is None or ctx.is_inside(n, target):
                 continue
             mapping = _param_mapping(target, n)
-            for e in _helper_events(ctx, target, depth + 1, anchor or n, key):
+            # a helper of another file is read in its own file's names (its optimizer, its scaler)
+            for e in _helper_events(home_of(ctx, target), target, depth + 1, anchor or n, key):
+                e.path = (n, *e.path)
                 for attr in ("target", "via"):
                     head, _, rest = getattr(e, attr).partition(".")
                     if head in mapping:
@@ -206,7 +265,7 @@ def _helper_events(ctx: Context, target: ast.AST, depth: int, anchor: ast.AST, p
     if hit is None or hit[0] is not target:
         hit = (target, _events(ctx, target, depth, _NO_ANCHOR, ()))  # the node kept: its id stays unique
         memo[(id(target), depth)] = hit
-    return [Event(e.kind, e.node, anchor, e.target, (*prefix, *e.key), e.via) for e in hit[1]]
+    return [Event(e.kind, e.node, anchor, e.target, (*prefix, *e.key), e.via, e.path) for e in hit[1]]
 
 
 def _param_mapping(fn: ast.FunctionDef | ast.AsyncFunctionDef, call: ast.Call) -> dict[str, str]:
@@ -230,6 +289,9 @@ def training_loops(ctx: Context) -> list[ast.For | ast.AsyncFor | ast.While]:
     memo = ctx.__dict__.get("_pp_trainloop_loops")
     if memo is not None:
         return memo
+    if "backward" not in ctx.source and not ctx.project.may_import(ctx, ("backward",)):
+        ctx.__dict__["_pp_trainloop_loops"] = []
+        return []  # no backward here nor in a file this one imports from the tree: no training loop
     found: dict[int, ast.AST] = {}
     for loop in ctx.nodes(ast.For, ast.AsyncFor, ast.While):
         evs = events(ctx, loop)
@@ -274,6 +336,8 @@ def loader_constructions(ctx: Context, expr: ast.AST | None, depth: int = 0) -> 
     if expr is None or depth > 3:
         return out
     for v in value_of(ctx, expr):
+        if home_of(ctx, v) is not ctx:
+            return []  # built in another file: the loader rules report in the file that builds it
         if isinstance(v, (ast.Name, ast.Attribute)) and depth < 3:
             out.extend(loader_constructions(ctx, v, depth + 1))
             continue
@@ -357,7 +421,13 @@ def exclusive(ctx: Context, a: Event, b: Event) -> bool:
     """Can `a` and `b` not both run in one iteration? (Events of one helper call compare their own nodes.)"""
     if mutually_exclusive(ctx, a.anchor, b.anchor):
         return True
-    return a.anchor is b.anchor and mutually_exclusive(ctx, a.node, b.node)
+    if a.anchor is not b.anchor:
+        return False
+    # the same helper call: compare where the two call chains part (`if fp16: self.opt_fp16() else: self.opt()`)
+    for x, y in zip((*a.path, a.node), (*b.path, b.node)):
+        if x is not y:
+            return mutually_exclusive(ctx, x, y)
+    return False
 
 
 def same_conditions(ctx: Context, a: Event, b: Event, loop: ast.AST) -> bool:

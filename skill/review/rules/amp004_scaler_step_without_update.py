@@ -8,7 +8,7 @@ from ..analysis import Context, const_value, dotted, kwarg_value
 from ..models import Severity
 from ..rule import Rule
 from ..semantics import is_test_function
-from ._trainloop import events, role, training_loops
+from ._trainloop import events, role, site, training_loops
 
 
 class ScalerStepWithoutUpdate(Rule):
@@ -55,7 +55,7 @@ class ScalerStepWithoutUpdate(Rule):
                 in_loops.add(id(e.node))
                 if e.via in updated or self._updated_elsewhere(ctx, e.via, loop):
                     continue
-                yield self._finding(ctx, e.node, e.via)
+                yield self._finding(ctx, site(ctx, e), e.via)
         # a scaler step outside any visible training loop (a step helper called from another module)
         updates = {(dotted(c.func.value) or "").removeprefix("self.") for c in ctx.calls("update") if isinstance(c.func, ast.Attribute)}
         for c in ctx.calls("step"):

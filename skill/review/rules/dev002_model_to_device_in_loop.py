@@ -7,7 +7,7 @@ import ast
 from ..analysis import Context, callee_name, dotted, kwarg_value, target_names
 from ..models import Severity
 from ..rule import Rule
-from ..semantics import backward_calls, is_model_expr, is_training_loop
+from ..semantics import backward_calls, call_sites, is_model_expr, is_training_loop
 
 DTYPE_NAMES = {
     "float", "float16", "float32", "float64", "half", "double", "bfloat16", "int8", "uint8", "long", "int", "bool",
@@ -38,6 +38,9 @@ class ModelToDeviceInLoop(Rule):
 
     def check(self, ctx: Context):
         calls = ctx.calls("to", "cuda")
+        per_step = list(self._moved_by_step_helper(ctx))
+        moved_per_step = {id(move) for _, move in per_step}
+        yield from (d for d, _ in per_step)
         if not calls:
             return
         for call in calls:
@@ -58,10 +61,115 @@ class ModelToDeviceInLoop(Rule):
                 if _in_checkpoint_branch(ctx, call, outer):
                     continue  # `if step % k == 0: model.cpu(); torch.save(...); model.to(device)`: not every step
                 yield self.report(ctx, call, f"`{name}` is moved to the device on every iteration of the training loop")
-            elif not loops and self._in_per_epoch_helper(ctx, call, name):
+            elif not loops and id(call) not in moved_per_step and self._in_per_epoch_helper(ctx, call, name):
                 yield self.report(
                     ctx, call, f"`{name}` is moved to the device by a training function that runs once per epoch"
                 )
+
+    def _moved_by_step_helper(self, ctx: Context):
+        """`train_step(model, batch, device)` called every iteration, whose body runs `model.to(device)`:
+        (diagnostic, the move call)."""
+        reported: set[int] = set()
+        proj = ctx.project
+        if not ctx.nodes(ast.For, ast.AsyncFor, ast.While):
+            return
+        if "backward" not in ctx.source and not proj.may_import(ctx, ("backward",)):
+            return  # no training loop can run here
+        if not ("to(" in ctx.source or "cuda(" in ctx.source) and not proj.may_import(ctx, ("to(", "cuda(")):
+            return  # no helper that moves anything
+        for n in ctx.nodes(ast.Call):
+            if isinstance(n.func, ast.Attribute) and n.func.attr in {"to", "cuda"}:
+                continue
+            if not (n.args or n.keywords or isinstance(n.func, ast.Attribute)):
+                continue
+            loops = ctx.loops_around(n)
+            if not loops:
+                continue
+            if not any(isinstance(a, (ast.Name, ast.Attribute)) and is_model_expr(ctx, a)
+                       for a in (*n.args, *(k.value for k in n.keywords))) and not (
+                    isinstance(n.func, ast.Attribute) and isinstance(n.func.value, ast.Name) and n.func.value.id == "self"):
+                continue  # cheap exit: no model handed over (nor a method of the caller's own object)
+            loop = loops[0]
+            found = self._helper_move(ctx, n)
+            if found is None:
+                continue
+            name, fn, move = found
+            if not (is_training_loop(ctx, loop) or self._runs_backward(ctx, loop)):
+                continue
+            if self._rebuilt_in(ctx, name, loop) or self._offloaded_in(ctx, name, loop) or _in_checkpoint_branch(ctx, n, loop):
+                continue
+            if id(move) in reported:
+                continue
+            reported.add(id(move))
+            if ctx.project.home(ctx, move) is ctx:  # the helper is in this file: report the move itself
+                yield self.report(ctx, move, (
+                    f"`{fn.name}()` moves the model to the device on every call, and it runs on every iteration "
+                    f"of the training loop (line {n.lineno}): move it once before the loop"
+                )), move
+            else:
+                yield self.report(ctx, n, (
+                    f"`{name}` is moved to the device on every iteration of the training loop: `{fn.name}()` "
+                    f"calls `.{callee_name(move)}()` on it; move it once before the loop"
+                )), move
+
+    def _own_moves(self, ctx: Context, fn: ast.AST) -> list[tuple[ast.Call, str]]:
+        """(`x.to(device)` / `x.cuda()` call, receiver) in `fn`'s own body, outside loops (cached per function)."""
+        memo = ctx.__dict__.setdefault("_pp_dev002_own_moves", {})
+        got = memo.get(id(fn))
+        if got is None:
+            got = []
+            for move in ast.walk(fn):
+                if not (isinstance(move, ast.Call) and isinstance(move.func, ast.Attribute) and move.func.attr in {"to", "cuda"}):
+                    continue
+                if ctx.enclosing_function(move) is not fn or ctx.loops_around(move):
+                    continue
+                if move.func.attr == "to" and not self._moves_to_device(move):
+                    continue
+                got.append((move, dotted(_strip_mode_calls(move.func.value)) or ""))
+            memo[id(fn)] = got
+        return got
+
+    @staticmethod
+    def _runs_backward(ctx: Context, loop: ast.AST) -> bool:
+        for n in ast.walk(loop):
+            if isinstance(n, ast.Call):
+                eff = ctx.project.effects_at(ctx, n)
+                if eff is not None and eff.calls_backward:
+                    return True
+        return False
+
+    def _helper_move(self, ctx: Context, call: ast.Call):
+        """(caller's model name, helper def, the move call) when the helper `call` runs moves a model argument
+        to a device in its own body (not a nested helper, not moved back to the CPU there)."""
+        from ..project import bind_arguments
+
+        t = ctx.project.resolve_call(ctx, call)
+        if t is None or ctx.is_inside(call, t.fn):
+            return None
+        binding = bind_arguments(t, call)
+        if not binding:
+            return None
+        params = {a.arg for a in (*t.fn.args.posonlyargs, *t.fn.args.args, *t.fn.args.kwonlyargs)}
+        for move, recv in self._own_moves(t.ctx, t.fn):
+            head, _, rest = recv.partition(".")
+            if head in {"self", "cls"}:
+                if binding.get(head) != "self" or not rest:
+                    continue  # a method on the caller's own object: `self.model.to(...)` in `self.train_step()`
+            elif head not in params or head not in binding:
+                continue
+            caller_name = binding[head] + ("." + rest if rest else "")
+            try:
+                expr = ast.parse(caller_name, mode="eval").body
+            except SyntaxError:
+                continue
+            if not is_model_expr(ctx, expr):
+                continue
+            if self._offloaded_in(t.ctx, recv, t.fn) or any(
+                isinstance(b, ast.If) and t.ctx.is_inside(move, b) for b in ast.walk(t.fn)
+            ):
+                continue  # moved back to the CPU in the helper, or only under a condition
+            return caller_name, t.fn, move
+        return None
 
     @staticmethod
     def _in_per_epoch_helper(ctx: Context, call: ast.Call, name: str) -> bool:
@@ -74,7 +182,7 @@ class ModelToDeviceInLoop(Rule):
         is_method = isinstance(ctx.parent(fn), ast.ClassDef)
         sites = [
             c
-            for c in ctx.calls(fn.name)
+            for c in call_sites(ctx, fn)
             if not ctx.is_inside(c, fn)
             and (
                 (isinstance(c.func, ast.Attribute) and dotted(c.func.value) == "self")

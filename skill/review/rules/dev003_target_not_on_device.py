@@ -34,7 +34,24 @@ def _moves(call: ast.AST) -> bool:
     target = call.args[0] if call.args else kwarg_value(call, "device")
     if isinstance(target, ast.Constant) and isinstance(target.value, str) and target.value.startswith("cpu"):
         return False
+    if target is not None and _is_dtype(target):
+        return False  # `x.to(torch.float16)` casts, it does not move
     return target is not None
+
+
+DTYPES = {
+    "float16", "float32", "float64", "bfloat16", "half", "float", "double", "int8", "uint8", "int16", "int32",
+    "int64", "long", "int", "bool", "complex64", "complex128", "float8_e4m3fn", "float8_e5m2",
+}
+
+
+def _is_dtype(expr: ast.AST) -> bool:
+    """`torch.float16`, `torch.bfloat16`, a name like `dtype` / `amp_dtype` / `self.dtype`."""
+    name = dotted(expr) or ""
+    last = name.rsplit(".", 1)[-1]
+    if name.startswith("torch.") and last in DTYPES:
+        return True
+    return bool(re.search(r"(^|_)dtype$", last))
 
 
 def _root(expr: ast.AST) -> str | None:
@@ -48,6 +65,10 @@ def _root(expr: ast.AST) -> str | None:
             expr = expr.func.value
         else:
             return None
+
+
+def _root_name(dotted_name: str) -> str:
+    return dotted_name.split(".", 1)[0]
 
 
 def _pos(node: ast.AST) -> tuple[int, int]:
@@ -178,6 +199,8 @@ class TargetNotOnDevice(Rule):
             t_name = _root(target_ops[0])
             if t_name in moved_at and moved_at[t_name] < _pos(node):
                 continue
+            if isinstance(node, ast.Call) and self._callee_moves(ctx, node, t_name):
+                continue  # `compute_loss(model, x, y)` whose body moves `y` (`y.to(logits.device)`)
             if self._fed_to_model(body_nodes, t_name, device_names, loss_callees):
                 return None
             anchor = min(first_move.values(), key=_pos)
@@ -189,6 +212,12 @@ class TargetNotOnDevice(Rule):
                 f"line {node.lineno}",
             )
         return None
+
+    @staticmethod
+    def _callee_moves(ctx: Context, call: ast.Call, name: str) -> bool:
+        """The function `call` runs (a helper of the tree) moves the argument `name` to a device itself."""
+        eff = ctx.project.effects_at(ctx, call)
+        return eff is not None and any(_root_name(m) == name for m in eff.moves)
 
     @staticmethod
     def _iter_moves_batch(ctx: Context, loop: ast.For) -> bool:

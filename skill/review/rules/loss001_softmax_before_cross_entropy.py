@@ -53,6 +53,11 @@ def activation_origin(ctx: Context, expr: ast.AST | None, kind: str, depth: int 
     return memo[key]
 
 
+def foreign(ctx: Context, node: ast.AST) -> bool:
+    """Is `node` (an origin found through an imported model class) in another file than `ctx`'s?"""
+    return bool(ctx.project.paths) and ctx.project.home(ctx, node) is not ctx
+
+
 def _activation_origin(ctx: Context, expr: ast.AST | None, kind: str, depth: int = 0) -> Origin | None:
     """If `expr` is the output of `kind` ('softmax' / 'sigmoid'), the activation call or layer that made it.
 
@@ -183,14 +188,10 @@ def constructed_module_origin(
         return constructed_module_origin(ctx, value.args[0], kind, depth + 1, element)
     if isinstance(value.func, ast.Name) and value.func.id in ctx.module_class_names:
         return forward_origin(ctx, ctx.classes_by_name[value.func.id], kind, depth + 1, element)
-    if isinstance(value.func, ast.Name) and value.func.id in ctx.imports and value.func.id not in ctx.classes_by_name:
-        found = ctx.project.resolve_name(ctx, value.func.id)  # `from .models import Classifier` in the tree
+    if isinstance(value.func, ast.Name) and value.func.id in ctx.imports and ctx.project.paths:
+        found = ctx.project.resolve_name(ctx, value.func.id)  # a model class from another file of the tree
         if isinstance(found, tuple) and isinstance(found[1], ast.ClassDef) and found[0].is_module_class(found[1]):
-            other, cls = found
-            origin = forward_origin(other, cls, kind, depth + 1, element)
-            if origin is not None:
-                return Origin(origin.node, [], origin.home or other)
-        return None
+            return forward_origin(found[0], found[1], kind, depth + 1, element)
     if element is not None:
         return None  # layers and Sequential return one tensor
     if name == LAYER_OF[kind]:
@@ -405,23 +406,52 @@ class SoftmaxBeforeCrossEntropy(Rule):
     )
 
     def check(self, ctx: Context):
-        if not (ctx.calls("cross_entropy") or ctx.calls("CrossEntropyLoss")):
+        if not (ctx.calls("softmax") or ctx.calls("Softmax")):
             return
-        if not (ctx.calls("softmax") or ctx.calls("Softmax")) and not (ctx.project.paths and ctx.imports):
-            return  # (a model class imported from another file of the tree may end in softmax)
         reported: set[int] = set()
-        for call, _ctor in loss_calls(ctx, "cross_entropy", "CrossEntropyLoss"):
-            origin = activation_origin(ctx, loss_input(call), "softmax")
+        if ctx.calls("cross_entropy") or ctx.calls("CrossEntropyLoss"):
+            for call, _ctor in loss_calls(ctx, "cross_entropy", "CrossEntropyLoss"):
+                origin = activation_origin(ctx, loss_input(call), "softmax")
+                if origin is None or id(origin.node) in reported or foreign(ctx, origin.node):
+                    continue  # (a model of another file is reported in that file)
+                reported.add(id(origin.node))
+                yield self.report(
+                    ctx,
+                    origin.node,
+                    f"Softmax output reaches the cross-entropy loss on line {call.lineno}, which applies log_softmax itself",
+                )
+        yield from self._model_trained_elsewhere(ctx, reported)
+
+    def _model_trained_elsewhere(self, ctx: Context, reported: set[int]):
+        """A model class of this file whose forward ends in softmax, trained with cross-entropy in another file of
+        the tree (`from .models import Classifier` in trainer.py): reported at the softmax, here."""
+        import os
+
+        proj = ctx.project
+        if not proj.paths:
+            return
+        here = os.path.abspath(ctx.filename)
+        for cls in ctx.nodes(ast.ClassDef):
+            if not ctx.is_module_class(cls):  # type: ignore[arg-type]
+                continue
+            origin = forward_origin(ctx, cls, "softmax", 0)  # type: ignore[arg-type]
             if origin is None or id(origin.node) in reported:
                 continue
-            reported.add(id(origin.node))
-            if origin.home is not None and origin.home is not ctx:
-                yield self.report(ctx, call, (
-                    f"the model's forward ends in softmax ({elsewhere(origin)}) and its output reaches this "
-                    "cross-entropy loss, which applies log_softmax itself: softmax runs twice and training stalls"))
-                continue
-            yield self.report(
-                ctx,
-                origin.node,
-                f"Softmax output reaches the cross-entropy loss on line {call.lineno}, which applies log_softmax itself",
-            )
+            for path in proj.paths:
+                text = proj.text(path) if path != here else None
+                if not text or cls.name not in text or not ("cross_entropy" in text or "CrossEntropyLoss" in text):  # type: ignore[attr-defined]
+                    continue
+                other = proj.context(path)
+                if other is None:
+                    continue
+                hit = next((call for call, _ in loss_calls(other, "cross_entropy", "CrossEntropyLoss")
+                            if (o := activation_origin(other, loss_input(call), "softmax")) is not None
+                            and o.node is origin.node), None)
+                if hit is not None:
+                    reported.add(id(origin.node))
+                    yield self.report(
+                        ctx, origin.node,
+                        f"Softmax output reaches the cross-entropy loss in {os.path.basename(path)} (line {hit.lineno}), "
+                        "which applies log_softmax itself",
+                    )
+                    break

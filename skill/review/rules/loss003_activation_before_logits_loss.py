@@ -6,7 +6,7 @@ from __future__ import annotations
 from ..analysis import Context
 from ..models import Severity
 from ..rule import Rule
-from .loss001_softmax_before_cross_entropy import activation_origin, elsewhere, loss_calls, loss_input
+from .loss001_softmax_before_cross_entropy import activation_origin, elsewhere, foreign, loss_calls, loss_input
 
 # (loss function, loss class, activations that must not precede it)
 CHECKS = (
@@ -54,7 +54,7 @@ class ActivationBeforeLogitsLoss(Rule):
             for call, _ctor in loss_calls(ctx, fn_name, cls_name):
                 for kind in kinds:
                     origin = activation_origin(ctx, loss_input(call), kind)
-                    if origin is None or id(origin.node) in reported:
+                    if origin is None or id(origin.node) in reported or foreign(ctx, origin.node):
                         continue
                     reported.add(id(origin.node))
                     loss = cls_name if _ctor is not call else f"F.{fn_name}"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from ..analysis import Context
 from ..models import Severity
 from ..rule import Rule
-from .loss001_softmax_before_cross_entropy import activation_origin, elsewhere, loss_calls, loss_input
+from .loss001_softmax_before_cross_entropy import activation_origin, elsewhere, foreign, loss_calls, loss_input
 
 
 class LogitsIntoNllLoss(Rule):
@@ -35,7 +35,7 @@ class LogitsIntoNllLoss(Rule):
         reported: set[int] = set()
         for call, _ctor in loss_calls(ctx, "nll_loss", "NLLLoss"):
             origin = activation_origin(ctx, loss_input(call), "linear")
-            if origin is None or id(call) in reported:
+            if origin is None or id(call) in reported or foreign(ctx, origin.node):
                 continue
             reported.add(id(call))
             yield self.report(

@@ -155,8 +155,11 @@ def _deliberate_eval_before(ctx: Context, scope: ast.AST, train_loop: ast.AST, t
     """
     pos = (train_loop.lineno, train_loop.col_offset)
     last = None
-    for n in walk_no_defs(scope):
-        if not (isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr in {"eval", "train"}):
+    target = scope if isinstance(scope, (ast.FunctionDef, ast.AsyncFunctionDef)) else None
+    for n in (*ctx.calls("eval"), *ctx.calls("train")):  # the index, not a walk of the (often long) scope
+        if not isinstance(n.func, ast.Attribute) or ctx.enclosing_function(n) is not target:
+            continue
+        if target is None and any(isinstance(a, ast.ClassDef) for a in ctx.ancestors(n)):
             continue
         if (n.lineno, n.col_offset) >= pos or ctx.loops_around(n) != ctx.loops_around(train_loop):
             continue

@@ -49,28 +49,76 @@ class ModeAsFlag(Rule):
 
     def check(self, ctx: Context):
         for fn in ctx.nodes(ast.FunctionDef, ast.AsyncFunctionDef):
-            params = [a.arg for a in (*fn.args.posonlyargs, *fn.args.args, *fn.args.kwonlyargs)]  # type: ignore[attr-defined]
-            flags = [p for p in params if FLAG_RE.match(p)]
-            if not flags:
+            flag = self._grad_only_flag(ctx, fn)
+            if flag is None:
                 continue
-            flag = flags[0]
-            if not self._flag_controls_grad(fn, flag):
+            sites = [s for s in ctx.calls(fn.name) if not ctx.is_inside(s, fn)]  # type: ignore[attr-defined]
+            yield from self._check_sites(ctx, fn, flag, sites)
+        # an epoch function imported from another file of the reviewed tree (`from .engine import run_epoch`)
+        proj = ctx.project
+        if not proj.paths:
+            return
+        by_fn: dict[int, tuple] = {}
+        for name, q in ctx.imports.items():
+            if name in ctx.functions_by_name:
                 continue
-            if mode_calls(ctx, fn) or self._flag_handed_on(fn, flag):
-                continue  # the function sets a mode itself, or hands the flag to code that may
-            for site in ctx.calls(fn.name):  # type: ignore[attr-defined]
-                if ctx.is_inside(site, fn) or not self._passes_false(fn, site, flag):
+            for site in ctx.calls(name):
+                if not any(const_value(a) is False for a in (*site.args, *(k.value for k in site.keywords))):
                     continue
-                if self._caller_sets_eval(ctx, site):
+                t = proj.resolve_call(ctx, site)
+                if t is None or t.ctx is ctx:
                     continue
-                model = self._model_arg(fn, site)
-                if model is not None and not self._may_be_stochastic(ctx, model, site):
-                    continue
-                yield self.report(
-                    ctx, site,
-                    f"`{fn.name}(..., {flag}=False)` evaluates with the model still in training mode: `{fn.name}` "  # type: ignore[attr-defined]
-                    "only changes grad mode with the flag, so dropout and BatchNorm behave as in training",
-                )
+                by_fn.setdefault(id(t.fn), (t, []))[1].append(site)
+        for t, sites in by_fn.values():
+            flag = self._grad_only_flag(t.ctx, t.fn)
+            if flag is not None:
+                yield from self._check_sites(ctx, t.fn, flag, sites)
+
+    def _grad_only_flag(self, ctx: Context, fn: ast.AST) -> str | None:
+        """The mode flag of `fn` when it only changes grad mode/bookkeeping with it, else None."""
+        params = [a.arg for a in (*fn.args.posonlyargs, *fn.args.args, *fn.args.kwonlyargs)]  # type: ignore[attr-defined]
+        flags = [p for p in params if FLAG_RE.match(p)]
+        if not flags:
+            return None
+        return flags[0] if self._grad_only(ctx, fn, flags[0], 0) else None
+
+    def _grad_only(self, ctx: Context, fn: ast.AST, flag: str, depth: int) -> bool:
+        """`flag` only changes grad mode or skips the update in `fn`, directly or in the helpers it hands the flag
+        to (`_run_epoch(loader, train)` -> `_run_batch(x, y, train)`), and nothing `fn` runs switches a mode."""
+        from ..project import bind_arguments
+
+        if mode_calls(ctx, fn):
+            return False  # the function sets a mode itself (or through a helper)
+        controls = self._flag_controls_grad(fn, flag)
+        for n in walk_no_defs(fn):
+            if not isinstance(n, ast.Call) or callee_name(n) in {"set_grad_enabled", "print", "log", "info", "format"}:
+                continue
+            if not any(isinstance(a, ast.Name) and a.id == flag for a in (*n.args, *(k.value for k in n.keywords))):
+                continue
+            t = ctx.project.resolve_call(ctx, n) if depth < 3 else None
+            if t is None:
+                return False  # handed to code we cannot see (e.g. `set_mode(model, train)` from a library)
+            binding = bind_arguments(t, n)
+            inner = next((p for p, v in binding.items() if v == flag and not p.startswith("=")), None)
+            if inner is None or not self._grad_only(t.ctx, t.fn, inner, depth + 1):
+                return False
+            controls = True
+        return controls
+
+    def _check_sites(self, ctx: Context, fn: ast.AST, flag: str, sites):
+        for site in sites:
+            if not self._passes_false(fn, site, flag):
+                continue
+            if self._caller_sets_eval(ctx, site):
+                continue
+            model = self._model_arg(fn, site)
+            if model is not None and not self._may_be_stochastic(ctx, model, site):
+                continue
+            yield self.report(
+                ctx, site,
+                f"`{fn.name}(..., {flag}=False)` evaluates with the model still in training mode: `{fn.name}` "  # type: ignore[attr-defined]
+                "only changes grad mode with the flag, so dropout and BatchNorm behave as in training",
+            )
 
     @staticmethod
     def _flag_controls_grad(fn: ast.AST, flag: str) -> bool:
@@ -82,15 +130,6 @@ class ModeAsFlag(Rule):
                 for m in walk_no_defs(n):
                     if isinstance(m, ast.Call) and callee_name(m) in {"backward", "step"}:
                         return True
-        return False
-
-    @staticmethod
-    def _flag_handed_on(fn: ast.AST, flag: str) -> bool:
-        """The flag is passed to a call other than `set_grad_enabled` (e.g. `set_mode(model, train)` imported)."""
-        for n in walk_no_defs(fn):
-            if isinstance(n, ast.Call) and callee_name(n) not in {"set_grad_enabled", "print", "log", "info", "format"}:
-                if any(isinstance(a, ast.Name) and a.id == flag for a in (*n.args, *(k.value for k in n.keywords))):
-                    return True
         return False
 
     @staticmethod

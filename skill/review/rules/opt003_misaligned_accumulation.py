@@ -8,7 +8,7 @@ from ..analysis import Context, callee_name, const_value, dotted, kwarg_value
 from ..models import Severity
 from ..rule import Rule
 from ..semantics import is_test_function, mutually_exclusive, walk_no_defs
-from ._trainloop import branch_chain, events, loop_source, training_loops
+from ._trainloop import branch_chain, events, loop_source, site, training_loops
 
 
 def modulo_test(test: ast.AST) -> tuple[ast.AST, ast.AST, str] | None:
@@ -136,7 +136,7 @@ class MisalignedAccumulation(Rule):
                 if not backs or any(mutually_exclusive(ctx, z.anchor, n) for n, _, _ in ifs):
                     continue
                 yield self.report(
-                    ctx, z.node,
+                    ctx, site(ctx, z),
                     "`zero_grad()` runs on every micro-batch while `step()` runs every k: each step applies only "
                     "the last micro-batch's gradients, not the accumulated window",
                 )

@@ -9,7 +9,7 @@ from ..analysis import Context, callee_name, dotted
 from ..models import Severity
 from ..rule import Rule
 from ..semantics import is_test_function, walk_no_defs
-from ._trainloop import events, exclusive, role, same_conditions, training_loops, value_of
+from ._trainloop import events, exclusive, role, same_conditions, site, training_loops, value_of
 
 # Calls that only read or log a loss (a loss passed to anything else may be backpropagated there).
 LOSS_READERS = {
@@ -49,7 +49,7 @@ class OptimizerStepBookkeeping(Rule):
     good = bad.replace("    optimizer.step()\n", "").replace("import torch\n", "import torch\n\ntorch.manual_seed(0)\n", 1)
 
     def check(self, ctx: Context):
-        if not ctx.calls("step"):
+        if not ctx.calls("step") and not ctx.project.may_import(ctx, ("step(",)):
             return
         reported: set[int] = set()
         loops = training_loops(ctx)
@@ -77,17 +77,17 @@ class OptimizerStepBookkeeping(Rule):
                 if any(e.kind == "backward" and prev.key < e.key < s.key for e in evs):
                     continue
                 if prev.kind == "scaler_step" and s.kind == "step":
-                    yield s.node, (
+                    yield site(ctx, s), (
                         f"`{s.target}.step()` after `scaler.step({s.target})` steps twice per backward: each update "
                         "is applied twice (and on still-scaled or inf gradients when the scaler skipped the step)"
                     )
                 elif prev.kind == "step" and s.kind == "scaler_step":
-                    yield s.node, (
+                    yield site(ctx, s), (
                         f"`scaler.step({s.target})` after `{s.target}.step()` steps twice per backward, the first time "
                         "on gradients still multiplied by the loss scale"
                     )
                 else:
-                    yield s.node, (
+                    yield site(ctx, s), (
                         f"`{s.target}` is stepped a second time with no backward in between: the same gradients are "
                         "applied twice, doubling the effective learning rate"
                     )
@@ -107,7 +107,7 @@ class OptimizerStepBookkeeping(Rule):
                     continue
                 if not same_conditions(ctx, z, s, loop) or _in_exiting_branch(ctx, z.anchor, loop) or _in_exiting_branch(ctx, z.node, ctx.enclosing_function(z.node) or loop):
                     continue
-                yield z.node, (
+                yield site(ctx, z), (
                     f"`zero_grad()` between `backward()` and `{s.target}.step()` clears the gradients just computed: "
                     "the step applies zeros and the model does not learn"
                 )
@@ -147,7 +147,7 @@ class OptimizerStepBookkeeping(Rule):
             if self._grads_by_hand(ctx, loop):
                 continue
             s = steps[0]
-            yield s.node, (
+            yield site(ctx, s), (
                 f"`{s.target}.step()` runs with no `backward()` in the iteration: the loss is computed but never "
                 "backpropagated, so the step applies zero or stale gradients and the model does not learn"
             )

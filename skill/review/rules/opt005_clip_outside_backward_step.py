@@ -6,7 +6,7 @@ from ..analysis import Context
 from ..models import Severity
 from ..rule import Rule
 from ..semantics import is_test_function
-from ._trainloop import events, exclusive, training_loops
+from ._trainloop import events, exclusive, site, training_loops
 
 
 class ClipOutsideBackwardStep(Rule):
@@ -63,14 +63,14 @@ class ClipOutsideBackwardStep(Rule):
                 ):
                     reported.add(id(c.node))
                     yield self.report(
-                        ctx, c.node,
+                        ctx, site(ctx, c),
                         f"Gradients are clipped before `backward()` (line {backs_after[0].anchor.lineno}) writes this "
                         "step's gradients: the update is never clipped",
                     )
                 elif steps_before and not steps_after and not any(b.key > steps_before[-1].key for b in backs_before):
                     reported.add(id(c.node))
                     yield self.report(
-                        ctx, c.node,
+                        ctx, site(ctx, c),
                         f"Gradients are clipped after `step()` (line {steps_before[-1].anchor.lineno}) already applied "
                         "them: the update is never clipped",
                     )

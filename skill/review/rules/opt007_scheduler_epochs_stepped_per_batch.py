@@ -9,7 +9,7 @@ from ..analysis import Context, callee_name, const_value, dotted, kwarg_value
 from ..models import Severity
 from ..rule import Rule
 from ..semantics import is_test_function
-from ._trainloop import branch_of, events, loader_constructions, loop_source, training_loops, value_of
+from ._trainloop import branch_of, events, home_of, loader_constructions, loop_source, site, training_loops, value_of, where
 from .opt003_misaligned_accumulation import modulo_test
 
 # scheduler class -> (argument name, position) holding its length
@@ -106,7 +106,7 @@ class SchedulerEpochsSteppedPerBatch(Rule):
     )
 
     def check(self, ctx: Context):
-        if not ctx.calls("step"):
+        if not ctx.calls("step") and not ctx.project.may_import(ctx, ("step(",)):
             return
         reported: set[int] = set()
         loops = training_loops(ctx)
@@ -116,13 +116,13 @@ class SchedulerEpochsSteppedPerBatch(Rule):
             for e in events(ctx, loop):
                 if e.kind != "sched_step" or id(e.node) in reported or self._conditional(ctx, e.anchor, loop):
                     continue
-                ctor = self._constructor(ctx, e.node)
+                ctor = self._constructor(home_of(ctx, e.node), e.node)
                 if ctor is None or not sized_in_epochs(ctor):
                     continue
                 reported.add(id(e.node))
                 yield self.report(
-                    ctx, e.node,
-                    f"`{callee_name(ctor)}` (line {ctor.lineno}) is sized in epochs but stepped every batch: its whole "
+                    ctx, site(ctx, e),
+                    f"`{callee_name(ctor)}` ({where(ctx, ctor)}) is sized in epochs but stepped every batch: its whole "
                     "schedule is used up within the first epoch(s)",
                 )
         # per-step schedules stepped in the epoch loop, outside the batch loop (which may be in a helper)
@@ -141,13 +141,13 @@ class SchedulerEpochsSteppedPerBatch(Rule):
                     continue  # stepped per batch
                 if ctx.loops_around(e.anchor)[:1] != [outer]:
                     continue
-                ctor = self._constructor(ctx, e.node)
+                ctor = self._constructor(home_of(ctx, e.node), e.node)
                 if ctor is None or not sized_in_steps(ctor):
                     continue
                 reported.add(id(e.node))
                 yield self.report(
-                    ctx, e.node,
-                    f"`{callee_name(ctor)}` (line {ctor.lineno}) is sized in optimizer steps but stepped once per epoch: "
+                    ctx, site(ctx, e),
+                    f"`{callee_name(ctor)}` ({where(ctx, ctor)}) is sized in optimizer steps but stepped once per epoch: "
                     "the schedule barely advances (stuck in warmup / at its start)",
                 )
 
