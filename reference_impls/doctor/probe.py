@@ -40,6 +40,11 @@ STAT_BATCHES = 8  # batches per loader whose label / column statistics are colle
 FP_BATCHES = 4  # batches per epoch whose sampler indices are fingerprinted
 RATIO_TENSORS = 6  # parameter tensors per optimizer whose update-to-weight ratio is measured each step
 RATIO_MIN_NUMEL = 64  # smaller tensors (biases, a 4-weight layer) have ratios too noisy to judge an LR by
+RATIO_MAX_NUMEL = 1 << 22  # a copy per step of a 50M-entry embedding costs more than the step: take the next ones
+RATIO_ALL_STEPS = 12  # update ratios measured at every one of the first steps, then every RATIO_EVERY-th
+RATIO_EVERY = 5
+NONFINITE_ALL_FORWARDS = 64  # activations checked for NaN / inf on every early forward, then every 8th
+NONFINITE_EVERY = 8
 GRAD_CHECK_TENSORS = 4  # parameter tensors per optimizer whose gradient state decides "cleared since the last step"
 
 
@@ -92,6 +97,7 @@ class Probe:
         self.nonfinite_module = None
         self.unowned: dict[int, tuple] = {}  # id(param) -> (param, name): parameters of called modules in no optimizer
         self.seen_sub: set[int] = set()
+        self.in_backward = 0  # >0 while a backward runs: forwards then are checkpoint recomputations
         self._install()
 
     # ---------------------------------------------------------------- plumbing
@@ -173,10 +179,12 @@ class Probe:
             probe.maybe_stop()
             probe._before_backward(tensor)
             probe.quiet += 1  # Tensor.backward calls torch.autograd.backward: count it once
+            probe.in_backward += 1
             try:
                 result = original_backward(tensor, *a, **kw)
             finally:
                 probe.quiet -= 1
+                probe.in_backward -= 1
             probe._after_backward()
             return result
 
@@ -187,10 +195,12 @@ class Probe:
             first = tensors[0] if isinstance(tensors, (list, tuple)) and tensors else tensors
             probe._before_backward(first)
             probe.quiet += 1
+            probe.in_backward += 1
             try:
                 result = original_autograd_backward(tensors, *a, **kw)
             finally:
                 probe.quiet -= 1
+                probe.in_backward -= 1
             probe._after_backward()
             return result
 
@@ -278,6 +288,13 @@ class Probe:
             return result
 
         lr_scheduler.LRScheduler.step = sched_step  # type: ignore[method-assign]
+        original_cycle_init = lr_scheduler.OneCycleLR.__init__
+
+        def cycle_init(sched, *a, **kw):  # OneCycleLR keeps total_steps only: remember how it was sized
+            sched._pp_steps_per_epoch = kw.get("steps_per_epoch", a[4] if len(a) > 4 else None)
+            return original_cycle_init(sched, *a, **kw)
+
+        lr_scheduler.OneCycleLR.__init__ = cycle_init  # type: ignore[method-assign]
 
         # ---- data loading
         from torch.utils.data import dataloader as dl
@@ -411,6 +428,10 @@ class Probe:
         try:
             params = self._params(opt)
             with_grad = [p for p in params if p.grad is not None]
+            # gradients written to .grad by hand (torch.func / per-sample gradients, no backward): new tensors
+            refs = st["grad_refs"]
+            st["assigned"] = bool(with_grad) and not st["window"] and all(
+                refs.get(id(p)) is not p.grad for p in with_grad[:GRAD_CHECK_TENSORS])
             # Cleared since the last step: zero_grad seen, or the sampled gradients are new tensors / None.
             if not st["cleared"] and st["steps"] > 0:
                 refs = st["grad_refs"]
@@ -420,10 +441,16 @@ class Probe:
             gnorm = None
             if grads and self.profiler is None:
                 norms = torch._foreach_norm([g.detach() for g in grads])
-                gnorm = float(torch.linalg.vector_norm(torch.stack([n.float().cpu() for n in norms])))
-            sample = [p for p in with_grad if p.dim() >= 1 and p.numel() >= RATIO_MIN_NUMEL]
+                try:  # one device sync, not one per tensor
+                    gnorm = float(torch.linalg.vector_norm(torch.stack([n.float() for n in norms])))
+                except RuntimeError:  # gradients on several devices
+                    gnorm = float(torch.linalg.vector_norm(torch.stack([n.float().cpu() for n in norms])))
+            # update ratios: every step at first (the checks read steps 1-5), then every RATIO_EVERY-th step;
             # while profiling, the probe's own measurements stay out of the operator table
-            sample = [] if self.profiler is not None else sorted(sample, key=lambda p: -p.numel())[:RATIO_TENSORS]
+            sampled = self.profiler is None and (st["steps"] < RATIO_ALL_STEPS or st["steps"] % RATIO_EVERY == 0)
+            sample = [p for p in with_grad if p.dim() >= 1 and RATIO_MIN_NUMEL <= p.numel() <= RATIO_MAX_NUMEL] \
+                if sampled else []
+            sample = sorted(sample, key=lambda p: -p.numel())[:RATIO_TENSORS]
             st["snap"] = [(p, p.detach().clone()) for p in sample]
             st["pre"] = {"gnorm": gnorm, "with_grad": len(with_grad), "params": len(params)}
         finally:
@@ -459,7 +486,7 @@ class Probe:
                       with_grad=pre.get("with_grad"), params=pre.get("params"), site=self.site(),
                       syncs=self.syncs, wait=round(self.data_wait, 6),
                       dt=None if self.last_step_t is None else round(now - self.last_step_t, 6),
-                      scaled=self.scaled_any)
+                      scaled=self.scaled_any, assigned=st.get("assigned") or None)
             if gnorm is not None and not math.isfinite(gnorm) and not self.scaled_any:
                 self._nonfinite("gradient", None, self.site())
             self.last_step_t = now
@@ -528,8 +555,18 @@ class Probe:
 
     # ---------------------------------------------------------------- forwards
     def _forward_pre(self, module, inputs):
+        if self.in_backward:
+            return  # gradient checkpointing recomputes forwards inside the backward: not a forward of the script
         if self.depth == 0:
             self.maybe_stop()
+        try:
+            self._forward_pre_record(module, inputs)
+        except Exception:  # noqa: BLE001 -- the probe never breaks the user's forward (functorch tensors, ...)
+            pass
+        self.depth += 1
+
+    def _forward_pre_record(self, module, inputs):
+        if self.depth == 0:
             self.mode_ops = []
             self.top = module
             self.top_grad = self.torch.is_grad_enabled()
@@ -542,11 +579,11 @@ class Probe:
                 try:
                     first = _first_tensor(inputs)
                     for t in _tensors(inputs, 4):
-                        if t.is_floating_point() and t.numel():
+                        if t.is_floating_point() and t.numel() and _plain(t):
                             owner = self.forward_outputs.get(t.data_ptr())
                             if owner is not None:
                                 self.fed_by.append(owner)
-                    if first is not None and self.top_grad:
+                    if first is not None and self.top_grad and _plain(first):
                         self.inp_fp = _fingerprint(first)
                 finally:
                     self.quiet -= 1
@@ -557,15 +594,23 @@ class Probe:
             for name, p in module.named_parameters(recurse=False):
                 if p.requires_grad and id(p) not in self.param_owner:
                     self.unowned[id(p)] = (p, f"{type(module).__name__}.{name}")
-        self.depth += 1
 
     def _forward_post(self, module, inputs, output):
+        if self.in_backward:
+            return
         self.depth = max(0, self.depth - 1)
+        try:
+            self._forward_post_record(module, inputs, output)
+        except Exception:  # noqa: BLE001 -- the probe never breaks the user's forward
+            if self.depth == 0:
+                self.top = None
+
+    def _forward_post_record(self, module, inputs, output):
         if self.full_nan_check and self.depth > 0 and not self.nonfinite_module:
             self.quiet += 1
             try:
                 t = _first_tensor(output)
-                if t is not None and t.is_floating_point() and not bool(self.torch.isfinite(t).all()):
+                if t is not None and t.is_floating_point() and _plain(t) and not bool(self.torch.isfinite(t).all()):
                     inp = _first_tensor(inputs)
                     if inp is None or not inp.is_floating_point() or bool(self.torch.isfinite(inp).all()):
                         self.nonfinite_module = type(module).__name__
@@ -581,7 +626,7 @@ class Probe:
         self.quiet += 1
         try:
             reached = False
-            outs = _tensors(output, 2)
+            outs = [t for t in _tensors(output, 2) if _plain(t)]
             if self.top_grad:
                 for t in outs:
                     if t.requires_grad and t.grad_fn is not None:
@@ -596,7 +641,8 @@ class Probe:
                             self.forward_outputs.pop(next(iter(self.forward_outputs)))
             finite = True
             first = outs[0] if outs else None
-            if first is not None and first.is_floating_point() and not self.nonfinite_seen:
+            if (first is not None and first.is_floating_point() and not self.nonfinite_seen
+                    and (n < NONFINITE_ALL_FORWARDS or n % NONFINITE_EVERY == 0)):
                 finite = bool(self.torch.isfinite(first).all())
             has_params = any(True for _ in module.parameters())
             self.emit("fwd", n=n, mod=type(module).__name__, mid=id(module), step=self.steps,
@@ -815,6 +861,19 @@ def _tensors(obj, limit: int) -> list:
     return out
 
 
+def _plain(t) -> bool:
+    """A tensor with storage the probe may read (not a functorch wrapper inside vmap / grad, not a fake tensor)."""
+    try:
+        import torch
+
+        if torch._C._functorch.is_functorch_wrapped_tensor(t):
+            return False
+        t.data_ptr()
+        return True
+    except Exception:  # noqa: BLE001
+        return False
+
+
 def _first_tensor(obj):
     found = _tensors(obj, 1)
     return found[0] if found else None
@@ -866,6 +925,9 @@ def _sched_config(sched) -> dict:
         value = getattr(sched, key, None)
         if value is not None:
             out[key] = sorted(value) if key == "milestones" else value
+    spe = getattr(sched, "_pp_steps_per_epoch", None)
+    if isinstance(spe, int):
+        out["steps_per_epoch"] = spe
     return out
 
 

@@ -104,7 +104,11 @@ def _well_formed(page: str) -> None:
     ("import torch\nx = torch.zeros(2, device='cuda')\n", ["--device", "cpu"], ["needs a GPU"]),
     ("import time\nimport torch\nwhile True:\n    time.sleep(0.1)\n", ["--timeout", "12"],
      ["no optimizer step within 12 s"]),
-], ids=["no-step", "crash", "needs-gpu", "timeout"])
+    ("import torch\nassert torch.cuda.is_available(), 'this script needs a CUDA GPU'\n", [],
+     ["needs a GPU", "(at train.py:2)", "this script needs a CUDA GPU"]),
+    (LOOP.format(extra="\n    if step == 2:\n        model(torch.randn(8, 5))"), [],
+     ["crashed after 3 optimizer step(s) (at train.py:14)", "mat1 and mat2 shapes cannot be multiplied"]),
+], ids=["no-step", "crash", "needs-gpu", "timeout", "needs-gpu-own-check", "crash-after-steps"])
 def test_bad_input_is_one_clear_error(tmp_path: Path, body, options, needles):
     script = tmp_path / "train.py"
     script.write_text(body)
