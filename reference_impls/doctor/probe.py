@@ -16,8 +16,8 @@ it records, from inside torch:
 - non-finite losses, gradients and activations (with the module that produced the first one);
 - host syncs from the user's code (`.item()`, `.cpu()`, `.tolist()`, `.numpy()`, printing tensors).
 
-Events are JSON lines appended (and flushed) to `DIR/events.<rank>.jsonl` as they happen, so a crash or a kill
-still leaves evidence. After `steps` optimizer steps the script is stopped at its next forward, backward, batch
+Events are JSON lines appended to `DIR/events.<rank>.jsonl` as they happen, flushed after every optimizer step
+and at least every FLUSH_EVERY_S, so a crash or a kill still leaves evidence. After `steps` optimizer steps the script is stopped at its next forward, backward, batch
 or step (a private BaseException), so the code after the last step (logging, checkpointing) still runs.
 Each torchrun rank runs its own probe and stops at the same step.
 """
@@ -45,6 +45,7 @@ RATIO_ALL_STEPS = 12  # update ratios measured at every one of the first steps, 
 RATIO_EVERY = 5
 NONFINITE_ALL_FORWARDS = 64  # activations checked for NaN / inf on every early forward, then every 8th
 NONFINITE_EVERY = 8
+FLUSH_EVERY_S = 0.25  # events are also flushed when this much time passed since the last flush
 GRAD_CHECK_TENSORS = 4  # parameter tensors per optimizer whose gradient state decides "cleared since the last step"
 
 
@@ -62,10 +63,13 @@ class Probe:
         self.rank = int(os.environ.get("RANK", "0"))
         self.world = int(os.environ.get("WORLD_SIZE", "1"))
         path = os.path.join(config["events"], f"events.{self.rank}.jsonl")
-        self.out = open(path, "a", encoding="utf-8", buffering=1)  # noqa: SIM115 -- closed in run()
+        # block-buffered, flushed after every optimizer step (and at the first non-finite value, and at the end): a
+        # kill loses at most the events of one unfinished step, and the step costs no write() per event
+        self.out = open(path, "a", encoding="utf-8")  # noqa: SIM115 -- closed in run()
         self.script_dir = os.path.dirname(os.path.abspath(config["script"]))
         self.torch_dir = os.path.dirname(os.path.abspath(torch.__file__))
         self.t0 = time.perf_counter()
+        self._flushed = -1.0  # the first event (start) is flushed at once
         self.quiet = 0  # >0 while the probe itself runs tensor methods (not the user's syncs)
         self.steps = 0  # optimizer steps, all optimizers together
         self.stopping = False
@@ -103,9 +107,13 @@ class Probe:
     # ---------------------------------------------------------------- plumbing
     def emit(self, ev: str, **data) -> None:
         data["ev"] = ev
-        data["t"] = round(time.perf_counter() - self.t0, 6)
+        now = time.perf_counter()
+        data["t"] = round(now - self.t0, 6)
         try:
             self.out.write(json.dumps(data, default=_jsonable) + "\n")
+            if now - self._flushed > FLUSH_EVERY_S:  # a script killed before its first step still tells its story
+                self._flushed = now
+                self.out.flush()
         except (ValueError, OSError):
             pass
 
@@ -228,13 +236,28 @@ class Probe:
             if hasattr(F, name):
                 setattr(F, name, mode_op(getattr(F, name), index, default, has_p))
 
-        pre, post = self._forward_pre, self._forward_post
+        self._hooks = [torch.nn.modules.module.register_module_forward_pre_hook(self._forward_pre),
+                       torch.nn.modules.module.register_module_forward_hook(self._forward_post, always_call=True)]
         if self.config.get("compile_safe", True):
             # torch.compile must not trace the probe's hooks: their Python state would become guards and every
-            # change a recompilation (the probe would cause the very PT-RUN019 it reports)
-            pre, post = torch.compiler.disable(pre), torch.compiler.disable(post)
-        torch.nn.modules.module.register_module_forward_pre_hook(pre)
-        torch.nn.modules.module.register_module_forward_hook(post, always_call=True)
+            # change a recompilation (the probe would cause the very PT-RUN019 it reports). torch.compiler.disable
+            # imports dynamo (seconds) and costs per call: the hooks are swapped for disabled ones only when the
+            # script compiles something.
+            original_compile = torch.compile
+
+            def compile_(*a, **kw):
+                probe._compile_safe_hooks()
+                return original_compile(*a, **kw)
+
+            compile_.__wrapped__ = original_compile  # type: ignore[attr-defined]
+            torch.compile = compile_
+            original_module_compile = torch.nn.Module.compile
+
+            def module_compile(module, *a, **kw):
+                probe._compile_safe_hooks()
+                return original_module_compile(module, *a, **kw)
+
+            torch.nn.Module.compile = module_compile  # type: ignore[method-assign]
 
         # ---- clipping, scaler, schedulers
         original_clip = torch.nn.utils.clip_grad_norm_
@@ -366,6 +389,17 @@ class Probe:
         for name in ("item", "tolist", "cpu", "numpy", "__repr__", "__format__"):
             setattr(torch.Tensor, name, counting(getattr(torch.Tensor, name)))
 
+    def _compile_safe_hooks(self) -> None:
+        if getattr(self, "_hooks_disabled", False):
+            return
+        self._hooks_disabled = True
+        torch = self.torch
+        for handle in self._hooks:
+            handle.remove()
+        pre, post = torch.compiler.disable(self._forward_pre), torch.compiler.disable(self._forward_post)
+        self._hooks = [torch.nn.modules.module.register_module_forward_pre_hook(pre),
+                       torch.nn.modules.module.register_module_forward_hook(post, always_call=True)]
+
     # ---------------------------------------------------------------- optimizers
     def _register_optimizer(self, opt, group) -> None:
         st = self.opt_state.get(id(opt))
@@ -489,6 +523,10 @@ class Probe:
                       scaled=self.scaled_any, assigned=st.get("assigned") or None)
             if gnorm is not None and not math.isfinite(gnorm) and not self.scaled_any:
                 self._nonfinite("gradient", None, self.site())
+            try:
+                self.out.flush()
+            except (ValueError, OSError):
+                pass
             self.last_step_t = now
             self.syncs = 0
             self.data_wait = 0.0
@@ -662,6 +700,10 @@ class Probe:
         self.nonfinite_module = None
         self.nonfinite_what = (what, module, site, self.steps)
         self.emit("nonfinite", what=what, module=module, step=self.steps, site=site)
+        try:
+            self.out.flush()
+        except (ValueError, OSError):
+            pass
 
     # ---------------------------------------------------------------- backward
     def _before_backward(self, tensor) -> None:
