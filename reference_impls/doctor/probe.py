@@ -102,6 +102,8 @@ class Probe:
         self.unowned: dict[int, tuple] = {}  # id(param) -> (param, name): parameters of called modules in no optimizer
         self.seen_sub: set[int] = set()
         self.in_backward = 0  # >0 while a backward runs: forwards then are checkpoint recomputations
+        self.starting_workers = 0
+        self.spawned = 0  # processes the script started itself (mp.spawn ranks): the probe does not run in them
         self._install()
 
     # ---------------------------------------------------------------- plumbing
@@ -337,7 +339,11 @@ class Probe:
             probe.emit("iter", loader=key, epoch=epoch, len=length, workers=loader.num_workers,
                        step=probe.steps, site=probe.site(), backwards=probe.n_backward,
                        sampler=type(loader.sampler).__name__ if hasattr(loader, "sampler") else None)
-            it = original_iter(loader)
+            probe.starting_workers += 1  # DataLoader workers are the loader's processes, not the script's
+            try:
+                it = original_iter(loader)
+            finally:
+                probe.starting_workers -= 1
             try:
                 it._pp = {"loader": key, "epoch": epoch, "i": 0, "idx": []}
             except AttributeError:
@@ -372,6 +378,20 @@ class Probe:
         dl.DataLoader.__iter__ = loader_iter  # type: ignore[method-assign]
         dl._BaseDataLoaderIter.__next__ = loader_next  # type: ignore[method-assign]
         dl._BaseDataLoaderIter._next_index = next_index  # type: ignore[method-assign]
+
+        # ---- processes the script starts itself (torch.multiprocessing.spawn, multiprocessing.Process)
+        import multiprocessing.process as mp_process
+
+        original_start = mp_process.BaseProcess.start
+
+        def process_start(proc, *a, **kw):
+            if not probe.starting_workers:
+                probe.spawned += 1
+                if probe.spawned <= 16:
+                    probe.emit("spawn", step=probe.steps, site=probe.site())
+            return original_start(proc, *a, **kw)
+
+        mp_process.BaseProcess.start = process_start  # type: ignore[method-assign]
 
         # ---- host syncs from the user's code
         def counting(original):

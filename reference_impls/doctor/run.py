@@ -260,8 +260,19 @@ def _tail(result: ChildResult | None, limit: int = 3000) -> str:
     return "\n".join(parts)
 
 
+EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Interrupt|Exit|Warning)?: \S|^[A-Za-z_][\w.]*Error$")
+
+
 def _last_line(text: str) -> str:
+    """The exception line of the last traceback (warnings printed after it are not the error), else the last line."""
     lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip() and not ln.startswith("---")]
+    raw = text.strip().splitlines()
+    for i in range(len(raw) - 1, -1, -1):
+        if raw[i].startswith("Traceback (most recent call last)"):
+            after = [ln for ln in raw[i + 1:] if ln and not ln.startswith((" ", "\t"))]
+            if after and EXCEPTION_LINE.match(after[0]):
+                return after[0].strip()
+            break
     return lines[-1] if lines else ""
 
 
@@ -321,8 +332,13 @@ def _build_report(path: Path, args: list[str], options: DoctorOptions, run: _Run
         report.output_tail = tail
         what = (f"the probe saw {seen['forwards']} forward(s), {seen['backwards']} backward(s), "
                 f"{seen['batches']} batch(es), {seen['optimizers']} optimizer(s) and no optimizer step")
+        spawned = sum(1 for e in rank0 if e.get("ev") == "spawn")
         if start is None:
             what = "the script had not started yet: Python was still starting and importing torch"
+        elif spawned and not seen["forwards"] and not seen["backwards"]:
+            what += (f"; the script started {spawned} process(es) of its own (multiprocessing / "
+                     "torch.multiprocessing.spawn) and trains in them, where the probe does not run: launch the "
+                     "ranks with torchrun instead (doctor --nproc N) or train in the main process")
         where = _user_frame(tail, path)
         if _needs_gpu(tail, end, start):
             report.error_kind = "needs-gpu"

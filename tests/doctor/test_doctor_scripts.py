@@ -53,3 +53,19 @@ def test_script_gets_exactly_its_codes(case: Case):
     assert got == case.expect, f"{case.path.name} ({case.bug or 'clean'}): got {sorted(got)}\n{detail}"
     for f in report.findings:  # anchored at the user's own code, not torch's
         assert Path(f.file).name == case.path.name or "site-packages" not in f.file, f
+
+
+# Dogfood: the project's own reference programs pass the doctor. ddp_cpu starts its ranks itself
+# (torch.multiprocessing), where the probe does not run: the doctor says so (no-step) instead of judging it.
+IMPLS = sorted(p for p in (Path(__file__).parents[2] / "reference_impls" / "impls").glob("[a-z]*.py")
+               if p.stem != "ddp_cpu")
+
+
+@pytest.mark.skipif(not SLOW, reason="PP_SLOW=1 runs the project's reference programs through the doctor")
+@pytest.mark.parametrize("path", IMPLS, ids=lambda p: p.stem)
+def test_reference_impls_pass_the_doctor(path: Path):
+    from reference_impls.doctor import DoctorOptions, diagnose
+
+    report = diagnose(path, [], DoctorOptions(steps=20, threads=1))
+    assert report.ok, f"{path.name}: {report.error}\n{report.output_tail}"
+    assert not report.findings, "\n".join(f"{f.rule} line {f.line}: {f.message}" for f in report.findings)
