@@ -1,12 +1,16 @@
 """The training doctor's overhead: wall time of a script under `doctor` over the same script run bare, same steps,
 same run (ratio; target <= 1.3x).
 
-    .venv/bin/python bench/doctor_overhead.py [--steps 200] [--repeats 3] [--threads 1]
+    .venv/bin/python bench/doctor_overhead.py [--steps 200] [--repeats 3] [--threads 1] [--model cnn|mlp]
 
 The bare run executes the same script with `--steps N` handled by the script itself (it stops after N optimizer
 steps), both in fresh child processes (interpreter + torch start-up included in both). Reported: the median
 wall time of each over the repeats, and their ratio, plus the ratio of the training loops alone (time from the
 first to the last optimizer step, as the script measures it).
+
+Two workloads: `cnn` (the default: a small CNN with batch-norm, dropout, clipping and a scheduler, ~10-30 ms a
+step on one CPU thread) and `mlp` (a tiny MLP, well under 1 ms a step: the probe's fixed per-step Python work is
+at its most visible; the worst case, not the typical one).
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ ap = argparse.ArgumentParser()
 ap.add_argument("--steps", type=int, default=200)
 ap.add_argument("--threads", type=int, default=1)
 ap.add_argument("--out", default="")
+ap.add_argument("--model", default="cnn")
 args = ap.parse_args()
 torch.manual_seed(0)
 torch.set_num_threads(args.threads)
@@ -58,9 +63,13 @@ class Net(nn.Module):
         return self.fc(self.drop(x.flatten(1)))
 
 
-data = TensorDataset(torch.randn(2048, 3, 32, 32), torch.randint(0, 10, (2048,)))
+if args.model == "mlp":
+    data = TensorDataset(torch.randn(2048, 32), torch.randint(0, 10, (2048,)))
+    model = nn.Sequential(nn.Linear(32, 64), nn.ReLU(), nn.Dropout(0.1), nn.Linear(64, 10))
+else:
+    data = TensorDataset(torch.randn(2048, 3, 32, 32), torch.randint(0, 10, (2048,)))
+    model = Net()
 loader = DataLoader(data, batch_size=32, shuffle=True, drop_last=True)
-model = Net()
 opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
 sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=args.steps)
 step, t_first, t_last = 0, None, None
@@ -85,20 +94,21 @@ if args.out:
 '''
 
 
-def bare(script: Path, steps: int, threads: int, out: Path) -> tuple[float, float]:
+def bare(script: Path, steps: int, threads: int, out: Path, model: str) -> tuple[float, float]:
     t0 = time.perf_counter()
-    subprocess.run([sys.executable, str(script), "--steps", str(steps), "--threads", str(threads), "--out", str(out)],
+    subprocess.run([sys.executable, str(script), "--steps", str(steps), "--threads", str(threads), "--out", str(out),
+                    "--model", model],
                    check=True, capture_output=True, timeout=1800)
     wall = time.perf_counter() - t0
     return wall, json.loads(out.read_text())["loop_s"]
 
 
-def doctored(script: Path, steps: int, threads: int) -> tuple[float, float, int]:
+def doctored(script: Path, steps: int, threads: int, model: str) -> tuple[float, float, int]:
     from reference_impls.doctor import DoctorOptions, diagnose
 
     t0 = time.perf_counter()
     # the script would stop itself after `steps + 1`; the doctor stops it after `steps` (same work)
-    report = diagnose(script, ["--steps", str(steps + 1), "--threads", str(threads)],
+    report = diagnose(script, ["--steps", str(steps + 1), "--threads", str(threads), "--model", model],
                       DoctorOptions(steps=steps, timeout_s=1800))
     wall = time.perf_counter() - t0
     if not report.ok:
@@ -112,6 +122,7 @@ def main() -> int:
     ap.add_argument("--steps", type=int, default=200)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--model", choices=["cnn", "mlp"], default="cnn")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         script = Path(tmp) / "train.py"
@@ -119,15 +130,15 @@ def main() -> int:
         bares, doctors, bare_loops, doc_loops = [], [], [], []
         findings = 0
         for _ in range(args.repeats):  # interleaved, so load changes on the host hit both alike
-            wall, loop = bare(script, args.steps, args.threads, Path(tmp) / "bare.json")
+            wall, loop = bare(script, args.steps, args.threads, Path(tmp) / "bare.json", args.model)
             bares.append(wall)
             bare_loops.append(loop)
-            wall, loop, findings = doctored(script, args.steps, args.threads)
+            wall, loop, findings = doctored(script, args.steps, args.threads, args.model)
             doctors.append(wall)
             doc_loops.append(loop)
     b, d = statistics.median(bares), statistics.median(doctors)
     bl, dl = statistics.median(bare_loops), statistics.median(doc_loops)
-    print(f"steps {args.steps}, threads {args.threads}, repeats {args.repeats}")
+    print(f"model {args.model}, steps {args.steps}, threads {args.threads}, repeats {args.repeats}")
     print(f"bare run      : {b:7.2f} s wall (training loop {bl:6.2f} s)")
     print(f"under doctor  : {d:7.2f} s wall (training loop {dl:6.2f} s), {findings} finding(s)")
     print(f"overhead ratio: {d / b:.3f}x wall, {dl / bl:.3f}x training loop (target <= 1.3x)")

@@ -1,7 +1,8 @@
 """`pytorch-patterns doctor SCRIPT [-- ARGS...]`: run a training script for a few steps under probes.
 
-Exit codes: 0 no findings, 1 findings, 2 bad input (no such script, no optimizer step in time, a crash before the
-first step, a script that needs a GPU on a machine without one, bad options).
+Exit codes: 0 no findings, 1 findings, 2 bad input (no such script, no optimizer step in time, a crash (before the
+first step, or after some: the report of the steps it made is printed first), a script that needs a GPU on a
+machine without one, bad options).
 """
 
 from __future__ import annotations
@@ -132,4 +133,7 @@ def run(args: argparse.Namespace) -> int:
         print(render_html(report))
     else:
         render_text(report, file=sys.stdout)
+    if report.error_kind == "crash":  # crashed after some steps: the findings so far, then the crash, exit 2
+        tail = "\n".join((report.output_tail or "").strip().splitlines()[-8:])
+        return _fail(f"{report.error}\n{tail}" if tail else str(report.error))
     return 1 if report.findings else 0

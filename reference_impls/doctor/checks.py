@@ -47,6 +47,10 @@ LR_COLLAPSE = 0.01
 # Warm-up stuck: for more than an epoch every applied LR stays under 5% of the group's initial LR (a warm-up
 # sized in steps but stepped per epoch; a legit per-epoch warm-up passes 5% within its first epochs).
 WARMUP_STUCK = 0.05
+# Warm-up outlasting the run: a script that finished on its own with the applied LR still rising at (nearly)
+# every step and below half its target never trained at the LR it was tuned for.
+WARMUP_UNFINISHED = 0.5
+MIN_RAMP_STEPS = 6
 # Host syncs per step (median): a training step needs one or two (logging the loss); more than 8 stall the GPU.
 SYNCS_PER_STEP = 8
 # torch.compile: recompilations are judged by dynamo's own 'hit config.recompile_limit' warning; graph and frame
@@ -131,7 +135,22 @@ def run_checks(events: list[dict], script: str = "") -> list[DoctorFinding]:
                   check_update_ratio, check_clip, check_loader_order, check_same_batch, check_constant_columns,
                   check_input_bound, check_lr_schedule, check_syncs, check_recompiles):
         out.extend(check(tr, script))
-    return out
+    return _explained(out)
+
+
+def _explained(out: list[DoctorFinding]) -> list[DoctorFinding]:
+    """Drop the consequences of a root cause found in the same run: gradients carried over from step to step
+    (PT-RUN004) grow every update, so the loss diverging (PT-RUN010) or an update ratio far too large (PT-RUN011)
+    is that bug again, not a second one."""
+    carried = next((f for f in out if f.rule == "PT-RUN004"), None)
+    if carried is None:
+        return out
+    effects = [f for f in out if f.rule == "PT-RUN011" and f.evidence.get("median_ratio", 0) > RATIO_TOO_LARGE
+               or f.rule == "PT-RUN010" and "last" in f.evidence]
+    if effects:
+        carried.message += " The loss diverges / the updates blow up as a consequence."
+        carried.evidence["consequences"] = sorted({f.rule for f in effects})
+    return [f for f in out if f not in effects]
 
 
 # ---------------------------------------------------------------- modes (PT-RUN001, PT-RUN002)
@@ -173,7 +192,8 @@ def check_modes(tr: Trace, script: str) -> list[DoctorFinding]:
 # ---------------------------------------------------------------- optimizer bookkeeping (PT-RUN003, PT-RUN004)
 def check_steps(tr: Trace, script: str) -> list[DoctorFinding]:
     out = []
-    empty = next((s for s in tr.steps if s.get("window") == 0), None)
+    # (gradients written to .grad by hand, as torch.func per-sample training does, are new gradients too)
+    empty = next((s for s in tr.steps if s.get("window") == 0 and not s.get("assigned")), None)
     if empty is not None:
         no_grads = not empty.get("with_grad")
         what = ("no parameter had a gradient" if no_grads else
@@ -224,6 +244,9 @@ def check_accumulation(tr: Trace, script: str) -> list[DoctorFinding]:
         if k < 2 or count < 2:
             continue
         short = next((s for s in steps if 0 < s["window"] < k and s["k"] not in finals), None)
+        if short is not None and not boundary_t and short is not steps[0]:
+            short = None  # no epoch boundaries seen (hand-made batches): a later short window may be an epoch's
+            # flushed tail; only a first window shorter than the rest is surely the off-by-one
         if short is not None:
             out.append(make_finding(
                 "PT-RUN005", short.get("site"),
@@ -238,10 +261,14 @@ def check_accumulation(tr: Trace, script: str) -> list[DoctorFinding]:
         at_boundary = [d for d in discards if any(abs(d["t"] - t) < _gap(tr, t) for t in boundary_t)]
         pending = (tr.end or {}).get("pending", {}).get(str(opt)) or (tr.end or {}).get("pending", {}).get(opt)
         lost = None
+        finished = (tr.end or {}).get("reason") == "finished"
         if at_boundary and len(at_boundary) == len(discards):
             lost = at_boundary[0]["backwards"]
-        elif pending and (tr.end or {}).get("reason") == "finished" and not discards:
+        elif pending and finished and not discards:
             lost = pending
+        elif not boundary_t and discards and _periodic_partial_discards(discards, steps, k, pending if finished
+                                                                        else None):
+            lost = discards[0]["backwards"]  # no DataLoader: epochs of hand-made batches, same story
         if lost:
             out.append(make_finding(
                 "PT-RUN005", steps[-1].get("site"),
@@ -256,6 +283,20 @@ def check_accumulation(tr: Trace, script: str) -> list[DoctorFinding]:
                 f"(accumulation of {k}): the previous epoch's partial window was carried into this one.",
                 step=long["k"], evidence={"optimizer": opt, "accumulation": k}, script=script))
     return out
+
+
+def _periodic_partial_discards(discards: list[dict], steps: list[dict], k: int, pending_at_end) -> bool:
+    """zero_grad threw away the same partial window (fewer than k micro-batches) again and again, each time after
+    several full windows were stepped (an epoch's tail; a GAN's discriminator discards at every step instead), or
+    once with the same partial window left pending when the script finished."""
+    sizes = {d["backwards"] for d in discards}
+    if len(sizes) != 1 or not 0 < next(iter(sizes)) < k:
+        return False
+    marks = [d["t"] for d in discards]
+    for a, b in zip([-1.0, *marks], marks, strict=False):
+        if sum(1 for s in steps if a < s["t"] < b) < 2:
+            return False
+    return len(discards) >= 2 or pending_at_end == discards[0]["backwards"]
 
 
 def _gap(tr: Trace, t: float) -> float:
@@ -449,20 +490,22 @@ def check_loader_order(tr: Trace, script: str) -> list[DoctorFinding]:
     length = tr.loader_len(loader)
     if length is not None and length < 2:
         return []
+    first = next((e for e in tr.by["iter"] if e["loader"] == loader), {})
+    stream = first.get("sampler") == "_InfiniteConstantSampler"
     epochs: dict[int, list] = defaultdict(list)
     for b in tr.by["batch"]:
         if b["loader"] == loader and "fp" in b:
-            epochs[b["epoch"]].append(b.get("idx", b["fp"]))
-    first = next((e for e in tr.by["iter"] if e["loader"] == loader), {})
-    if first.get("sampler") == "_InfiniteConstantSampler":
-        return []  # an IterableDataset decides its own order (a stream): nothing to compare
+            # an IterableDataset has no sampler indices: compare what it streamed (the first batches' content)
+            epochs[b["epoch"]].append(b["fp"] if stream else b.get("idx", b["fp"]))
     keys = sorted(epochs)
     for a, b in zip(keys, keys[1:], strict=False):
         n = min(len(epochs[a]), len(epochs[b]))
         if n >= 2 and epochs[a][:n] == epochs[b][:n]:
             it = next((e for e in tr.by["iter"] if e["loader"] == loader and e["epoch"] == b), None)
             sampler = (it or {}).get("sampler")
-            hint = "shuffle=False" if sampler == "SequentialSampler" else "a generator / sampler reseeded each epoch"
+            hint = ("shuffle=False" if sampler == "SequentialSampler" else
+                    "an IterableDataset streaming the same samples each epoch: its generator re-seeded in __iter__?"
+                    if stream else "a generator / sampler reseeded each epoch")
             return [make_finding(
                 "PT-RUN013", (it or {}).get("site"),
                 f"the training loader served epoch {b} in the same order as epoch {a} ({hint}; sampler {sampler}): "
@@ -594,8 +637,24 @@ def check_lr_schedule(tr: Trace, script: str) -> list[DoctorFinding]:
                 "batches): it was sized in epochs. Step it once per epoch, or size it in steps.",
                 step=e["step"], evidence={"scheduler": e["cls"], key: value, "batches_per_epoch": length},
                 script=script)]
+    # stepped once per epoch (or less): a schedule stepped every batch is ramping as planned, however long its
+    # warm-up; the doctor cannot see the end of the run, so only a per-epoch schedule is judged by its LR
+    per_epoch = bool(tr.by["sched"]) and 2 * len(tr.by["sched"]) <= len(steps)
+    cycle = next((e for e in tr.by["sched"] if e["cls"] == "OneCycleLR"
+                  and (e.get("config") or {}).get("steps_per_epoch", 1) > 1), None)
+    if per_epoch and cycle is not None and len(tr.by["sched"]) >= 2:
+        cfg = cycle["config"]
+        total = cfg.get("total_steps")
+        return [make_finding(
+            "PT-RUN017", cycle.get("site"),
+            f"OneCycleLR is sized in batches (steps_per_epoch={cfg['steps_per_epoch']}, total_steps={total}) but "
+            f"stepped once per epoch ({len(tr.by['sched'])} scheduler steps in {len(steps)} optimizer steps): its "
+            f"warm-up never ends within the run and the LR stays near max_lr / div_factor. Call scheduler.step() "
+            "after every optimizer.step().",
+            step=cycle["step"], evidence={"scheduler": "OneCycleLR", **cfg, "scheduler_steps": len(tr.by["sched"]),
+                                          "optimizer_steps": len(steps)}, script=script)]
     applied = [(s["lr"][0][0], s["lr"][0][1]) for s in steps if s.get("lr") and s["lr"][0][0] is not None]
-    if (tr.by["sched"] and len(applied) > length and all(base for _, base in applied)
+    if (per_epoch and len(applied) > length and all(base for _, base in applied)
             and all(lr <= WARMUP_STUCK * base for lr, base in applied)):
         e = tr.by["sched"][0]
         return [make_finding(
@@ -605,6 +664,9 @@ def check_lr_schedule(tr: Trace, script: str) -> list[DoctorFinding]:
             f"({e['cls']} sized in steps but stepped once per epoch?).",
             step=steps[min(length, len(steps) - 1)]["k"],
             evidence={"lrs": [lr for lr, _ in applied[:20]], "initial_lr": applied[0][1]}, script=script)]
+    ramp = _warmup_outlasts_run(tr, steps, applied, script)
+    if ramp:
+        return ramp
     lrs = [(s["k"], s["lr"][0][0]) for s in steps[:length] if s.get("lr") and s["lr"][0][0] is not None]
     if len(lrs) < 3:
         return []
@@ -620,6 +682,28 @@ def check_lr_schedule(tr: Trace, script: str) -> list[DoctorFinding]:
                 f"({length} batches): a scheduler sized in epochs but stepped per batch?",
                 step=k, evidence={"lrs": [x[1] for x in lrs[:20]], "batches_per_epoch": length}, script=script)]
     return []
+
+
+def _warmup_outlasts_run(tr: Trace, steps: list[dict], applied: list[tuple], script: str) -> list[DoctorFinding]:
+    """The script finished on its own (the whole planned run was seen) while its warm-up was still ramping: the
+    applied LR rose at nearly every step and ended below WARMUP_UNFINISHED of its target (a warm-up sized for a
+    longer run, or for another dataset). A run the doctor stopped says nothing about its end: not judged."""
+    if (tr.end or {}).get("reason") != "finished" or len(applied) < MIN_RAMP_STEPS or not tr.by["sched"]:
+        return []
+    lrs = [lr for lr, _ in applied]
+    base = applied[0][1]
+    rising = sum(1 for a, b in zip(lrs, lrs[1:], strict=False) if b > a)
+    if not base or any(b < a for a, b in zip(lrs, lrs[1:], strict=False)) or rising < 0.8 * (len(lrs) - 1):
+        return []
+    if lrs[-1] >= WARMUP_UNFINISHED * base:
+        return []
+    e = tr.by["sched"][0]
+    return [make_finding(
+        "PT-RUN017", e.get("site"),
+        f"the run finished after {len(lrs)} optimizer steps while the warm-up was still ramping: the applied LR "
+        f"rose at every step and ended at {lrs[-1]:.3g}, {lrs[-1] / base:.1%} of its target {base:g}. The warm-up "
+        "is sized for a longer run: size it from the real number of steps (epochs * len(loader)).",
+        step=steps[-1]["k"], evidence={"lrs": lrs[:20], "target_lr": base, "steps": len(lrs)}, script=script)]
 
 
 # ---------------------------------------------------------------- performance (PT-RUN018, 019)

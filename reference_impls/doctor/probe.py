@@ -16,8 +16,8 @@ it records, from inside torch:
 - non-finite losses, gradients and activations (with the module that produced the first one);
 - host syncs from the user's code (`.item()`, `.cpu()`, `.tolist()`, `.numpy()`, printing tensors).
 
-Events are JSON lines appended (and flushed) to `DIR/events.<rank>.jsonl` as they happen, so a crash or a kill
-still leaves evidence. After `steps` optimizer steps the script is stopped at its next forward, backward, batch
+Events are JSON lines appended to `DIR/events.<rank>.jsonl` as they happen, flushed after every optimizer step
+and at least every FLUSH_EVERY_S, so a crash or a kill still leaves evidence. After `steps` optimizer steps the script is stopped at its next forward, backward, batch
 or step (a private BaseException), so the code after the last step (logging, checkpointing) still runs.
 Each torchrun rank runs its own probe and stops at the same step.
 """
@@ -40,6 +40,12 @@ STAT_BATCHES = 8  # batches per loader whose label / column statistics are colle
 FP_BATCHES = 4  # batches per epoch whose sampler indices are fingerprinted
 RATIO_TENSORS = 6  # parameter tensors per optimizer whose update-to-weight ratio is measured each step
 RATIO_MIN_NUMEL = 64  # smaller tensors (biases, a 4-weight layer) have ratios too noisy to judge an LR by
+RATIO_MAX_NUMEL = 1 << 22  # a copy per step of a 50M-entry embedding costs more than the step: take the next ones
+RATIO_ALL_STEPS = 12  # update ratios measured at every one of the first steps, then every RATIO_EVERY-th
+RATIO_EVERY = 5
+NONFINITE_ALL_FORWARDS = 64  # activations checked for NaN / inf on every early forward, then every 8th
+NONFINITE_EVERY = 8
+FLUSH_EVERY_S = 0.25  # events are also flushed when this much time passed since the last flush
 GRAD_CHECK_TENSORS = 4  # parameter tensors per optimizer whose gradient state decides "cleared since the last step"
 
 
@@ -57,10 +63,13 @@ class Probe:
         self.rank = int(os.environ.get("RANK", "0"))
         self.world = int(os.environ.get("WORLD_SIZE", "1"))
         path = os.path.join(config["events"], f"events.{self.rank}.jsonl")
-        self.out = open(path, "a", encoding="utf-8", buffering=1)  # noqa: SIM115 -- closed in run()
+        # block-buffered, flushed after every optimizer step (and at the first non-finite value, and at the end): a
+        # kill loses at most the events of one unfinished step, and the step costs no write() per event
+        self.out = open(path, "a", encoding="utf-8")  # noqa: SIM115 -- closed in run()
         self.script_dir = os.path.dirname(os.path.abspath(config["script"]))
         self.torch_dir = os.path.dirname(os.path.abspath(torch.__file__))
         self.t0 = time.perf_counter()
+        self._flushed = -1.0  # the first event (start) is flushed at once
         self.quiet = 0  # >0 while the probe itself runs tensor methods (not the user's syncs)
         self.steps = 0  # optimizer steps, all optimizers together
         self.stopping = False
@@ -92,14 +101,21 @@ class Probe:
         self.nonfinite_module = None
         self.unowned: dict[int, tuple] = {}  # id(param) -> (param, name): parameters of called modules in no optimizer
         self.seen_sub: set[int] = set()
+        self.in_backward = 0  # >0 while a backward runs: forwards then are checkpoint recomputations
+        self.starting_workers = 0
+        self.spawned = 0  # processes the script started itself (mp.spawn ranks): the probe does not run in them
         self._install()
 
     # ---------------------------------------------------------------- plumbing
     def emit(self, ev: str, **data) -> None:
         data["ev"] = ev
-        data["t"] = round(time.perf_counter() - self.t0, 6)
+        now = time.perf_counter()
+        data["t"] = round(now - self.t0, 6)
         try:
             self.out.write(json.dumps(data, default=_jsonable) + "\n")
+            if now - self._flushed > FLUSH_EVERY_S:  # a script killed before its first step still tells its story
+                self._flushed = now
+                self.out.flush()
         except (ValueError, OSError):
             pass
 
@@ -173,10 +189,12 @@ class Probe:
             probe.maybe_stop()
             probe._before_backward(tensor)
             probe.quiet += 1  # Tensor.backward calls torch.autograd.backward: count it once
+            probe.in_backward += 1
             try:
                 result = original_backward(tensor, *a, **kw)
             finally:
                 probe.quiet -= 1
+                probe.in_backward -= 1
             probe._after_backward()
             return result
 
@@ -187,10 +205,12 @@ class Probe:
             first = tensors[0] if isinstance(tensors, (list, tuple)) and tensors else tensors
             probe._before_backward(first)
             probe.quiet += 1
+            probe.in_backward += 1
             try:
                 result = original_autograd_backward(tensors, *a, **kw)
             finally:
                 probe.quiet -= 1
+                probe.in_backward -= 1
             probe._after_backward()
             return result
 
@@ -218,13 +238,28 @@ class Probe:
             if hasattr(F, name):
                 setattr(F, name, mode_op(getattr(F, name), index, default, has_p))
 
-        pre, post = self._forward_pre, self._forward_post
+        self._hooks = [torch.nn.modules.module.register_module_forward_pre_hook(self._forward_pre),
+                       torch.nn.modules.module.register_module_forward_hook(self._forward_post, always_call=True)]
         if self.config.get("compile_safe", True):
             # torch.compile must not trace the probe's hooks: their Python state would become guards and every
-            # change a recompilation (the probe would cause the very PT-RUN019 it reports)
-            pre, post = torch.compiler.disable(pre), torch.compiler.disable(post)
-        torch.nn.modules.module.register_module_forward_pre_hook(pre)
-        torch.nn.modules.module.register_module_forward_hook(post, always_call=True)
+            # change a recompilation (the probe would cause the very PT-RUN019 it reports). torch.compiler.disable
+            # imports dynamo (seconds) and costs per call: the hooks are swapped for disabled ones only when the
+            # script compiles something.
+            original_compile = torch.compile
+
+            def compile_(*a, **kw):
+                probe._compile_safe_hooks()
+                return original_compile(*a, **kw)
+
+            compile_.__wrapped__ = original_compile  # type: ignore[attr-defined]
+            torch.compile = compile_
+            original_module_compile = torch.nn.Module.compile
+
+            def module_compile(module, *a, **kw):
+                probe._compile_safe_hooks()
+                return original_module_compile(module, *a, **kw)
+
+            torch.nn.Module.compile = module_compile  # type: ignore[method-assign]
 
         # ---- clipping, scaler, schedulers
         original_clip = torch.nn.utils.clip_grad_norm_
@@ -278,6 +313,13 @@ class Probe:
             return result
 
         lr_scheduler.LRScheduler.step = sched_step  # type: ignore[method-assign]
+        original_cycle_init = lr_scheduler.OneCycleLR.__init__
+
+        def cycle_init(sched, *a, **kw):  # OneCycleLR keeps total_steps only: remember how it was sized
+            sched._pp_steps_per_epoch = kw.get("steps_per_epoch", a[4] if len(a) > 4 else None)
+            return original_cycle_init(sched, *a, **kw)
+
+        lr_scheduler.OneCycleLR.__init__ = cycle_init  # type: ignore[method-assign]
 
         # ---- data loading
         from torch.utils.data import dataloader as dl
@@ -297,7 +339,11 @@ class Probe:
             probe.emit("iter", loader=key, epoch=epoch, len=length, workers=loader.num_workers,
                        step=probe.steps, site=probe.site(), backwards=probe.n_backward,
                        sampler=type(loader.sampler).__name__ if hasattr(loader, "sampler") else None)
-            it = original_iter(loader)
+            probe.starting_workers += 1  # DataLoader workers are the loader's processes, not the script's
+            try:
+                it = original_iter(loader)
+            finally:
+                probe.starting_workers -= 1
             try:
                 it._pp = {"loader": key, "epoch": epoch, "i": 0, "idx": []}
             except AttributeError:
@@ -333,6 +379,20 @@ class Probe:
         dl._BaseDataLoaderIter.__next__ = loader_next  # type: ignore[method-assign]
         dl._BaseDataLoaderIter._next_index = next_index  # type: ignore[method-assign]
 
+        # ---- processes the script starts itself (torch.multiprocessing.spawn, multiprocessing.Process)
+        import multiprocessing.process as mp_process
+
+        original_start = mp_process.BaseProcess.start
+
+        def process_start(proc, *a, **kw):
+            if not probe.starting_workers:
+                probe.spawned += 1
+                if probe.spawned <= 16:
+                    probe.emit("spawn", step=probe.steps, site=probe.site())
+            return original_start(proc, *a, **kw)
+
+        mp_process.BaseProcess.start = process_start  # type: ignore[method-assign]
+
         # ---- host syncs from the user's code
         def counting(original):
             def wrapper(tensor, *a, **kw):
@@ -348,6 +408,17 @@ class Probe:
 
         for name in ("item", "tolist", "cpu", "numpy", "__repr__", "__format__"):
             setattr(torch.Tensor, name, counting(getattr(torch.Tensor, name)))
+
+    def _compile_safe_hooks(self) -> None:
+        if getattr(self, "_hooks_disabled", False):
+            return
+        self._hooks_disabled = True
+        torch = self.torch
+        for handle in self._hooks:
+            handle.remove()
+        pre, post = torch.compiler.disable(self._forward_pre), torch.compiler.disable(self._forward_post)
+        self._hooks = [torch.nn.modules.module.register_module_forward_pre_hook(pre),
+                       torch.nn.modules.module.register_module_forward_hook(post, always_call=True)]
 
     # ---------------------------------------------------------------- optimizers
     def _register_optimizer(self, opt, group) -> None:
@@ -411,6 +482,10 @@ class Probe:
         try:
             params = self._params(opt)
             with_grad = [p for p in params if p.grad is not None]
+            # gradients written to .grad by hand (torch.func / per-sample gradients, no backward): new tensors
+            refs = st["grad_refs"]
+            st["assigned"] = bool(with_grad) and not st["window"] and all(
+                refs.get(id(p)) is not p.grad for p in with_grad[:GRAD_CHECK_TENSORS])
             # Cleared since the last step: zero_grad seen, or the sampled gradients are new tensors / None.
             if not st["cleared"] and st["steps"] > 0:
                 refs = st["grad_refs"]
@@ -420,10 +495,16 @@ class Probe:
             gnorm = None
             if grads and self.profiler is None:
                 norms = torch._foreach_norm([g.detach() for g in grads])
-                gnorm = float(torch.linalg.vector_norm(torch.stack([n.float().cpu() for n in norms])))
-            sample = [p for p in with_grad if p.dim() >= 1 and p.numel() >= RATIO_MIN_NUMEL]
+                try:  # one device sync, not one per tensor
+                    gnorm = float(torch.linalg.vector_norm(torch.stack([n.float() for n in norms])))
+                except RuntimeError:  # gradients on several devices
+                    gnorm = float(torch.linalg.vector_norm(torch.stack([n.float().cpu() for n in norms])))
+            # update ratios: every step at first (the checks read steps 1-5), then every RATIO_EVERY-th step;
             # while profiling, the probe's own measurements stay out of the operator table
-            sample = [] if self.profiler is not None else sorted(sample, key=lambda p: -p.numel())[:RATIO_TENSORS]
+            sampled = self.profiler is None and (st["steps"] < RATIO_ALL_STEPS or st["steps"] % RATIO_EVERY == 0)
+            sample = [p for p in with_grad if p.dim() >= 1 and RATIO_MIN_NUMEL <= p.numel() <= RATIO_MAX_NUMEL] \
+                if sampled else []
+            sample = sorted(sample, key=lambda p: -p.numel())[:RATIO_TENSORS]
             st["snap"] = [(p, p.detach().clone()) for p in sample]
             st["pre"] = {"gnorm": gnorm, "with_grad": len(with_grad), "params": len(params)}
         finally:
@@ -459,9 +540,13 @@ class Probe:
                       with_grad=pre.get("with_grad"), params=pre.get("params"), site=self.site(),
                       syncs=self.syncs, wait=round(self.data_wait, 6),
                       dt=None if self.last_step_t is None else round(now - self.last_step_t, 6),
-                      scaled=self.scaled_any)
+                      scaled=self.scaled_any, assigned=st.get("assigned") or None)
             if gnorm is not None and not math.isfinite(gnorm) and not self.scaled_any:
                 self._nonfinite("gradient", None, self.site())
+            try:
+                self.out.flush()
+            except (ValueError, OSError):
+                pass
             self.last_step_t = now
             self.syncs = 0
             self.data_wait = 0.0
@@ -528,8 +613,18 @@ class Probe:
 
     # ---------------------------------------------------------------- forwards
     def _forward_pre(self, module, inputs):
+        if self.in_backward:
+            return  # gradient checkpointing recomputes forwards inside the backward: not a forward of the script
         if self.depth == 0:
             self.maybe_stop()
+        try:
+            self._forward_pre_record(module, inputs)
+        except Exception:  # noqa: BLE001 -- the probe never breaks the user's forward (functorch tensors, ...)
+            pass
+        self.depth += 1
+
+    def _forward_pre_record(self, module, inputs):
+        if self.depth == 0:
             self.mode_ops = []
             self.top = module
             self.top_grad = self.torch.is_grad_enabled()
@@ -542,11 +637,11 @@ class Probe:
                 try:
                     first = _first_tensor(inputs)
                     for t in _tensors(inputs, 4):
-                        if t.is_floating_point() and t.numel():
+                        if t.is_floating_point() and t.numel() and _plain(t):
                             owner = self.forward_outputs.get(t.data_ptr())
                             if owner is not None:
                                 self.fed_by.append(owner)
-                    if first is not None and self.top_grad:
+                    if first is not None and self.top_grad and _plain(first):
                         self.inp_fp = _fingerprint(first)
                 finally:
                     self.quiet -= 1
@@ -557,15 +652,23 @@ class Probe:
             for name, p in module.named_parameters(recurse=False):
                 if p.requires_grad and id(p) not in self.param_owner:
                     self.unowned[id(p)] = (p, f"{type(module).__name__}.{name}")
-        self.depth += 1
 
     def _forward_post(self, module, inputs, output):
+        if self.in_backward:
+            return
         self.depth = max(0, self.depth - 1)
+        try:
+            self._forward_post_record(module, inputs, output)
+        except Exception:  # noqa: BLE001 -- the probe never breaks the user's forward
+            if self.depth == 0:
+                self.top = None
+
+    def _forward_post_record(self, module, inputs, output):
         if self.full_nan_check and self.depth > 0 and not self.nonfinite_module:
             self.quiet += 1
             try:
                 t = _first_tensor(output)
-                if t is not None and t.is_floating_point() and not bool(self.torch.isfinite(t).all()):
+                if t is not None and t.is_floating_point() and _plain(t) and not bool(self.torch.isfinite(t).all()):
                     inp = _first_tensor(inputs)
                     if inp is None or not inp.is_floating_point() or bool(self.torch.isfinite(inp).all()):
                         self.nonfinite_module = type(module).__name__
@@ -581,7 +684,7 @@ class Probe:
         self.quiet += 1
         try:
             reached = False
-            outs = _tensors(output, 2)
+            outs = [t for t in _tensors(output, 2) if _plain(t)]
             if self.top_grad:
                 for t in outs:
                     if t.requires_grad and t.grad_fn is not None:
@@ -596,7 +699,8 @@ class Probe:
                             self.forward_outputs.pop(next(iter(self.forward_outputs)))
             finite = True
             first = outs[0] if outs else None
-            if first is not None and first.is_floating_point() and not self.nonfinite_seen:
+            if (first is not None and first.is_floating_point() and not self.nonfinite_seen
+                    and (n < NONFINITE_ALL_FORWARDS or n % NONFINITE_EVERY == 0)):
                 finite = bool(self.torch.isfinite(first).all())
             has_params = any(True for _ in module.parameters())
             self.emit("fwd", n=n, mod=type(module).__name__, mid=id(module), step=self.steps,
@@ -616,6 +720,10 @@ class Probe:
         self.nonfinite_module = None
         self.nonfinite_what = (what, module, site, self.steps)
         self.emit("nonfinite", what=what, module=module, step=self.steps, site=site)
+        try:
+            self.out.flush()
+        except (ValueError, OSError):
+            pass
 
     # ---------------------------------------------------------------- backward
     def _before_backward(self, tensor) -> None:
@@ -815,6 +923,19 @@ def _tensors(obj, limit: int) -> list:
     return out
 
 
+def _plain(t) -> bool:
+    """A tensor with storage the probe may read (not a functorch wrapper inside vmap / grad, not a fake tensor)."""
+    try:
+        import torch
+
+        if torch._C._functorch.is_functorch_wrapped_tensor(t):
+            return False
+        t.data_ptr()
+        return True
+    except Exception:  # noqa: BLE001
+        return False
+
+
 def _first_tensor(obj):
     found = _tensors(obj, 1)
     return found[0] if found else None
@@ -866,6 +987,9 @@ def _sched_config(sched) -> dict:
         value = getattr(sched, key, None)
         if value is not None:
             out[key] = sorted(value) if key == "milestones" else value
+    spe = getattr(sched, "_pp_steps_per_epoch", None)
+    if isinstance(spe, int):
+        out["steps_per_epoch"] = spe
     return out
 
 

@@ -260,15 +260,58 @@ def _tail(result: ChildResult | None, limit: int = 3000) -> str:
     return "\n".join(parts)
 
 
+EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Interrupt|Exit|Warning)?: \S|^[A-Za-z_][\w.]*Error$")
+
+
 def _last_line(text: str) -> str:
+    """The exception line of the last traceback (warnings printed after it are not the error), else the last line."""
     lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip() and not ln.startswith("---")]
+    raw = text.strip().splitlines()
+    for i in range(len(raw) - 1, -1, -1):
+        if raw[i].startswith("Traceback (most recent call last)"):
+            after = [ln for ln in raw[i + 1:] if ln and not ln.startswith((" ", "\t"))]
+            if after and EXCEPTION_LINE.match(after[0]):
+                return after[0].strip()
+            break
     return lines[-1] if lines else ""
+
+
+MENTIONS_GPU = re.compile(r"\b(cuda|gpus?|nccl)\b", re.I)
+FILE_LINE = re.compile(r'^\s*File "([^"]+)", line (\d+)')
+
+
+def _user_frame(tail: str, script: Path) -> str:
+    """' (at train.py:12)': the innermost traceback frame in the user's code (not torch's, not the stdlib's)."""
+    found = None
+    for line in tail.splitlines():
+        m = FILE_LINE.match(line)
+        if m and "site-packages" not in m.group(1) and "/lib/python" not in m.group(1) \
+                and not m.group(1).startswith("<"):
+            found = m
+    if found is None:
+        return ""
+    name = found.group(1)
+    try:
+        name = str(Path(name).resolve().relative_to(script.parent))
+    except ValueError:
+        pass
+    return f" (at {name}:{found.group(2)})"
+
+
+def _needs_gpu(tail: str, end: dict | None, start: dict | None) -> bool:
+    text = (tail or "") + str((end or {}).get("error") or "")
+    if NEEDS_GPU.search(text):
+        return True
+    # the script's own check ("assert torch.cuda.is_available()", "raise RuntimeError('needs a GPU')") on a
+    # machine where torch sees no GPU
+    return bool(start) and not start.get("cuda") and bool(MENTIONS_GPU.search(_last_line(text)))
 
 
 def _build_report(path: Path, args: list[str], options: DoctorOptions, run: _Run) -> DoctorReport:
     result = run.result
     rank0 = run.events.get(0, [])
     end = next((e for e in reversed(rank0) if e.get("ev") == "end"), None)
+    start = next((e for e in rank0 if e.get("ev") == "start"), None)
     steps = sum(1 for e in rank0 if e.get("ev") == "step")
     seen = {"forwards": sum(1 for e in rank0 if e.get("ev") == "fwd"),
             "backwards": sum(1 for e in rank0 if e.get("ev") == "bwd"),
@@ -289,12 +332,20 @@ def _build_report(path: Path, args: list[str], options: DoctorOptions, run: _Run
         report.output_tail = tail
         what = (f"the probe saw {seen['forwards']} forward(s), {seen['backwards']} backward(s), "
                 f"{seen['batches']} batch(es), {seen['optimizers']} optimizer(s) and no optimizer step")
-        if NEEDS_GPU.search(tail or "") or NEEDS_GPU.search(str((end or {}).get("error") or "")):
+        spawned = sum(1 for e in rank0 if e.get("ev") == "spawn")
+        if start is None:
+            what = "the script had not started yet: Python was still starting and importing torch"
+        elif spawned and not seen["forwards"] and not seen["backwards"]:
+            what += (f"; the script started {spawned} process(es) of its own (multiprocessing / "
+                     "torch.multiprocessing.spawn) and trains in them, where the probe does not run: launch the "
+                     "ranks with torchrun instead (doctor --nproc N) or train in the main process")
+        where = _user_frame(tail, path)
+        if _needs_gpu(tail, end, start):
             report.error_kind = "needs-gpu"
-            report.error = f"the script needs a GPU and this machine has none: {_last_line(tail)}"
+            report.error = f"the script needs a GPU and this machine has none: {_last_line(tail)}{where}"
         elif crashed:
             report.error_kind = "crash"
-            report.error = f"the script crashed before its first optimizer step: {_last_line(tail)} ({what})"
+            report.error = f"the script crashed before its first optimizer step{where}: {_last_line(tail)} ({what})"
         elif result is not None and result.killed_reason == "timeout":
             report.error_kind = "timeout"
             report.error = f"no optimizer step within {options.timeout_s:g} s: {what}"
@@ -307,7 +358,8 @@ def _build_report(path: Path, args: list[str], options: DoctorOptions, run: _Run
         return report
     if crashed:
         report.error_kind = "crash"
-        report.error = f"the script crashed after {steps} optimizer step(s): {_last_line(tail)}"
+        report.error = (f"the script crashed after {steps} optimizer step(s){_user_frame(tail, path)}: "
+                        f"{_last_line(tail)}")
         report.output_tail = tail
     elif result is not None and result.killed_reason is not None:
         report.output_tail = tail

@@ -22,6 +22,7 @@ class Case:
     args: list[str] = field(default_factory=list)
     options: list[str] = field(default_factory=list)
     bug: str = ""
+    known_miss: str = ""  # `# doctor-known-miss: why`: a bug the doctor does not catch yet (the test xfails, strict)
 
 
 def parse(path: Path) -> Case:
@@ -39,6 +40,8 @@ def parse(path: Path) -> Case:
             case.options = shlex.split(value)
         elif key == "bug":
             case.bug = value
+        elif key == "known-miss":
+            case.known_miss = value
     return case
 
 
@@ -73,8 +76,9 @@ def main(argv: list[str]) -> int:
         for case, report in zip(chosen, pool.map(run_case, chosen), strict=True):
             got = {f.rule for f in report.findings}
             ok = got == case.expect and report.ok
-            bad += not ok
-            print(f"{'ok ' if ok else 'BAD'} {case.path.name}: expect {sorted(case.expect) or 'clean'} got "
+            bad += not ok and not case.known_miss
+            tag = "ok " if ok else "MISS" if case.known_miss else "BAD"
+            print(f"{tag} {case.path.name}: expect {sorted(case.expect) or 'clean'} got "
                   f"{sorted(got) or 'clean'}{'' if report.ok else ' ERROR ' + str(report.error)} ({report.wall_s:.1f}s)")
             if not ok:
                 for f in report.findings:

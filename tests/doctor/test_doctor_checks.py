@@ -332,3 +332,104 @@ def test_recompilations():
 @pytest.mark.parametrize("bad", [[], [{"ev": "start"}], [{"ev": "end", "reason": "error"}]])
 def test_empty_or_truncated_traces_do_not_crash(bad):
     assert run_checks(bad, "train.py") == []
+
+
+def _per_batch_warmup(t: T, steps=12, per_epoch=4, warmup=500) -> T:
+    t.opt()
+    t.loader_epoch(0, n=per_epoch)
+    for k in range(steps):
+        if k and k % per_epoch == 0:
+            t.loader_epoch(k // per_epoch, n=per_epoch)
+        t.batch(k % per_epoch, epoch=k // per_epoch)
+        t.fwd(fp=hash(("in", k)))
+        t.bwd(loss=2.0 - 0.01 * k)
+        t.step(lr=1e-3 * (k + 1) / warmup, base=1e-3)
+        t.add("sched", cls="LambdaLR", step=t.k, site=SITE, config={})
+    t.params()
+    return t
+
+
+def test_long_per_batch_warmup_is_judged_only_when_the_run_finished():
+    # the doctor stopped it: a long warm-up still ramping says nothing about the end of the run
+    assert _per_batch_warmup(T()).codes(reason="stopped") == set()
+    # the script finished on its own with the LR still rising, at 2.4% of its target
+    assert _per_batch_warmup(T()).codes(reason="finished") == {"PT-RUN017"}
+    # finished after the warm-up reached its target: clean
+    assert _per_batch_warmup(T(), warmup=6).codes(reason="finished") == set()
+
+
+def test_onecycle_sized_in_batches_stepped_per_epoch():
+    def run(config):
+        t = T()
+        t.opt()
+        for epoch in range(3):
+            t.loader_epoch(epoch, n=8)
+            for i in range(8):
+                t.batch(i, epoch=epoch)
+                t.fwd(fp=hash(("in", t.k)))
+                t.bwd(loss=2.0 - 0.01 * t.k)
+                t.step(lr=1e-3 * (1 + epoch), base=1e-3)
+            t.add("sched", cls="OneCycleLR", step=t.k, site=SITE, config=config)
+        t.params()
+        return t.codes()
+
+    assert run({"total_steps": 48, "steps_per_epoch": 8}) == {"PT-RUN017"}
+    assert run({"total_steps": 6}) == set()  # sized in epochs (total_steps=epochs), stepped per epoch: fine
+
+
+def test_gradients_assigned_by_hand_are_new_gradients():
+    t = T()
+    t.opt()
+    for k in range(6):
+        t.fwd(grad=False, reach=False, fp=k)
+        t.add("step", opt=0, k=k + 1, n=k + 1, window=0, cleared=False, lr=[[1e-3, None]], gnorm=1.0,
+              ratios=[1e-3], with_grad=4, params=4, site=["train.py", 14], syncs=0, wait=0, dt=0.01, scaled=False,
+              assigned=True)
+    assert "PT-RUN003" not in t.codes()
+    t2 = healthy(steps=6)
+    t2.add("step", opt=0, k=7, n=7, window=0, cleared=False, lr=[[1e-3, None]], gnorm=1.0, ratios=[1e-3],
+           with_grad=4, params=4, site=["train.py", 14], syncs=0, wait=0, dt=0.01, scaled=False)
+    assert "PT-RUN003" in t2.codes()
+
+
+def test_divergence_explained_by_carried_over_gradients_is_not_reported_twice():
+    t = healthy(steps=16, cleared=False, loss=lambda k: 1.5 ** k)
+    codes = t.codes()
+    assert "PT-RUN004" in codes and "PT-RUN010" not in codes
+
+
+def test_partial_windows_dropped_without_a_dataloader():
+    def run(last_stepped: bool, reason="finished"):
+        t = T()
+        t.opt()
+        for _epoch in range(2):
+            if t.k and not last_stepped:
+                t.add("discard", opt=0, backwards=1, step=t.k, site=SITE, kind="optimizer")
+            for i in range(7):
+                t.fwd(fp=hash(("in", t.k, i)))
+                t.bwd(loss=2.0 - 0.01 * t.k)
+                if (i + 1) % 3 == 0 or (last_stepped and i == 6):
+                    t.step(window=3 if (i + 1) % 3 == 0 else 1)
+        t.params()
+        return t.codes(reason=reason, pending={} if last_stepped else {"0": 1})
+
+    assert run(last_stepped=False) == {"PT-RUN005"}
+    assert run(last_stepped=True) == set()
+
+
+def test_iterable_dataset_streaming_the_same_samples_each_epoch():
+    def run(same: bool):
+        t = T()
+        t.opt()
+        for epoch in range(3):
+            t.loader_epoch(epoch, n=None, sampler="_InfiniteConstantSampler")
+            for i in range(6):
+                t.batch(i, epoch=epoch, idx=0, fp=hash(("fp", 0 if same else epoch, i)))
+                t.fwd(fp=hash(("in", t.k)))
+                t.bwd(loss=2.0 - 0.01 * t.k)
+                t.step()
+        t.params()
+        return t.codes()
+
+    assert run(same=True) == {"PT-RUN013"}
+    assert run(same=False) == set()

@@ -104,7 +104,11 @@ def _well_formed(page: str) -> None:
     ("import torch\nx = torch.zeros(2, device='cuda')\n", ["--device", "cpu"], ["needs a GPU"]),
     ("import time\nimport torch\nwhile True:\n    time.sleep(0.1)\n", ["--timeout", "12"],
      ["no optimizer step within 12 s"]),
-], ids=["no-step", "crash", "needs-gpu", "timeout"])
+    ("import torch\nassert torch.cuda.is_available(), 'this script needs a CUDA GPU'\n", [],
+     ["needs a GPU", "(at train.py:2)", "this script needs a CUDA GPU"]),
+    (LOOP.format(extra="\n    if step == 2:\n        model(torch.randn(8, 5))"), [],
+     ["crashed after 3 optimizer step(s) (at train.py:14)", "mat1 and mat2 shapes cannot be multiplied"]),
+], ids=["no-step", "crash", "needs-gpu", "timeout", "needs-gpu-own-check", "crash-after-steps"])
 def test_bad_input_is_one_clear_error(tmp_path: Path, body, options, needles):
     script = tmp_path / "train.py"
     script.write_text(body)
@@ -122,3 +126,23 @@ def test_script_args_after_double_dash(tmp_path: Path):
                                                     "['--epochs', '2'], sys.argv\nfor step in range(30)"))
     proc = doctor(str(script), "--steps", "3", "--", "--epochs", "2")
     assert proc.returncode == 0, proc.stderr + proc.stdout
+
+
+def test_no_step_report_says_what_the_probe_saw(tmp_path: Path):
+    """Without a child: the report built from recorded events names processes the script started itself, a
+    script that never started, and takes the exception line, not a warning printed after it."""
+    from reference_impls.doctor.run import DoctorOptions, _build_report, _last_line, _Run
+
+    script = tmp_path / "train.py"
+    script.write_text("pass\n")
+    spawned = _Run(events={0: [{"ev": "start", "cuda": False}, {"ev": "spawn"}, {"ev": "spawn"},
+                               {"ev": "end", "reason": "finished"}]})
+    report = _build_report(script, [], DoctorOptions(), spawned)
+    assert report.error_kind == "no-step" and "started 2 process(es) of its own" in report.error
+    assert "torchrun" in report.error
+    never = _build_report(script, [], DoctorOptions(), _Run(events={}))
+    assert "had not started yet" in never.error
+    tail = ("Traceback (most recent call last):\n  File \"train.py\", line 3, in <module>\n    f()\n"
+            "AttributeError: no attribute 'x'\n\n/usr/lib/python3.11/resource_tracker.py:254: UserWarning: leaked\n"
+            "  warnings.warn('resource_tracker')\n")
+    assert _last_line(tail) == "AttributeError: no attribute 'x'"
