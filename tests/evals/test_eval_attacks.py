@@ -529,9 +529,8 @@ def test_the_cli_says_which_level_before_it_starts_and_refuses_weak(tmp_path):
     assert proc.returncode == 2 and "sandbox: weak" in proc.stderr
 
 
-# ------------------------------------------------------------------ needs the hidden-data check (issue 13)
+# ------------------------------------------------------------------ the hidden-data learning check (issue 13)
 
-@pytest.mark.xfail(strict=False, reason="needs hidden-data learning check (issue 13)")
 def test_a_fabricated_loss_with_a_vanishing_gradient_scores_below_half(tmp_path):
     task = load_task(FIX)
     code = (FIX / "oracle" / "train.py").read_text()
