@@ -36,6 +36,10 @@ NEGATIVE_RUNAWAY = 2.0  # a negative loss whose last quarter is twice the first 
 # 10 ms a step (below that a tiny model's collate or worker IPC dominates without any real problem).
 INPUT_BOUND_SHARE = 0.5
 INPUT_BOUND_MIN_WAIT_S = 0.010
+# Without workers the share and the wait are the main thread's CPU time (load-proof), which measures the loader's own
+# work: 2 ms a step of pure fetching/augmenting is already more than a small model's step (seen: a per-sample Python
+# augment 7.0 ms CPU, 81%; a TensorDataset with the default collate 0.3 ms, 18%).
+INPUT_BOUND_MIN_CPU_WAIT_S = 0.002
 # With workers the wait also measures how busy the host's cores are (workers compete with the step for CPU):
 # demand a clearer majority.
 INPUT_BOUND_SHARE_WORKERS = 0.75
@@ -592,14 +596,17 @@ def check_input_bound(tr: Trace, script: str) -> list[DoctorFinding]:
     steps = [s for s in tr.steps[1:] if s.get("dt") and s["k"] not in epoch_starts]
     if len(steps) < 3:
         return []
-    wait = sum(s.get("wait") or 0 for s in steps)
-    total = sum(s["dt"] for s in steps)
+    it = next((e for e in tr.by["iter"] if e["loader"] == tr.train_loader), {})
+    # without workers the loader runs on the main thread: its CPU time is the cost, and a machine loaded by other
+    # jobs does not inflate it the way it inflates wall time (a correct tiny script read as input-bound under load)
+    cpu = not it.get("workers") and all(s.get("dt_cpu") is not None for s in steps)
+    wait = sum((s.get("wait_cpu") if cpu else s.get("wait")) or 0 for s in steps)
+    total = sum(s["dt_cpu"] if cpu else s["dt"] for s in steps)
     if total <= 0:
         return []
     share = wait / total
-    it = next((e for e in tr.by["iter"] if e["loader"] == tr.train_loader), {})
     limit = INPUT_BOUND_SHARE_WORKERS if it.get("workers") else INPUT_BOUND_SHARE
-    if share > limit and wait / len(steps) > INPUT_BOUND_MIN_WAIT_S:
+    if share > limit and wait / len(steps) > (INPUT_BOUND_MIN_CPU_WAIT_S if cpu else INPUT_BOUND_MIN_WAIT_S):
         return [make_finding(
             "PT-RUN016", it.get("site"),
             f"{share:.0%} of the step time is spent waiting for data ({1000 * wait / len(steps):.1f} ms per step, "

@@ -89,6 +89,7 @@ class Probe:
         self.forward_outputs: dict[int, int] = {}  # data_ptr of recent no-backward outputs -> forward index
         self.syncs = 0
         self.data_wait = 0.0
+        self.data_wait_cpu = 0.0  # the main thread's CPU time in the loader: a loaded machine does not inflate it
         self.nonfinite_seen = False
         self.full_nan_check = False
         self.scaler_state: dict[int, str] = {}  # id(optimizer) -> "scaled" | "unscaled"
@@ -96,6 +97,7 @@ class Probe:
         self.loader_epochs: dict[int, int] = {}
         self.loader_stats: dict[int, dict] = {}
         self.last_step_t: float | None = None
+        self.last_step_cpu: float | None = None
         self.profiler = None
         self._modules: list = []  # weak refs to the top-level modules forwarded (the first 64)
         self.nonfinite_module = None
@@ -362,7 +364,7 @@ class Probe:
 
         def loader_next(it):
             probe.maybe_stop()
-            t = time.perf_counter()
+            t, c = time.perf_counter(), time.thread_time()
             probe.quiet += 1  # the dataset's own tensor calls are not the training step's syncs
             try:
                 batch = original_next(it)
@@ -370,6 +372,7 @@ class Probe:
                 probe.quiet -= 1
             wait = time.perf_counter() - t
             probe.data_wait += wait
+            probe.data_wait_cpu += time.thread_time() - c
             info = getattr(it, "_pp", None)
             if info is not None:
                 probe._on_batch(info, batch, wait)
@@ -533,13 +536,15 @@ class Probe:
                 base = g.get("initial_lr")
                 lrs.append([lr, float(base) if isinstance(base, (int, float)) else None])
             pre = st.get("pre") or {}
-            now = time.perf_counter()
+            now, now_cpu = time.perf_counter(), time.thread_time()
             gnorm = pre.get("gnorm")
             self.emit("step", opt=st["index"], k=self.steps, n=st["steps"], window=st["window"],
                       cleared=st["cleared"], lr=lrs, gnorm=gnorm, ratios=[round(r, 8) for r in ratios],
                       with_grad=pre.get("with_grad"), params=pre.get("params"), site=self.site(),
                       syncs=self.syncs, wait=round(self.data_wait, 6),
                       dt=None if self.last_step_t is None else round(now - self.last_step_t, 6),
+                      wait_cpu=round(self.data_wait_cpu, 6),
+                      dt_cpu=None if self.last_step_cpu is None else round(now_cpu - self.last_step_cpu, 6),
                       scaled=self.scaled_any, assigned=st.get("assigned") or None)
             if gnorm is not None and not math.isfinite(gnorm) and not self.scaled_any:
                 self._nonfinite("gradient", None, self.site())
@@ -547,9 +552,9 @@ class Probe:
                 self.out.flush()
             except (ValueError, OSError):
                 pass
-            self.last_step_t = now
+            self.last_step_t, self.last_step_cpu = now, now_cpu
             self.syncs = 0
-            self.data_wait = 0.0
+            self.data_wait = self.data_wait_cpu = 0.0
             st["window"] = 0
             st["cleared"] = False
             st["grad_refs"] = {id(p): p.grad for g in opt.param_groups for p in g["params"][:GRAD_CHECK_TENSORS * 4]
