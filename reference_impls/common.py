@@ -199,8 +199,8 @@ class InMemoryDataset(Dataset):
     """A map-style dataset over in-memory tensors (first dimension = samples) that fetches a batch at a time.
 
     The DataLoader hands `__getitems__` the whole list of a batch's indices, so each tensor is indexed once per
-    batch instead of once per item followed by a stacking collate (6-65x faster fetching for 4096 x 20 floats,
-    batch 64-512, on a loaded 2-core box: bench/loader_fetch.py). It returns the batch itself, so the loader
+    batch instead of once per item followed by a stacking collate (several times faster: the figure, with its
+    machine, is in skill/docs/data-loading.md; bench/loader_fetch.py measures it). It returns the batch itself, so the loader
     needs `collate_fn=keep_batch`: the default collate would take the returned tuple of batch tensors for a list
     of samples and fail.
     """

@@ -109,7 +109,7 @@ _REASONS = {
         "never for evaluation, which must see every sample."),
     "num_workers_in_memory": (
         "In-memory tensors are fetched a batch at a time in the main process (__getitems__ or a batch sampler "
-        "with a pass-through collate: 6-65x faster than item by item for small rows, bench/loader_fetch.py); "
+        "with a pass-through collate: several times faster than item by item, skill/docs/data-loading.md); "
         "worker processes only add IPC there."),
     "max_num_workers": (
         "Per-item I/O or decoding (files, images) gets worker processes: min(8, CPU count)."),

@@ -27,7 +27,7 @@ class InMemoryDataset(Dataset):
         return self.inputs[index], self.targets[index]
 
     def __getitems__(self, indices: list[int]):
-        # The DataLoader hands over the whole index batch (one gather, ~6x faster per item than item by item).
+        # The DataLoader hands over the whole index batch: one gather instead of B __getitem__ calls and a collate.
         index = torch.tensor(indices)
         return self.inputs[index], self.targets[index]
 
