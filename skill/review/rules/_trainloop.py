@@ -284,48 +284,6 @@ def _param_mapping(fn: ast.FunctionDef | ast.AsyncFunctionDef, call: ast.Call) -
     return out
 
 
-_LOOPS = (ast.For, ast.AsyncFor, ast.While)
-_NESTED = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)
-
-
-def _loops_with_backward(ctx: Context) -> set[int]:
-    """ids of the loops whose `events` include a backward, found from the calls up (each call classified
-    once) instead of walking every loop's body: the same answer as `any(e.kind == "backward" for e in
-    events(ctx, loop))` for every loop, without building the events of loops that run no backward.
-
-    A call counts for a loop when it is in `walk_no_defs` of one of the loop's body statements: no nested
-    def/lambda/class strictly between the call and that statement (a def that is itself the statement is
-    walked, as `walk_scope` does)."""
-    out: set[int] = set()
-    for call in ctx.nodes(ast.Call):
-        loops = []
-        child: ast.AST = call
-        for anc in ctx.ancestors(call):
-            if isinstance(anc, _LOOPS) and any(s is child for s in anc.body):
-                loops.append(anc)
-            if child is not call and isinstance(child, _NESTED):
-                break
-            child = anc
-        if not loops or all(id(lp) in out for lp in loops):
-            continue
-        if _brings_backward(ctx, call):  # type: ignore[arg-type]
-            out.update(id(lp) for lp in loops)
-    return out
-
-
-def _brings_backward(ctx: Context, n: ast.Call) -> bool:
-    """Whether `_events` at depth 0 yields a backward event for the call `n` (itself or through a helper)."""
-    kind = classify(ctx, n)
-    if kind is not None:
-        return kind[0] == "backward"
-    if MAX_INLINE_DEPTH <= 0:
-        return False
-    target = local_function(ctx, n, need=EVENT_WORDS)
-    if target is None or ctx.is_inside(n, target):
-        return False
-    return any(e.kind == "backward" for e in _helper_events(home_of(ctx, target), target, 1, n, ()))
-
-
 def training_loops(ctx: Context) -> list[ast.For | ast.AsyncFor | ast.While]:
     """Innermost loops whose iteration (with local helpers) runs a backward: one per backward site."""
     memo = ctx.__dict__.get("_pp_trainloop_loops")
@@ -335,12 +293,16 @@ def training_loops(ctx: Context) -> list[ast.For | ast.AsyncFor | ast.While]:
         ctx.__dict__["_pp_trainloop_loops"] = []
         return []  # no backward here nor in a file this one imports from the tree: no training loop
     found: dict[int, ast.AST] = {}
-    with_backward = _loops_with_backward(ctx)
     for loop in ctx.nodes(ast.For, ast.AsyncFor, ast.While):
-        if id(loop) not in with_backward:
+        evs = events(ctx, loop)
+        if not any(e.kind == "backward" for e in evs):
             continue
         # innermost: no loop nested in it also runs a backward
-        inner = [lp for lp in walk_no_defs(loop) if lp is not loop and id(lp) in with_backward]
+        inner = [
+            lp for lp in walk_no_defs(loop)
+            if lp is not loop and isinstance(lp, (ast.For, ast.AsyncFor, ast.While))
+            and any(e.kind == "backward" for e in events(ctx, lp))
+        ]
         if not inner:
             found[id(loop)] = loop
     out = sorted(found.values(), key=lambda n: (n.lineno, n.col_offset))
