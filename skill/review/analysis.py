@@ -190,10 +190,10 @@ class Context:
                 elif isinstance(value, AST) and not isinstance(value, singletons):
                     setattr(value, PARENT, node)
                     push(value)
-        # decorators and a few other fields come after the body in _fields order: restore source order
-        for t, nodes in by_type.items():
-            if "lineno" in t._attributes:
-                nodes.sort(key=_POS)
+        # decorators and a few other fields come after the body in _fields order: source order is restored
+        # when a type's list is first asked for (`nodes`); most types (Name, Constant...) never are
+        self._unsorted = {t for t in by_type if "lineno" in t._attributes}
+        self._sorted_bucket(ast.Call)
         for call in by_type.get(ast.Call, ()):
             name = callee_name(call)  # type: ignore[arg-type]
             if name:
@@ -218,13 +218,21 @@ class Context:
                     continue
                 self.imports[alias.asname or alias.name] = f"{mod}.{alias.name}" if mod else alias.name
 
+    def _sorted_bucket(self, t: type) -> list[ast.AST] | None:
+        nodes = self.by_type.get(t)
+        if t in self._unsorted:
+            self._unsorted.discard(t)
+            nodes.sort(key=_POS)  # type: ignore[union-attr]
+        return nodes
+
     def nodes(self, *types: type) -> list[ast.AST]:
         """All nodes of the given types, in source order."""
         if len(types) == 1:
-            return self.by_type.get(types[0], [])
+            got = self._sorted_bucket(types[0])
+            return got if got is not None else []
         out: list[ast.AST] = []
         for t in types:
-            out.extend(self.by_type.get(t, ()))
+            out.extend(self._sorted_bucket(t) or ())
         out.sort(key=_pos)
         return out
 

@@ -292,6 +292,14 @@ def mode_calls(ctx: Context, node: ast.AST, depth: int = 0) -> list[tuple[tuple[
     from .scopes import _home
 
     home = _home(ctx, node)
+    memo = home.__dict__.setdefault("_pp_mode_calls", {})
+    hit = memo.get(id(node))
+    if hit is None or hit[0] is not node or hit[1] is not home.project:  # the node kept: its id stays unique
+        hit = memo[id(node)] = (node, home.project, _mode_calls(home, node))
+    return list(hit[2])
+
+
+def _mode_calls(home: Context, node: ast.AST) -> list[tuple[tuple[int, int], bool, str]]:
     proj = home.project
     out = []
     for n in walk_no_defs(node):

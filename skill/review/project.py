@@ -67,6 +67,7 @@ class Project:
         self._callers: dict[int, list] = {}
         self._module_cache: dict[tuple[str, str], str | None] = {}
         self._importers_memo: dict[tuple[str, str], list[str]] = {}
+        self._import_lines_memo: dict[str, str] = {}
         # files parsed only to answer questions about them: at most a quarter of the tree (+16), so a
         # project review costs at most ~0.5x a parse more than reviewing the files one by one
         self.parse_budget = 16 + len(self.paths) // 4
@@ -461,7 +462,19 @@ class Project:
         key = (stem, package)
         got = memo.get(key)
         if got is None:
-            got = memo[key] = [p for p in self.paths if (t := self.text(p)) and _imports_module(t, stem, package)]
+            names = [n for n in {stem, package} if n]
+            got = memo[key] = [p for p in self.paths if (t := self._import_lines(p)) and any(n in t for n in names)]
+        return got
+
+    def _import_lines(self, path: str) -> str:
+        """The lines of `path`'s text that `_imports_module` looks at (those starting, after indentation, with
+        `from `/`import `), joined by newlines: computed once per file, so that asking which files may import
+        a module is a substring test per file instead of a scan of every mention of the name."""
+        memo = self._import_lines_memo
+        got = memo.get(path)
+        if got is None:
+            text = self.text(path)
+            got = memo[path] = _import_lines(text) if text else ""
         return got
 
     def callers(self, ctx: Context, fn: ast.AST) -> list[tuple[Context, ast.Call]]:
@@ -573,6 +586,19 @@ def _bind(out: dict[str, str], name: str, arg: ast.expr) -> None:
     elif isinstance(arg, ast.UnaryOp) and isinstance(arg.op, ast.Not) and isinstance(arg.operand, ast.Constant) \
             and isinstance(arg.operand.value, bool):
         out["=" + name] = str(not arg.operand.value)
+
+
+def _import_lines(text: str) -> str:
+    """`_imports_module(text, name, "")` is `name in _import_lines(text)` for any name without a newline: the
+    lines whose first 200 characters, indentation stripped, start with `from `/`import `."""
+    if "import " not in text and "from " not in text:
+        return ""
+    keep = []
+    for line in text.split("\n"):
+        head = line[:200].lstrip()
+        if head.startswith(("from ", "import ")):
+            keep.append(line)
+    return "\n".join(keep)
 
 
 def _imports_module(text: str, stem: str, package: str) -> bool:

@@ -218,6 +218,14 @@ def _under_mutation_allowed(ctx: Context, node: ast.AST) -> bool:
 
 
 def _inplace_module_attrs(ctx: Context) -> set[str]:
+    """Names assigned a `...(inplace=True)` layer in the file (computed once per file)."""
+    got = ctx.__dict__.get("_pp_inplace_module_attrs")
+    if got is None:
+        got = ctx.__dict__["_pp_inplace_module_attrs"] = _find_inplace_module_attrs(ctx)
+    return got
+
+
+def _find_inplace_module_attrs(ctx: Context) -> set[str]:
     out = set()
     for node in ctx.nodes(ast.Assign):
         value = node.value  # type: ignore[union-attr]

@@ -64,7 +64,10 @@ class OptimizerBeforeLayerReplaced(Rule):
     def check(self, ctx: Context):
         if not ctx.calls("parameters"):
             return
-        scopes = [ctx.tree, *ctx.nodes(ast.FunctionDef, ast.AsyncFunctionDef)]
+        # only the scopes that build something from `m.parameters()` (`x = Opt(m.parameters(), ...)`) can
+        # report: found from the `parameters` calls up, instead of walking every function of the file
+        wanted = _scopes_building_from_parameters(ctx)
+        scopes = [sc for sc in (ctx.tree, *ctx.nodes(ast.FunctionDef, ast.AsyncFunctionDef)) if id(sc) in wanted]
         for scope in scopes:
             stmts = [n for n in walk_scope(scope) if isinstance(n, ast.Assign)]
             stmts.sort(key=lambda n: (n.lineno, n.col_offset))
@@ -125,3 +128,23 @@ def _used_between(scope: ast.AST, opt_name: str, start: ast.AST, end: ast.AST) -
             if dotted(n) == opt_name and lo < (n.lineno, n.col_offset) < hi:
                 return True
     return False
+
+
+def _scopes_building_from_parameters(ctx: Context) -> set[int]:
+    """ids of the function/module scopes whose own statements (`walk_scope`) hold an assignment
+    `x = f(m.parameters(), ...)` (what `_optimizer_over` can accept)."""
+    out: set[int] = set()
+    for p in ctx.calls("parameters"):
+        call = ctx.parent(p)
+        if not isinstance(call, ast.Call) or not call.args or call.args[0] is not p:
+            continue
+        assign = ctx.parent(call)
+        if not isinstance(assign, ast.Assign) or assign.value is not call:
+            continue
+        for anc in ctx.ancestors(assign):
+            if isinstance(anc, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Module)):
+                out.add(id(anc))
+                break
+            if isinstance(anc, (ast.ClassDef, ast.Lambda)):
+                break
+    return out
