@@ -104,7 +104,7 @@ def bare(script: Path, steps: int, threads: int, out: Path, model: str) -> tuple
 
 
 def doctored(script: Path, steps: int, threads: int, model: str) -> tuple[float, float, int]:
-    from reference_impls.doctor import DoctorOptions, diagnose
+    from pytorch_patterns.reference_impls.doctor import DoctorOptions, diagnose
 
     t0 = time.perf_counter()
     # the script would stop itself after `steps + 1`; the doctor stops it after `steps` (same work)

@@ -33,9 +33,9 @@ from rich.table import Table
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
-from evals.checks import score  # noqa: E402
-from evals.harness import BUILTIN_TASKS  # noqa: E402
-from evals.schema import Task, TaskResult, load_task  # noqa: E402
+from pytorch_patterns.evals.checks import score  # noqa: E402
+from pytorch_patterns.evals.harness import BUILTIN_TASKS  # noqa: E402
+from pytorch_patterns.evals.schema import Task, TaskResult, load_task  # noqa: E402
 
 HELDOUT_DIR = REPO_ROOT / "tests" / "evals" / "heldout"
 MANIFEST = HELDOUT_DIR / "manifest.yaml"

@@ -28,9 +28,9 @@ from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from evals.checks import _env, score
-from evals.harness import BUILTIN_TASKS, OracleAgent, run_suite
-from evals.schema import Task, load_tasks
+from pytorch_patterns.evals.checks import _env, score
+from pytorch_patterns.evals.harness import BUILTIN_TASKS, OracleAgent, run_suite
+from pytorch_patterns.evals.schema import Task, load_tasks
 
 
 def bare_runs(task: Task) -> list[float]:

@@ -31,8 +31,8 @@ from rich.table import Table
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from skill.generate import generate_train_loop  # noqa: E402
-from skill.generate.matrix import spec_matrix  # noqa: E402
+from pytorch_patterns.skill.generate import generate_train_loop  # noqa: E402
+from pytorch_patterns.skill.generate.matrix import spec_matrix  # noqa: E402
 
 console = Console()
 
@@ -76,7 +76,7 @@ def load_program(path: Path):
 
 def time_pair(steps: int, repeats: int, threads: int) -> None:
     try:
-        from reference_impls import registry
+        from pytorch_patterns.reference_impls import registry
     except ImportError:
         console.print("[yellow]reference_impls.registry is not importable: no reference to compare with[/]")
         return

@@ -57,7 +57,7 @@ except ImportError as missing:  # the GPU image may lack the project's dependenc
     print(f"gpu_check: missing dependency {missing.name!r}; install the project's dependencies first", file=sys.stderr)
     sys.exit(0)
 
-from reference_impls.sandbox import ChildResult, run_child  # noqa: E402  (needs sys.path above)
+from pytorch_patterns.reference_impls.sandbox import ChildResult, run_child  # noqa: E402  (needs sys.path above)
 
 console = Console(width=160)
 RESULT = "RESULT "  # prefix of the one JSON line each helper child prints
@@ -228,7 +228,7 @@ def check_environment(ctx: Context) -> dict:
 
 
 def compare_options(ctx: Context, **extra):
-    from reference_impls.compare import CompareOptions
+    from pytorch_patterns.reference_impls.compare import CompareOptions
 
     sizes = dict(trials=2, warmup=2, iters=5) if ctx.quick else dict(trials=3, warmup=3, iters=20)
     return CompareOptions(device=ctx.device, **{**sizes, **extra}, timeout_s=ctx.limit(120))
@@ -236,7 +236,7 @@ def compare_options(ctx: Context, **extra):
 
 def check_compare(reference: Path) -> Callable[[Context], dict]:
     def run(ctx: Context) -> dict:
-        from reference_impls.compare import KERNELS_DIR, compare
+        from pytorch_patterns.reference_impls.compare import KERNELS_DIR, compare
 
         candidate = KERNELS_DIR / "candidates" / reference.name
         self_compare = not candidate.is_file()
@@ -280,7 +280,7 @@ class ModelNew(nn.Module):
 
 
 def check_compare_refuses_cache(ctx: Context) -> dict:
-    from reference_impls.compare import KERNELS_DIR, compare
+    from pytorch_patterns.reference_impls.compare import KERNELS_DIR, compare
 
     candidate = ctx.workdir("caching_candidate") / "caching_softmax.py"
     candidate.write_text(CACHING_CANDIDATE)
@@ -303,8 +303,8 @@ def run_steps(ctx: Context, default_steps: int) -> int:
 def check_run(name: str, *, amp: str | None = None, compile_: bool = False, limit_s: float = 150,
               expect_amp: str | None = None) -> Callable[[Context], dict]:
     def run(ctx: Context) -> dict:
-        from reference_impls import registry
-        from reference_impls.runner import RunOptions, run_reference
+        from pytorch_patterns.reference_impls import registry
+        from pytorch_patterns.reference_impls.runner import RunOptions, run_reference
 
         if compile_ and ctx.quick:
             raise Skipped("skipped: --quick (torch.compile costs 12-50 s cold)")
@@ -372,8 +372,8 @@ def run_figures(ctx: Context, report, *, requested_amp: str | None, expect_amp: 
 
 def check_run_ddp_auto(ctx: Context) -> dict:
     """ddp_cpu with device auto: on fewer GPUs than ranks it must fall back to gloo on CPU and still train."""
-    from reference_impls import registry
-    from reference_impls.runner import RunOptions, run_reference
+    from pytorch_patterns.reference_impls import registry
+    from pytorch_patterns.reference_impls.runner import RunOptions, run_reference
 
     info = registry.get_impl("ddp_cpu")
     options = RunOptions(device="auto" if ctx.cuda else "cpu", steps=run_steps(ctx, info.default_steps),
@@ -387,7 +387,7 @@ def check_run_ddp_auto(ctx: Context) -> dict:
 
 def check_run_ddp_cuda_explicit(ctx: Context) -> dict:
     """ddp_cpu with device cuda on one GPU must refuse clearly (it needs one GPU per rank)."""
-    from reference_impls.runner import RunOptions, run_reference
+    from pytorch_patterns.reference_impls.runner import RunOptions, run_reference
 
     gpus = gpu_count(ctx)
 
@@ -414,8 +414,8 @@ def gpu_count(ctx: Context) -> int:
 DDP_WORLD1_CHILD = r"""
 import json, sys, tempfile
 from pathlib import Path
-from reference_impls.common import TrainHooks
-from reference_impls.impls import ddp_cpu
+from pytorch_patterns.reference_impls.common import TrainHooks
+from pytorch_patterns.reference_impls.impls import ddp_cpu
 
 device, steps = sys.argv[1], int(sys.argv[2])
 cfg = ddp_cpu.Config(world_size=1, device=device, steps=steps)
@@ -482,8 +482,8 @@ COMPILE_SPEC = "b01_classification_v07"  # run last in its group: the one slow t
 
 
 def write_program(ctx: Context, spec_name: str, workdir: Path) -> Path:
-    from skill.generate import generate_train_loop
-    from skill.generate.matrix import spec_matrix
+    from pytorch_patterns.skill.generate import generate_train_loop
+    from pytorch_patterns.skill.generate.matrix import spec_matrix
 
     program = workdir / f"{spec_name}.py"
     program.write_text(generate_train_loop(dict(spec_matrix())[spec_name]).code)
@@ -574,7 +574,7 @@ def check_generated_torchrun(ctx: Context) -> dict:
 
 def check_generated_dataset(ctx: Context) -> dict:
     """The generated dataset program with DataLoader workers and pin_memory on the device."""
-    from skill.generate import generate_dataset
+    from pytorch_patterns.skill.generate import generate_dataset
 
     workdir = ctx.workdir("gen_dataset")
     program = workdir / "dataset.py"
@@ -590,7 +590,7 @@ def check_generated_dataset(ctx: Context) -> dict:
 
 def check_generated_checkpoint(ctx: Context) -> dict:
     """The generated checkpoint helpers' self-check (it picks CUDA when available: CUDA RNG states saved)."""
-    from skill.generate import generate_checkpoint
+    from pytorch_patterns.skill.generate import generate_checkpoint
 
     workdir = ctx.workdir("gen_checkpoint")
     program = workdir / "checkpointing.py"
@@ -639,7 +639,7 @@ def check_sandbox_cuda_child(ctx: Context) -> dict:
 def check_sandbox_cuda_isolated(ctx: Context) -> dict:
     """The same CUDA child under `Isolation` (bubblewrap, full level, NVIDIA devices bound): does CUDA still work?"""
     try:
-        from reference_impls.sandbox import Isolation
+        from pytorch_patterns.reference_impls.sandbox import Isolation
     except ImportError:
         raise Skipped("skipped: this checkout's sandbox has no Isolation") from None
     workdir = ctx.workdir("sandbox_isolated")
@@ -681,7 +681,7 @@ def check_sandbox_cap_kills(ctx: Context) -> dict:
 
 def check_evals_cpu_only(ctx: Context) -> dict:
     """evals/checks.py hides the GPU from submissions: record it (by design, not changed here)."""
-    from evals.checks import _env
+    from pytorch_patterns.evals.checks import _env
 
     workdir = ctx.workdir("evals_env")
     env = _env(workdir)
@@ -755,8 +755,8 @@ class Check:
 
 
 def plan() -> list[Check]:
-    from reference_impls import registry
-    from reference_impls.compare import list_kernel_references
+    from pytorch_patterns.reference_impls import registry
+    from pytorch_patterns.reference_impls.compare import list_kernel_references
 
     checks = [Check(f"compare:{ref.stem}", "compare", check_compare(ref)) for ref in list_kernel_references()]
     checks.append(Check("compare:refuses_cached_output", "compare", check_compare_refuses_cache))
@@ -916,7 +916,7 @@ def main(argv: list[str] | None = None) -> int:
             for future in [pool.submit(run_group, group, ctx, recorder) for group in groups.values()]:
                 future.result()
     finally:
-        from reference_impls.runner import DEFAULT_POOL
+        from pytorch_patterns.reference_impls.runner import DEFAULT_POOL
 
         DEFAULT_POOL.close()  # the spare warm worker
         shutil.rmtree(scratch, ignore_errors=True)

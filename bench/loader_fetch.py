@@ -13,7 +13,7 @@ import time
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-from reference_impls.common import InMemoryDataset, keep_batch
+from pytorch_patterns.reference_impls.common import InMemoryDataset, keep_batch
 
 
 def epoch_seconds(loader: DataLoader, reps: int) -> float:

@@ -309,7 +309,7 @@ class RepoResult:
 
 
 def review_tree(entry: CorpusRepo, root: Path, select: list[str] | None, ignore: list[str] | None) -> RepoResult:
-    from skill.review import review_paths
+    from pytorch_patterns.skill.review import review_paths
 
     files = python_files(root)
     report = review_paths([str(root)], select=select, ignore=ignore, jobs=1)
@@ -338,7 +338,7 @@ def main(argv: list[str] | None = None) -> int:
 
     if str(REPO_ROOT) not in sys.path:
         sys.path.insert(0, str(REPO_ROOT))
-    from skill.review.rule import first_unknown_code
+    from pytorch_patterns.skill.review.rule import first_unknown_code
 
     select = [c.strip() for c in args.select.split(",") if c.strip()] if args.select else None
     ignore = [c.strip() for c in args.ignore.split(",") if c.strip()] if args.ignore else None

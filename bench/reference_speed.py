@@ -23,9 +23,9 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, TensorDataset
 from torch.utils.flop_counter import FlopCounterMode
 
-from reference_impls.impls import char_lm, cnn_image, mlp_tabular
-from reference_impls.runner import RunOptions, WarmPool, run_reference
-from reference_impls.worker import pick_threads
+from pytorch_patterns.reference_impls.impls import char_lm, cnn_image, mlp_tabular
+from pytorch_patterns.reference_impls.runner import RunOptions, WarmPool, run_reference
+from pytorch_patterns.reference_impls.worker import pick_threads
 
 
 def matmul_gflops(dtype: torch.dtype, n: int = 1024, reps: int = 10) -> float:

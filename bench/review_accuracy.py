@@ -147,7 +147,7 @@ def match_marks(
 
 
 def score_corpus(corpus: Path = DEFAULT_CORPUS, tolerance: int = 0) -> CorpusScore:
-    from skill.review import all_rules, review_source
+    from pytorch_patterns.skill.review import all_rules, review_source
 
     rules = {rule.code: rule for rule in all_rules()}
     opt_in = {code for code, rule in rules.items() if not rule.default_enabled}

@@ -30,8 +30,8 @@ from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from skill.review import review_paths, review_source  # noqa: E402
-from skill.review.engine import SourceParseError  # noqa: E402
+from pytorch_patterns.skill.review import review_paths, review_source  # noqa: E402
+from pytorch_patterns.skill.review.engine import SourceParseError  # noqa: E402
 
 
 def torch_root() -> Path:
@@ -86,7 +86,7 @@ def diffusers_examples() -> Path | None:
 
 def project_ratio(console: Console, label: str, dirs: list[Path], repeat: int) -> float:
     """Whole review of `dirs` as one project in one process / reading + parsing the same files."""
-    from skill.review.config import ReviewConfig
+    from pytorch_patterns.skill.review.config import ReviewConfig
 
     files = sorted(p for d in dirs for p in d.rglob("*.py"))
     n_lines = sum(p.read_bytes().count(b"\n") for p in files)

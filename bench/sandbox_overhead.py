@@ -27,7 +27,7 @@ from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from reference_impls.sandbox import Isolation, run_child  # noqa: E402  (needs sys.path above)
+from pytorch_patterns.reference_impls.sandbox import Isolation, run_child  # noqa: E402  (needs sys.path above)
 
 REPO = Path(__file__).resolve().parents[1]
 

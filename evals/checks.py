@@ -28,10 +28,10 @@ from typing import get_args
 
 import threading
 
-from reference_impls.sandbox import (Containment, Isolation, SandboxInputError, copy_regular_tree, read_regular_file,
+from pytorch_patterns.reference_impls.sandbox import (Containment, Isolation, SandboxInputError, copy_regular_tree, read_regular_file,
                                      run_child, weak_allowed)
 
-from reference_impls.integrity import scan_folder
+from pytorch_patterns.reference_impls.integrity import scan_folder
 from .schema import CheckResult, Task, TaskResult
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -137,7 +137,7 @@ def probe_runs(task: Task, submission: Path, scratch: Path, runs: list[tuple[str
     reader = threading.Thread(target=read_events, daemon=True)
     reader.start()
     try:
-        res = run_child([sys.executable, "-I", "-m", "evals.probe", "--events-fd", str(events_w), "--plan", str(plan_path)],
+        res = run_child([sys.executable, "-I", "-m", "pytorch_patterns.evals.probe", "--events-fd", str(events_w), "--plan", str(plan_path)],
                         timeout_s=task.timeout_s * len(runs), memory_mb=task.memory_mb, max_output_bytes=MAX_KEEP_OUTPUT,
                         cwd=scratch, env=_env(scratch), max_total_output_bytes=MAX_TOTAL_OUTPUT,
                         isolation=isolation_for(scratch, task), pass_fds=(events_w,))
@@ -364,7 +364,7 @@ def _review_matches(task: Task, submission: Path, cache: dict) -> ReviewTally:
 
 
 def _opt_in_rules() -> frozenset[str]:
-    from skill.review import all_rules
+    from pytorch_patterns.skill.review import all_rules
 
     return frozenset(r.code for r in all_rules() if not r.default_enabled)
 
@@ -538,7 +538,7 @@ def check_resume(task, submission, scratch, cache, params):
 
 
 def check_reviewer_clean(task, submission, scratch, cache, params):
-    from skill.review import review_paths
+    from pytorch_patterns.skill.review import review_paths
 
     files = [p for p in sorted(submission.rglob("*.py"))]
     if not files:
@@ -550,7 +550,7 @@ def check_reviewer_clean(task, submission, scratch, cache, params):
 
 def _compare(task, submission, scratch, cache):
     if "compare" not in cache:
-        from reference_impls.compare import CompareOptions, compare
+        from pytorch_patterns.reference_impls.compare import CompareOptions, compare
 
         cand = submission / task.entry
         if not cand.is_file():
@@ -812,7 +812,7 @@ class LearnedChild:
             job = {"seed": secrets.randbits(62), "module": str(work / "code" / str(params.get("module", task.entry))),
                    "model": params["model"], "init": params.get("init", []), "data": params["data"], "go": str(go_file),
                    "checkpoints": {"full": str(work / "ckpt" / "full"), "half": str(work / "ckpt" / "half")}}
-            boot = f"import sys; sys.path.insert(0, {str(REPO_ROOT)!r}); from evals.learned import main; sys.exit(main())"
+            boot = f"import sys; sys.path.insert(0, {str(REPO_ROOT)!r}); from pytorch_patterns.evals.learned import main; sys.exit(main())"
             self.result = run_child([sys.executable, "-I", "-c", boot], timeout_s=task.timeout_s + 60,
                                     memory_mb=task.memory_mb, max_output_bytes=MAX_KEEP_OUTPUT, cwd=work / "cwd",
                                     env=_env(work), on_line=self._on_line, max_total_output_bytes=MAX_TOTAL_OUTPUT,

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from reference_impls.sandbox import Isolation, SandboxInputError, copy_regular_tree
+from pytorch_patterns.reference_impls.sandbox import Isolation, SandboxInputError, copy_regular_tree
 
 from .checks import MAX_DISK_MB, MAX_SUBMISSION_MB, answer_folders, require_isolation, score
 from .schema import Task, TaskResult
@@ -68,7 +68,7 @@ class ReviewerAgent(Agent):
     def produce(self, task, attempt, workspace):
         if task.kind != "review":
             return None
-        from skill.review import review_paths
+        from pytorch_patterns.skill.review import review_paths
 
         report = review_paths([str(p) for p in sorted(workspace.rglob("*.py"))], jobs=1)
         findings = [{"rule": f.rule, "line": f.line, "file": Path(f.file).name} for f in report.findings]
@@ -114,7 +114,7 @@ class CommandAgent(Agent):
         self.name = f"cmd:{shlex.split(command)[0] if command.strip() else '?'}"
 
     def produce(self, task, attempt, workspace):
-        from reference_impls.sandbox import SandboxUnavailable, run_child
+        from pytorch_patterns.reference_impls.sandbox import SandboxUnavailable, run_child
 
         prompt_file = workspace.parent / f"{workspace.name}.prompt.md"
         prompt_file.write_text(task.prompt, encoding="utf-8")

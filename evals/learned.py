@@ -1,6 +1,6 @@
 """The harness's evidence that a model learned: a child that maps hidden inputs to outputs with saved weights.
 
-    python -I -c "...; from evals.learned import main; main()"   (the job comes as one JSON line on stdin)
+    python -I -c "...; from pytorch_patterns.evals.learned import main; main()"   (the job comes as one JSON line on stdin)
 
 It runs after the submission's own runs have ended, in a sandboxed child of its own. In this order it:
 1. draws hidden inputs from the seed the harness sends (the seed is never written to disk and the submission's

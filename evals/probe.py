@@ -1,7 +1,7 @@
 """The harness's own probe: runs a submitted script with hooks in torch and writes what really happened.
 
-    python -m evals.probe TRACE.json SCRIPT.py [ARGS...]
-    python -I -m evals.probe [--events-fd N] --plan PLAN.json
+    python -m pytorch_patterns.evals.probe TRACE.json SCRIPT.py [ARGS...]
+    python -I -m pytorch_patterns.evals.probe [--events-fd N] --plan PLAN.json
 
 The submission's printed numbers are never read. The probe records, from inside torch:
 - every `Tensor.backward()` call: the loss value, and whether the optimizers' gradients were cleared
@@ -48,7 +48,7 @@ def main(argv: list[str]) -> int:
     elif len(argv) >= 2:
         runs = [{"trace": argv[0], "script": argv[1], "args": argv[2:], "cwd": os.getcwd()}]
     else:
-        print("usage: python -m evals.probe TRACE.json SCRIPT.py [ARGS...] | [--events-fd N] --plan PLAN.json", file=sys.stderr)
+        print("usage: python -m pytorch_patterns.evals.probe TRACE.json SCRIPT.py [ARGS...] | [--events-fd N] --plan PLAN.json", file=sys.stderr)
         return 2
     send = None
     if events_fd is not None:
@@ -60,7 +60,7 @@ def main(argv: list[str]) -> int:
 
     probe = Probe(send=send)  # imports torch, before the audit hook (its import-time introspection is not ours)
     if send is not None:
-        from reference_impls.integrity import install_audit_hook
+        from pytorch_patterns.reference_impls.integrity import install_audit_hook
 
         roots = sorted({os.path.dirname(os.path.abspath(r["script"])) for r in runs})
         install_audit_hook(roots, lambda what: send({"event": "integrity", "what": what}))

@@ -103,7 +103,7 @@ class Task(BaseModel):
     @field_validator("families")
     @classmethod
     def _known_families(cls, v: list[str]) -> list[str]:
-        from skill.review.rule import FAMILIES
+        from pytorch_patterns.skill.review.rule import FAMILIES
 
         known = set(FAMILIES.values())
         bad = [f for f in v if f not in known]

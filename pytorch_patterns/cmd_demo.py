@@ -76,7 +76,7 @@ def _review(console, work: Path) -> bool:
 
 
 def _doctor(console, work: Path) -> bool:
-    if importlib.util.find_spec("reference_impls.doctor") is None:
+    if importlib.util.find_spec("pytorch_patterns.reference_impls.doctor") is None:
         console.print("(the training doctor is not part of this build)")
         return True
     console.print("$ pytorch-patterns doctor train.py --steps 20 -- --epochs 3")

@@ -64,7 +64,7 @@ def join_resume_args(argv: list[str]) -> list[str]:
 
 
 def _options(args: argparse.Namespace):
-    from reference_impls.doctor import DoctorOptions
+    from pytorch_patterns.reference_impls.doctor import DoctorOptions
 
     return DoctorOptions(
         steps=args.steps, timeout_s=args.timeout, memory_mb=args.memory_mb, device=args.device, cwd=args.cwd,
@@ -81,8 +81,8 @@ def _fail(message: str) -> int:
 def run(args: argparse.Namespace) -> int:
     from pydantic import ValidationError
 
-    from reference_impls.doctor import diagnose
-    from reference_impls.doctor.report import render_html, render_json, render_text
+    from pytorch_patterns.reference_impls.doctor import diagnose
+    from pytorch_patterns.reference_impls.doctor.report import render_html, render_json, render_text
 
     # argparse hands everything after SCRIPT to script_args: doctor options come before `--`, the script's after
     rest = list(args.script_args)

@@ -67,11 +67,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _load(args):
     import os
 
-    from evals.checks import REQUIRE_ISOLATION_ENV
-    from evals.harness import BUILTIN_TASKS
-    from evals.schema import TaskError, load_tasks
+    from pytorch_patterns.evals.checks import REQUIRE_ISOLATION_ENV
+    from pytorch_patterns.evals.harness import BUILTIN_TASKS
+    from pytorch_patterns.evals.schema import TaskError, load_tasks
 
-    from reference_impls.sandbox import ALLOW_WEAK_ENV, describe_level, sandbox_level
+    from pytorch_patterns.reference_impls.sandbox import ALLOW_WEAK_ENV, describe_level, sandbox_level
 
     if getattr(args, "require_isolation", False):
         os.environ[REQUIRE_ISOLATION_ENV] = "1"  # read by every scoring thread when it starts a submission
@@ -98,8 +98,8 @@ def _run(args) -> int:
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from evals.harness import make_agent, run_suite
-    from evals.report import sandbox_line, summarize, write_reports
+    from pytorch_patterns.evals.harness import make_agent, run_suite
+    from pytorch_patterns.evals.report import sandbox_line, summarize, write_reports
 
     tasks = _load(args)
     if tasks is None:
@@ -143,7 +143,7 @@ def _run(args) -> int:
 def _calibrate(args) -> int:
     from rich.console import Console
 
-    from evals.harness import calibrate
+    from pytorch_patterns.evals.harness import calibrate
 
     tasks = _load(args)
     if tasks is None:
@@ -176,7 +176,7 @@ def _calibrate(args) -> int:
 
 
 def _compare(args) -> int:
-    from evals.report import compare_runs, load_results
+    from pytorch_patterns.evals.report import compare_runs, load_results
 
     try:
         result = compare_runs(load_results(args.run_a), load_results(args.run_b))
@@ -202,7 +202,7 @@ def _list(args) -> int:
 
 
 def _export(args) -> int:
-    from evals.report import export_evals_json
+    from pytorch_patterns.evals.report import export_evals_json
 
     tasks = _load(args)
     if tasks is None:

@@ -100,7 +100,7 @@ def write_atomic(path: Path, text: str) -> None:
 def run(args) -> int:
     from pydantic import ValidationError
 
-    from skill.generate import SpecError, generate, parse_spec, spec_error_message
+    from pytorch_patterns.skill.generate import SpecError, generate, parse_spec, spec_error_message
 
     try:
         raw = load_spec(args)

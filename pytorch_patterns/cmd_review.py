@@ -45,9 +45,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from pytorch_patterns import __version__
-    from skill.review.config import ConfigError, ReviewConfig, load_config
-    from skill.review.output import render_json, render_sarif, render_text, summary_line
-    from skill.review.rule import first_unknown_code
+    from pytorch_patterns.skill.review.config import ConfigError, ReviewConfig, load_config
+    from pytorch_patterns.skill.review.output import render_json, render_sarif, render_text, summary_line
+    from pytorch_patterns.skill.review.rule import first_unknown_code
 
     bad = first_unknown_code([*(args.select or []), *(args.ignore or []), *(args.extend_select or [])])
     if bad is not None:
@@ -75,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
     if select is None:
         select = config.effective_select()
     if args.extend_select:
-        from skill.review.rule import iter_enabled
+        from pytorch_patterns.skill.review.rule import iter_enabled
 
         base = select if select is not None else [r.code for r in iter_enabled(None, None)]
         select = [*base, *args.extend_select]
@@ -126,7 +126,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _review(paths, stdin_data, stdin_name, select, ignore, config, jobs):
-    from skill.review import ReviewReport, SourceParseError, review_paths, review_source
+    from pytorch_patterns.skill.review import ReviewReport, SourceParseError, review_paths, review_source
 
     file_paths = [p for p in paths if p != "-"]
     report = review_paths(file_paths, select=select, ignore=ignore, config=config, jobs=jobs) if file_paths else ReviewReport()
@@ -142,8 +142,8 @@ def _review(paths, stdin_data, stdin_name, select, ignore, config, jobs):
 
 def _fix(report, paths, stdin_data, args, select, config):
     """Apply fixes file by file (or print a diff), then report what remains."""
-    from skill.review import ReviewReport, fix_source
-    from skill.review.engine import decode_source
+    from pytorch_patterns.skill.review import ReviewReport, fix_source
+    from pytorch_patterns.skill.review.engine import decode_source
 
     by_file: dict[str, list] = {}
     for f in report.findings:

@@ -19,8 +19,8 @@ def run(args: argparse.Namespace) -> int:
     from rich.markdown import Markdown
     from rich.table import Table
 
-    from skill.review.catalogue import find_rule, rule_doc_markdown, rule_info, rules_markdown
-    from skill.review.rule import all_rules
+    from pytorch_patterns.skill.review.catalogue import find_rule, rule_doc_markdown, rule_info, rules_markdown
+    from pytorch_patterns.skill.review.rule import all_rules
 
     console = Console()
     if args.code:

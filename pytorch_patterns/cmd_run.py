@@ -63,10 +63,10 @@ def register(subparsers) -> None:
 def _run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
-    from reference_impls import registry
+    from pytorch_patterns.reference_impls import registry
     from pydantic import ValidationError
 
-    from reference_impls.runner import RunOptions, run_reference, validate
+    from pytorch_patterns.reference_impls.runner import RunOptions, run_reference, validate
 
     console = Console()
     err = Console(stderr=True, soft_wrap=True)
@@ -172,7 +172,7 @@ def _compare(args: argparse.Namespace) -> int:
 
     from pydantic import ValidationError
 
-    from reference_impls import compare as cmp
+    from pytorch_patterns.reference_impls import compare as cmp
 
     console = Console()
     err = Console(stderr=True, soft_wrap=True)
@@ -185,7 +185,7 @@ def _compare(args: argparse.Namespace) -> int:
         return 2
     import os
 
-    from reference_impls.sandbox import ALLOW_WEAK_ENV, describe_level, sandbox_level
+    from pytorch_patterns.reference_impls.sandbox import ALLOW_WEAK_ENV, describe_level, sandbox_level
 
     if args.allow_weak_sandbox:
         os.environ[ALLOW_WEAK_ENV] = "1"

@@ -49,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
     if args.transport == "streamable-http" and not 0 < args.port < 65536:
         print(f"pytorch-patterns: error: --port {args.port} is not a port number", file=sys.stderr)
         return 2
-    from server.app import serve
+    from pytorch_patterns.server.app import serve
 
     def ready() -> None:
         if args.transport == "streamable-http":

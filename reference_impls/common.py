@@ -32,7 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from skill.generate.choices import CHOICES
+from pytorch_patterns.skill.generate.choices import CHOICES
 
 DeviceName = Literal["auto", "cpu", "cuda", "mps"]
 AmpName = Literal["auto", "none", "bf16", "fp16"]

@@ -1,7 +1,7 @@
 """Compare a candidate module against a reference in the KernelBench convention.
 
 The reference defines `Model`, `get_inputs()` and `get_init_inputs()`; the candidate defines `ModelNew` (or
-`Model`). Two sandboxed child processes (`python -I -m reference_impls.compare --role ...`), the candidate's apart
+`Model`). Two sandboxed child processes (`python -I -m pytorch_patterns.reference_impls.compare --role ...`), the candidate's apart
 from the reference's: the reference child drives everything below and sends the verdict; the candidate child only
 maps the inputs it is sent to outputs (see `compare`). This process relays and times the candidate.
 
@@ -37,7 +37,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from reference_impls.sandbox import (Child, Isolation, SandboxInputError, SandboxUnavailable, read_regular_file,
+from pytorch_patterns.reference_impls.sandbox import (Child, Isolation, SandboxInputError, SandboxUnavailable, read_regular_file,
                                      sandbox_env)
 
 KERNELS_DIR = Path(__file__).resolve().parent / "kernels"
@@ -87,7 +87,7 @@ def list_kernel_references() -> list[Path]:
 
 
 def summary(path: Path) -> str:
-    from reference_impls.registry import docstring_summary
+    from pytorch_patterns.reference_impls.registry import docstring_summary
 
     return docstring_summary(path)
 
@@ -124,7 +124,7 @@ def compare(reference: Path, candidate: Path, options: CompareOptions | None = N
         if not path.is_file():
             raise FileNotFoundError(f"no such module: {path}")
     base = {"reference": str(reference), "candidate": str(candidate)}
-    from reference_impls.integrity import scan_folder
+    from pytorch_patterns.reference_impls.integrity import scan_folder
 
     with tempfile.TemporaryDirectory(prefix="pp-compare-") as tmp:
         ref_ws, cand_ws = Path(tmp) / "reference", Path(tmp) / "candidate"
@@ -236,7 +236,7 @@ def _compare_in_children(reference: Path, candidate: Path, options: CompareOptio
     def start(name: str, role: str, iso: Isolation, module: Path) -> threading.Thread:
         (to_r, to_w), (from_r, from_w) = pipes[name]
         try:
-            child = Child([sys.executable, "-I", "-m", "reference_impls.compare", "--role", role, str(to_r), str(from_w),
+            child = Child([sys.executable, "-I", "-m", "pytorch_patterns.reference_impls.compare", "--role", role, str(to_r), str(from_w),
                            str(module)], cwd=iso.workspace, env=_child_env(), max_output_bytes=options.max_output_bytes,
                           isolation=iso, pass_fds=(to_r, from_w))
         finally:
@@ -696,7 +696,7 @@ def run_compare(job: dict, candidate: "_RemoteCandidate | _LocalCandidate | None
 
     import torch
 
-    from reference_impls.common import pick_device, sync
+    from pytorch_patterns.reference_impls.common import pick_device, sync
 
     opts = CompareOptions(**job["options"])
     if opts.threads:
@@ -1003,7 +1003,7 @@ class _LocalCandidate:
     def stage(self, inputs, warmup: int) -> None:
         import torch
 
-        from reference_impls.common import sync
+        from pytorch_patterns.reference_impls.common import sync
 
         self.staged = inputs
         with torch.no_grad():
@@ -1016,7 +1016,7 @@ class _LocalCandidate:
 
         import torch
 
-        from reference_impls.common import sync
+        from pytorch_patterns.reference_impls.common import sync
 
         with torch.no_grad():
             t0, c0 = time.perf_counter(), time.process_time()
@@ -1053,8 +1053,8 @@ def _candidate_main(in_fd: int, out_fd: int, module: str) -> int:
     """Maps inputs to outputs for the reference child, nothing more; it never sees the reference."""
     import torch
 
-    from reference_impls.common import pick_device, sync
-    from reference_impls.integrity import install_audit_hook
+    from pytorch_patterns.reference_impls.common import pick_device, sync
+    from pytorch_patterns.reference_impls.integrity import install_audit_hook
 
     violations: list[str] = []
     install_audit_hook([os.path.dirname(os.path.abspath(module))], violations.append)
@@ -1113,7 +1113,7 @@ def _child_main(argv: list[str]) -> int:
     if len(argv) == 5 and argv[0] == "--role" and argv[1] in ("reference", "candidate"):
         main = _reference_main if argv[1] == "reference" else _candidate_main
         return main(int(argv[2]), int(argv[3]), argv[4])
-    print("usage: python -m reference_impls.compare --role reference|candidate IN_FD OUT_FD MODULE", file=sys.stderr)
+    print("usage: python -m pytorch_patterns.reference_impls.compare --role reference|candidate IN_FD OUT_FD MODULE", file=sys.stderr)
     return 2
 
 

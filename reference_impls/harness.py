@@ -29,8 +29,8 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
-from reference_impls import common
-from reference_impls.common import TrainConfig, TrainHooks, TrainResult
+from pytorch_patterns.reference_impls import common
+from pytorch_patterns.reference_impls.common import TrainConfig, TrainHooks, TrainResult
 
 Reducer = Callable[[torch.Tensor], torch.Tensor]
 

@@ -64,7 +64,7 @@ def _build() -> tuple[ImplInfo, ...]:
     infos = []
     for name, (kind, amp_modes, compiles, steps) in _CATALOGUE.items():
         path = IMPLS_DIR / f"{name}.py"
-        infos.append(ImplInfo(name=name, summary=docstring_summary(path), module=f"reference_impls.impls.{name}", path=path,
+        infos.append(ImplInfo(name=name, summary=docstring_summary(path), module=f"pytorch_patterns.reference_impls.impls.{name}", path=path,
                               task_kind=kind, amp_modes=amp_modes, supports_compile=compiles, default_steps=steps))
     return tuple(infos)
 

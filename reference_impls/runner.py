@@ -25,10 +25,10 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from reference_impls import registry
-from reference_impls.sandbox import Child, ChildResult
-from reference_impls.interpreter import torch_python
-from reference_impls.worker import PREFIX
+from pytorch_patterns.reference_impls import registry
+from pytorch_patterns.reference_impls.sandbox import Child, ChildResult
+from pytorch_patterns.reference_impls.interpreter import torch_python
+from pytorch_patterns.reference_impls.worker import PREFIX
 
 ProgressCallback = Callable[[float, "float | None", str], None]
 
@@ -118,7 +118,7 @@ class RunReport(BaseModel):
 
 
 def worker_argv() -> list[str]:
-    return [torch_python(), "-m", "reference_impls.worker"]
+    return [torch_python(), "-m", "pytorch_patterns.reference_impls.worker"]
 
 
 class WarmPool:

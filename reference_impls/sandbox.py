@@ -37,7 +37,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 # The /proc reading lives in contain.py, which must stay standard-library only; the supervisor shares it.
-from reference_impls.contain import ProcInfo, process_table, tree_processes
+from pytorch_patterns.reference_impls.contain import ProcInfo, process_table, tree_processes
 
 KilledReason = Literal["timeout", "memory", "cancelled", "output", "disk", "processes"]
 # full: bubblewrap with every namespace (user, mount, PID, network, IPC, UTS), a private filesystem view, size-capped

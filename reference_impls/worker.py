@@ -1,4 +1,4 @@
-"""The child side of the runner: `python -m reference_impls.worker`.
+"""The child side of the runner: `python -m pytorch_patterns.reference_impls.worker`.
 
 It imports torch first, announces itself ready, then reads one job (a JSON line) from stdin, runs it and writes
 structured lines `@@ptp {json}` to stdout: progress events while it runs, then one result (or error) event. Anything
@@ -27,7 +27,7 @@ def emit(event: str, **fields) -> None:
 
 
 def _device_info(torch, device) -> dict:
-    from reference_impls import common
+    from pytorch_patterns.reference_impls import common
 
     if device.type == "cuda":
         props = torch.cuda.get_device_properties(device)
@@ -95,8 +95,8 @@ def run_job(job: dict) -> dict:
 
     import torch
 
-    from reference_impls import common, registry
-    from reference_impls.common import TrainHooks
+    from pytorch_patterns.reference_impls import common, registry
+    from pytorch_patterns.reference_impls.common import TrainHooks
 
     t_job = time.time()
     opts = job["options"]
@@ -197,7 +197,7 @@ def main() -> int:
     import torch  # noqa: F401
     import torch._dynamo  # noqa: F401
 
-    import reference_impls.common  # noqa: F401
+    import pytorch_patterns.reference_impls.common# noqa: F401
 
     emit("ready", import_s=time.time() - _T_PROCESS)
     line = sys.stdin.readline()

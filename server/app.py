@@ -29,9 +29,9 @@ from mcp_types import INVALID_PARAMS, CallToolResult, Completion, TextContent, T
 from pydantic import BaseModel, Field, ValidationError
 
 from pytorch_patterns import __version__
-from reference_impls.registry import list_impls
-from skill.review.catalogue import find_rule, rule_anchor, rule_doc_markdown, rule_info
-from skill.review.rule import all_rules, first_unknown_code
+from pytorch_patterns.reference_impls.registry import list_impls
+from pytorch_patterns.skill.review.catalogue import find_rule, rule_anchor, rule_doc_markdown, rule_info
+from pytorch_patterns.skill.review.rule import all_rules, first_unknown_code
 
 from . import pool
 from .schemas import MAX_RESULT_CHARS, CompareInput, ReviewInput, RunInput, paginate_findings
@@ -256,7 +256,7 @@ def build_server(root_dirs: list[Path] | None = None, *, toolsets: list[str] | N
 
     # ------------------------------------------------------------------ generators
     def _generate(kind: str, spec: dict | None, max_chars: int | None) -> CallToolResult:
-        from skill import generate as gen
+        from pytorch_patterns.skill import generate as gen
 
         fn = {"train-loop": gen.generate_train_loop, "dataset": gen.generate_dataset, "checkpoint": gen.generate_checkpoint}[kind]
         try:
@@ -343,7 +343,7 @@ def build_server(root_dirs: list[Path] | None = None, *, toolsets: list[str] | N
         """Train a reference implementation in a sandboxed child process on this machine and measure it: loss curve,
         eval metric, throughput, peak memory, time split, determinism/resume verdicts. Seconds to minutes.
         """
-        from reference_impls.runner import RunOptions, run_reference
+        from pytorch_patterns.reference_impls.runner import RunOptions, run_reference
 
         names = [i.name for i in list_impls()]
         if name not in names:
@@ -384,7 +384,7 @@ def build_server(root_dirs: list[Path] | None = None, *, toolsets: list[str] | N
         temporary folder; refused when full isolation is unavailable). KernelBench-style: the candidate must match the
         reference over seeded trials (allclose), then both are timed. Seconds to minutes.
         """
-        from reference_impls.compare import CompareOptions, compare
+        from pytorch_patterns.reference_impls.compare import CompareOptions, compare
 
         try:
             req = CompareInput(reference_source=reference_source, candidate_source=candidate_source,
@@ -427,7 +427,7 @@ def _jobs():
 
 
 def _review_result(findings: list[dict], errors: list[dict], offset: int, limit: int, max_chars: int | None) -> CallToolResult:
-    from skill.review import Finding
+    from pytorch_patterns.skill.review import Finding
 
     page = paginate_findings([Finding.model_validate(f) for f in findings], offset, limit)
     lines = [page.summary]
@@ -469,7 +469,7 @@ def _syntax_problem(path: Path) -> str | None:
 
 def _spec_models() -> dict[str, str]:
     """One line per generator spec: its main fields (the full list lives in the specs resource)."""
-    from skill.generate.specs import CheckpointSpec, DatasetSpec, TrainLoopSpec
+    from pytorch_patterns.skill.generate.specs import CheckpointSpec, DatasetSpec, TrainLoopSpec
 
     def main_fields(model: type[BaseModel], n: int) -> str:
         names = list(model.model_fields)[:n]
@@ -480,7 +480,7 @@ def _spec_models() -> dict[str, str]:
 
 def spec_markdown(kind: str) -> str:
     """Every field of a generator spec: name, type, default, limits, description (nested models included)."""
-    from skill.generate.specs import CheckpointSpec, DatasetSpec, TrainLoopSpec
+    from pytorch_patterns.skill.generate.specs import CheckpointSpec, DatasetSpec, TrainLoopSpec
 
     model = {"train-loop": TrainLoopSpec, "dataset": DatasetSpec, "checkpoint": CheckpointSpec}[kind]
     schema = model.model_json_schema()
@@ -566,7 +566,7 @@ async def _in_child_thread(ctx: Context, job):
     The runner does its torch work in a child process group; on cancellation (client cancel or timeout) the event is
     set and the runner kills that group before the thread returns.
     """
-    from reference_impls.runner import RunCancelled
+    from pytorch_patterns.reference_impls.runner import RunCancelled
 
     cancel = threading.Event()
     token = anyio.lowlevel.current_token()
@@ -637,7 +637,7 @@ def _register_resources(mcp: MCPServer) -> None:
     @mcp.resource("pytorch-patterns://reference/{name}", name="reference", title="Reference implementation source",
                   mime_type="text/x-python", description="Source of a reference implementation (list_reference_impls).")
     def reference(name: str) -> str:
-        from reference_impls.registry import source_path
+        from pytorch_patterns.reference_impls.registry import source_path
 
         names = [i.name for i in list_impls()]
         if name not in names:

@@ -18,7 +18,7 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp_types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import BaseModel, Field, ValidationError
 
-from reference_impls.doctor import DoctorCancelled, DoctorOptions, DoctorReport, diagnose
+from pytorch_patterns.reference_impls.doctor import DoctorCancelled, DoctorOptions, DoctorReport, diagnose
 
 MAX_SERIES_POINTS = 200
 MAX_TAIL_CHARS = 4000
@@ -97,7 +97,7 @@ def _as_result(report: DoctorReport):
     a run that never reached a step, crashed or timed out is an error result."""
     import io
 
-    from reference_impls.doctor.report import render_text
+    from pytorch_patterns.reference_impls.doctor.report import render_text
 
     buf = io.StringIO()
     render_text(report, buf)

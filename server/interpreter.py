@@ -16,7 +16,7 @@ from collections.abc import Callable
 from importlib.util import find_spec
 from pathlib import Path
 
-from reference_impls.interpreter import ENV_VAR, REPO_ROOT
+from pytorch_patterns.reference_impls.interpreter import ENV_VAR, REPO_ROOT
 
 CHECK = "import importlib.util as u, sys; sys.exit(0 if all(u.find_spec(m) for m in ('torch', 'pydantic')) else 3)"
 CPU_INDEX = "https://download.pytorch.org/whl/cpu"

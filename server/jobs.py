@@ -7,7 +7,7 @@ from pathlib import Path
 
 def review_text(data: str | bytes, name: str, select: list[str] | None, ignore: list[str] | None) -> list[dict] | dict:
     """Findings as dicts, or {"parse_error": ...} for a source that does not parse."""
-    from skill.review import SourceParseError, review_source
+    from pytorch_patterns.skill.review import SourceParseError, review_source
 
     try:
         return [f.model_dump(mode="json") for f in review_source(data, name, select=select, ignore=ignore)]
@@ -18,7 +18,7 @@ def review_text(data: str | bytes, name: str, select: list[str] | None, ignore: 
 
 def review_tree(path: str, select: list[str] | None, ignore: list[str] | None) -> dict:
     """A directory reviewed as one project: findings and per-file errors as dicts."""
-    from skill.review import review_paths
+    from pytorch_patterns.skill.review import review_paths
 
     report = review_paths([Path(path)], select=select, ignore=ignore, jobs=1)
     return {"findings": [f.model_dump(mode="json") for f in report.findings],

@@ -37,7 +37,7 @@ def _init_worker() -> None:
         os.nice(5)  # the server process itself (the event loop) keeps priority over reviews
     except OSError:
         pass
-    import skill.review  # noqa: F401  -- import the rules once per worker, not per call
+    import pytorch_patterns.skill.review# noqa: F401  -- import the rules once per worker, not per call
 
 
 def _warm() -> int:
@@ -51,7 +51,7 @@ def pool() -> ProcessPoolExecutor:
             method = "forkserver" if sys.platform.startswith("linux") else "spawn"
             mp = multiprocessing.get_context(method)
             if method == "forkserver":
-                mp.set_forkserver_preload(["skill.review"])  # not __main__: the fork server imports the rules once
+                mp.set_forkserver_preload(["pytorch_patterns.skill.review"])  # not __main__: the fork server imports the rules once
             _pool = ProcessPoolExecutor(max_workers=workers(), mp_context=mp, initializer=_init_worker)
         return _pool
 

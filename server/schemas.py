@@ -8,7 +8,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, model_validator
 
-from skill.review import Finding
+from pytorch_patterns.skill.review import Finding
 
 MAX_RESULT_CHARS = 30_000  # ~10k tokens: results are paginated to stay under this
 

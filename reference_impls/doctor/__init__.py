@@ -1,6 +1,6 @@
 """The training doctor: run a user's training script for a few steps under probes and report the silent bugs.
 
-    from reference_impls.doctor import diagnose, DoctorOptions
+    from pytorch_patterns.reference_impls.doctor import diagnose, DoctorOptions
     report = diagnose("train.py", ["--epochs", "2"], DoctorOptions(steps=20))
     for f in report.findings: print(f.rule, f.line, f.message)
 
@@ -9,7 +9,7 @@
 Importing this package does not import torch.
 """
 
-from reference_impls.doctor.checks import DoctorFinding
-from reference_impls.doctor.run import DoctorCancelled, DoctorOptions, DoctorReport, diagnose
+from pytorch_patterns.reference_impls.doctor.checks import DoctorFinding
+from pytorch_patterns.reference_impls.doctor.run import DoctorCancelled, DoctorOptions, DoctorReport, diagnose
 
 __all__ = ["DoctorCancelled", "DoctorFinding", "DoctorOptions", "DoctorReport", "diagnose"]

@@ -14,7 +14,7 @@ from statistics import median
 
 from pydantic import Field
 
-from skill.review.models import Finding, Severity
+from pytorch_patterns.skill.review.models import Finding, Severity
 
 # ---------------------------------------------------------------- thresholds
 # Update-to-weight ratio ||dW|| / ||W|| per step (median over the sampled tensors, then over steps). ~1e-3 is the

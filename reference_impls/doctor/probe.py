@@ -1,6 +1,6 @@
 """The doctor's probe: runs the user's training script with hooks in torch and streams what really happened.
 
-    PP_DOCTOR_CONFIG='{"events": DIR, "steps": N, ...}' python -m reference_impls.doctor.probe SCRIPT [ARGS...]
+    PP_DOCTOR_CONFIG='{"events": DIR, "steps": N, ...}' python -m pytorch_patterns.reference_impls.doctor.probe SCRIPT [ARGS...]
 
 Installed before the script's imports (torch is imported here first, then the script runs through `runpy`),
 it records, from inside torch:
@@ -1060,7 +1060,7 @@ def run(config: dict, script: str, args: list[str]) -> int:
 def main() -> int:
     config = json.loads(os.environ.get("PP_DOCTOR_CONFIG", "{}"))
     if len(sys.argv) < 2 or "events" not in config:
-        print("usage: PP_DOCTOR_CONFIG='{\"events\": DIR}' python -m reference_impls.doctor.probe SCRIPT [ARGS...]",
+        print("usage: PP_DOCTOR_CONFIG='{\"events\": DIR}' python -m pytorch_patterns.reference_impls.doctor.probe SCRIPT [ARGS...]",
               file=sys.stderr)
         return 2
     config["script"] = sys.argv[1]

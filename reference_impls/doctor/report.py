@@ -9,8 +9,8 @@ import math
 import os
 from typing import TextIO
 
-from reference_impls.doctor.run import DoctorReport
-from skill.review.models import Severity
+from pytorch_patterns.reference_impls.doctor.run import DoctorReport
+from pytorch_patterns.skill.review.models import Severity
 
 SEVERITY_STYLE = {Severity.high: "bold red", Severity.medium: "yellow", Severity.low: "cyan", Severity.info: "dim"}
 

@@ -29,9 +29,9 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from reference_impls.interpreter import torch_python
-from reference_impls.doctor.checks import DoctorFinding, make_finding, run_checks
-from reference_impls.sandbox import Child, ChildResult, Isolation
+from pytorch_patterns.reference_impls.interpreter import torch_python
+from pytorch_patterns.reference_impls.doctor.checks import DoctorFinding, make_finding, run_checks
+from pytorch_patterns.reference_impls.sandbox import Child, ChildResult, Isolation
 
 ProgressCallback = Callable[[float, "float | None", str], None]
 ROOT = Path(__file__).resolve().parents[2]
@@ -160,8 +160,8 @@ class DoctorCancelled(Exception):
 def _child_argv(path: Path, args: list[str], options: DoctorOptions) -> list[str]:
     if options.nproc > 1:
         return [torch_python(), "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={options.nproc}",
-                "-m", "reference_impls.doctor.probe", str(path), *args]
-    return [torch_python(), "-m", "reference_impls.doctor.probe", str(path), *args]
+                "-m", "pytorch_patterns.reference_impls.doctor.probe", str(path), *args]
+    return [torch_python(), "-m", "pytorch_patterns.reference_impls.doctor.probe", str(path), *args]
 
 
 def _child_env(options: DoctorOptions, events: Path, steps: int, script: Path) -> dict:

@@ -8,7 +8,7 @@ whole split's, never an average of per-rank averages), rank 0 alone reporting an
 `train()` runs in the launching process (`harness.spawn_ranks`: spawns the ranks, relays rank 0's progress and
 returns its result). `run_rank()` is what every rank executes, top to bottom. Under torchrun:
 
-    torchrun --standalone --nproc-per-node 2 -m reference_impls.impls.ddp_cpu
+    torchrun --standalone --nproc-per-node 2 -m pytorch_patterns.reference_impls.impls.ddp_cpu
 """
 
 from __future__ import annotations
@@ -25,10 +25,10 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 from torch.utils.data import DataLoader
 from torch.utils.data.distributed import DistributedSampler
 
-from reference_impls import common
-from reference_impls.common import TrainConfig, TrainHooks, TrainResult
-from reference_impls.harness import Run, spawn_ranks
-from skill.generate.choices import param_groups
+from pytorch_patterns.reference_impls import common
+from pytorch_patterns.reference_impls.common import TrainConfig, TrainHooks, TrainResult
+from pytorch_patterns.reference_impls.harness import Run, spawn_ranks
+from pytorch_patterns.skill.generate.choices import param_groups
 
 
 class Config(TrainConfig):

@@ -16,10 +16,10 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader
 
-from reference_impls import common
-from reference_impls.common import TrainConfig, TrainHooks, TrainResult
-from reference_impls.harness import Run
-from skill.generate.choices import param_groups
+from pytorch_patterns.reference_impls import common
+from pytorch_patterns.reference_impls.common import TrainConfig, TrainHooks, TrainResult
+from pytorch_patterns.reference_impls.harness import Run
+from pytorch_patterns.skill.generate.choices import param_groups
 
 
 class Config(TrainConfig):

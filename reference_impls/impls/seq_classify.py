@@ -16,9 +16,9 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_sequence
 from torch.utils.data import DataLoader, Dataset
 
-from reference_impls import common
-from reference_impls.common import TrainConfig, TrainHooks, TrainResult
-from reference_impls.harness import Run
+from pytorch_patterns.reference_impls import common
+from pytorch_patterns.reference_impls.common import TrainConfig, TrainHooks, TrainResult
+from pytorch_patterns.reference_impls.harness import Run
 
 PAD_ID = 0
 MARKER_ID = 1

@@ -1,6 +1,6 @@
 """Code generators: specs in, complete runnable PyTorch programs out (text only; no torch import here).
 
-from skill.generate import generate_train_loop, TrainLoopSpec
+from pytorch_patterns.skill.generate import generate_train_loop, TrainLoopSpec
 result = generate_train_loop(TrainLoopSpec(task="regression", amp="bf16"))
 result.code, result.filename, result.rationale
 """

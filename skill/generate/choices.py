@@ -6,7 +6,7 @@ with `named_modules()` whose items have `named_parameters(recurse=False)`; a "pa
 the same decisions into generated code) follow this table; `tests/generate/test_choices.py` checks the helpers
 against real torch modules.
 
-    from skill.generate.choices import CHOICES, param_groups
+    from pytorch_patterns.skill.generate.choices import CHOICES, param_groups
     optimizer = torch.optim.AdamW(param_groups(model, weight_decay=0.1), lr=3e-4)
     CHOICES.eval_autocast          # True: evaluate under the same autocast as training
     CHOICES.why("eval_autocast")   # the one-sentence reason

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from skill.review import all_rules, review_source
+from pytorch_patterns.skill.review import all_rules, review_source
 
 from skill_doc_blocks import (
     DOCS_DIR,

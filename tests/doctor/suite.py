@@ -64,7 +64,7 @@ def options_for(case: Case, default_steps: int = 20):
 
 
 def run_case(case: Case):
-    from reference_impls.doctor import diagnose
+    from pytorch_patterns.reference_impls.doctor import diagnose
 
     return diagnose(case.path, case.args, options_for(case))
 

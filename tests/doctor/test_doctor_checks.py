@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from reference_impls.doctor.checks import run_checks
+from pytorch_patterns.reference_impls.doctor.checks import run_checks
 
 SITE = ["train.py", 10]
 

@@ -131,7 +131,7 @@ def test_script_args_after_double_dash(tmp_path: Path):
 def test_no_step_report_says_what_the_probe_saw(tmp_path: Path):
     """Without a child: the report built from recorded events names processes the script started itself, a
     script that never started, and takes the exception line, not a warning printed after it."""
-    from reference_impls.doctor.run import DoctorOptions, _build_report, _last_line, _Run
+    from pytorch_patterns.reference_impls.doctor.run import DoctorOptions, _build_report, _last_line, _Run
 
     script = tmp_path / "train.py"
     script.write_text("pass\n")

@@ -10,9 +10,9 @@ import sys
 
 import pytest
 
-from reference_impls.doctor.checks import RULE_NAMES, SEVERITY
-from skill.review import all_rules, review_source
-from skill.review.catalogue import rule_doc_markdown
+from pytorch_patterns.reference_impls.doctor.checks import RULE_NAMES, SEVERITY
+from pytorch_patterns.skill.review import all_rules, review_source
+from pytorch_patterns.skill.review.catalogue import rule_doc_markdown
 
 RUNTIME = [r for r in all_rules() if getattr(r, "runtime", False)]
 

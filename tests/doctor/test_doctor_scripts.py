@@ -64,7 +64,7 @@ IMPLS = sorted(p for p in (Path(__file__).parents[2] / "reference_impls" / "impl
 @pytest.mark.skipif(not SLOW, reason="PP_SLOW=1 runs the project's reference programs through the doctor")
 @pytest.mark.parametrize("path", IMPLS, ids=lambda p: p.stem)
 def test_reference_impls_pass_the_doctor(path: Path):
-    from reference_impls.doctor import DoctorOptions, diagnose
+    from pytorch_patterns.reference_impls.doctor import DoctorOptions, diagnose
 
     report = diagnose(path, [], DoctorOptions(steps=20, threads=1))
     assert report.ok, f"{path.name}: {report.error}\n{report.output_tail}"

@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from evals.checks import score
-from evals.harness import BUILTIN_TASKS, DirectoryAgent, run_suite
-from evals.schema import load_task
+from pytorch_patterns.evals.checks import score
+from pytorch_patterns.evals.harness import BUILTIN_TASKS, DirectoryAgent, run_suite
+from pytorch_patterns.evals.schema import load_task
 
 SOURCE = BUILTIN_TASKS / "fix-missing-zero-grad"
 

@@ -20,11 +20,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from evals.checks import score
-from evals.harness import BUILTIN_TASKS, CommandAgent, DirectoryAgent
-from evals.schema import load_task
-from reference_impls.compare import CompareOptions, compare
-from reference_impls.sandbox import BWRAP_ENV, sandbox_level
+from pytorch_patterns.evals.checks import score
+from pytorch_patterns.evals.harness import BUILTIN_TASKS, CommandAgent, DirectoryAgent
+from pytorch_patterns.evals.schema import load_task
+from pytorch_patterns.reference_impls.compare import CompareOptions, compare
+from pytorch_patterns.reference_impls.sandbox import BWRAP_ENV, sandbox_level
 
 REPO = Path(__file__).resolve().parents[2]
 FIX = BUILTIN_TASKS / "fix-missing-zero-grad"
@@ -142,9 +142,9 @@ def test_a_sparse_file_does_not_make_the_harness_write_gigabytes(tmp_path):
     ("import sys\nframe = sys._getframe(1)\nprint(frame.f_locals)\n", "sys._getframe"),
     ("import gc\nprint(len(gc.get_objects()))\n", "gc"),
     ("import ctypes\nprint(ctypes.sizeof(ctypes.c_int))\n", "ctypes"),
-    ("import sys\nprobe = sys.modules['evals.probe']\n", "sys.modules"),
+    ("import sys\nprobe = sys.modules['pytorch_patterns.evals.probe']\n", "sys.modules"),
     ("import torch\nprint(torch._C._get_tracing_state())\n", "torch._C"),
-    ("from evals import probe\n", "harness"),
+    ("from pytorch_patterns.evals import probe\n", "harness"),
     ("exec(open('real_train.py').read())\n", "exec"),
     ("mod = __import__('os')\n", "__import__"),
     ("import importlib\nimportlib.import_module('json')\n", "importlib"),
@@ -287,7 +287,7 @@ def test_frame_introspection_in_compare_finds_nothing_to_forge(tmp_path):
 def test_a_candidate_cannot_slow_the_reference_down(tmp_path):
     """While the reference is timed every process of the candidate's sandbox is stopped (SIGSTOP)."""
     full_or_skip()
-    from reference_impls import compare as cmp
+    from pytorch_patterns.reference_impls import compare as cmp
 
     cand = tmp_path / "hog.py"
     cand.write_text(textwrap.dedent("""
@@ -476,7 +476,7 @@ def test_a_process_flood_is_stopped_and_scores_zero(tmp_path):
 
 def test_disk_cap_evasion_through_symlinks_and_folders_scores_zero(tmp_path, monkeypatch):
     full_or_skip()
-    monkeypatch.setattr("evals.checks.MAX_DISK_MB", 48)
+    monkeypatch.setattr("pytorch_patterns.evals.checks.MAX_DISK_MB", 48)
     task = task_copy(tmp_path, FIX, checks=RUNS_ONLY, timeout_s=60)
     victim = tmp_path / "host-disk"
     victim.mkdir()

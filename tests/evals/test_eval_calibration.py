@@ -7,9 +7,9 @@ from collections import Counter
 
 import pytest
 
-from evals.harness import BUILTIN_TASKS, calibrate_task
-from evals.schema import load_tasks
-from skill.review.rule import FAMILIES
+from pytorch_patterns.evals.harness import BUILTIN_TASKS, calibrate_task
+from pytorch_patterns.evals.schema import load_tasks
+from pytorch_patterns.skill.review.rule import FAMILIES
 
 TASKS = load_tasks(BUILTIN_TASKS)
 
@@ -34,7 +34,7 @@ def test_every_task_has_mutants():
 
 
 def test_review_labels_use_catalogue_codes_and_exist_in_the_input():
-    from skill.review import get_rule
+    from pytorch_patterns.skill.review import get_rule
 
     for t in TASKS:
         if t.kind != "review":

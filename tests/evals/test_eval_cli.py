@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from evals.harness import BUILTIN_TASKS
-from reference_impls.sandbox import sandbox_level
+from pytorch_patterns.evals.harness import BUILTIN_TASKS
+from pytorch_patterns.reference_impls.sandbox import sandbox_level
 
 CLI = [sys.executable, "-m", "pytorch_patterns.cli"]
 TWO = ["--only", "fix-missing-zero-grad", "--only", "review-seeding"]

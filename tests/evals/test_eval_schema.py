@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from evals.harness import BUILTIN_TASKS
-from evals.schema import TaskError, load_task, load_tasks
+from pytorch_patterns.evals.harness import BUILTIN_TASKS
+from pytorch_patterns.evals.schema import TaskError, load_task, load_tasks
 
 SOURCE = BUILTIN_TASKS / "fix-missing-zero-grad"
 

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from evals.checks import score
-from evals.harness import BUILTIN_TASKS
-from evals.report import (
+from pytorch_patterns.evals.checks import score
+from pytorch_patterns.evals.harness import BUILTIN_TASKS
+from pytorch_patterns.evals.report import (
     compare_runs,
     export_evals_json,
     load_results,
@@ -20,7 +20,7 @@ from evals.report import (
     summarize,
     write_reports,
 )
-from evals.schema import CheckResult, TaskResult, load_task, load_tasks
+from pytorch_patterns.evals.schema import CheckResult, TaskResult, load_task, load_tasks
 
 REVIEW = load_task(BUILTIN_TASKS / "review-binary-classifier")  # three planted findings
 
@@ -83,7 +83,7 @@ def test_recall_and_precision_are_graded(tmp_path):
 
 def test_spraying_findings_scores_low(tmp_path):
     """Every rule on every line finds the planted ones too, but earns neither precision nor recall."""
-    from skill.review import all_rules
+    from pytorch_patterns.skill.review import all_rules
 
     n_lines = len((REVIEW.inputs_dir / "train.py").read_text().splitlines())
     spray = [{"rule": r.code, "line": line, "file": "train.py"} for r in all_rules() if r.default_enabled
@@ -203,8 +203,8 @@ def test_export_evals_json_lists_every_task():
 
 
 # ---------------------------------------------------------------------- the work-judging checks on given traces
-from evals import checks as C  # noqa: E402
-from evals.checks import ProbeRun  # noqa: E402
+from pytorch_patterns.evals import checks as C  # noqa: E402
+from pytorch_patterns.evals.checks import ProbeRun  # noqa: E402
 
 FIX = load_task(BUILTIN_TASKS / "fix-inplace-residual")
 ACCUM = load_task(BUILTIN_TASKS / "generate-grad-accumulation")
@@ -315,8 +315,8 @@ def test_a_graded_check_scores_its_credit():
 
 def test_review_prompts_promise_only_what_explain_rule_gives():
     """The review prompts say explain_rule shows where a finding is reported: it does, for every rule."""
-    from skill.review.catalogue import rule_anchor
-    from skill.review.rule import all_rules
+    from pytorch_patterns.skill.review.catalogue import rule_anchor
+    from pytorch_patterns.skill.review.rule import all_rules
 
     for rule in all_rules():
         if getattr(rule, "runtime", False):  # the doctor's PT-RUN rules: reported where the probe saw the call

@@ -9,12 +9,12 @@ import pytest
 import torch
 from torch import nn
 
-from skill.generate import choices
-from skill.generate.choices import CHOICES, param_groups, split_decay
+from pytorch_patterns.skill.generate import choices
+from pytorch_patterns.skill.generate.choices import CHOICES, param_groups, split_decay
 
 
 def test_the_table_imports_without_torch():
-    code = ("import sys; import skill.generate.choices as c; "
+    code = ("import sys; import pytorch_patterns.skill.generate.choices as c; "
             "assert 'torch' not in sys.modules, 'choices imported torch'; print(len(c.CHOICES.table()))")
     out = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr

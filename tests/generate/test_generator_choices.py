@@ -8,8 +8,8 @@ import importlib.util
 import pytest
 import torch
 
-from skill.generate import generate_train_loop
-from skill.generate.choices import CHOICES, split_decay
+from pytorch_patterns.skill.generate import generate_train_loop
+from pytorch_patterns.skill.generate.choices import CHOICES, split_decay
 
 
 def _load(tmp_path, spec: dict):

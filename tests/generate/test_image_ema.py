@@ -20,7 +20,7 @@ import torch
 from torch import nn
 from torch.optim.swa_utils import AveragedModel
 
-from skill.generate import generate_train_loop
+from pytorch_patterns.skill.generate import generate_train_loop
 
 from .conftest import check_run_result, run_driver
 

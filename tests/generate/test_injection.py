@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from pydantic import BaseModel, ValidationError
 
-from skill.generate import GENERATORS, spec_error_message
+from pytorch_patterns.skill.generate import GENERATORS, spec_error_message
 
 MARK = "PWNED_MARKER"
 PAYLOADS = [

@@ -9,10 +9,10 @@ import sys
 
 import pytest
 
-from skill.generate import generate_checkpoint, generate_dataset, generate_train_loop
-from skill.generate.matrix import BASES, VARIANTS, spec_matrix
-from skill.generate.specs import TrainLoopSpec
-from skill.review import review_source
+from pytorch_patterns.skill.generate import generate_checkpoint, generate_dataset, generate_train_loop
+from pytorch_patterns.skill.generate.matrix import BASES, VARIANTS, spec_matrix
+from pytorch_patterns.skill.generate.specs import TrainLoopSpec
+from pytorch_patterns.skill.review import review_source
 
 MATRIX = spec_matrix()
 DATASET_SPECS = [

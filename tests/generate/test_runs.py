@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from skill.generate import generate_checkpoint, generate_dataset, generate_train_loop
-from skill.generate.matrix import spec_matrix
+from pytorch_patterns.skill.generate import generate_checkpoint, generate_dataset, generate_train_loop
+from pytorch_patterns.skill.generate.matrix import spec_matrix
 
 from .conftest import SLOW, check_run_result, run_driver
 

@@ -9,8 +9,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from skill.generate import generate_train_loop, spec_error_message
-from skill.review import review_source
+from pytorch_patterns.skill.generate import generate_train_loop, spec_error_message
+from pytorch_patterns.skill.review import review_source
 
 specs = st.fixed_dictionaries(
     {

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from skill.generate import (
+from pytorch_patterns.skill.generate import (
     CheckpointSpec,
     DatasetSpec,
     TrainLoopSpec,

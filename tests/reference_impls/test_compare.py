@@ -9,7 +9,7 @@ import textwrap
 import pytest
 
 from pytorch_patterns.cli import main as cli_main
-from reference_impls.compare import (CompareOptions, compare, list_kernel_references, resolve_reference,
+from pytorch_patterns.reference_impls.compare import (CompareOptions, compare, list_kernel_references, resolve_reference,
                                      run_compare)
 
 SOFTMAX = resolve_reference("softmax_rows")
@@ -33,7 +33,7 @@ def test_shipped_references_follow_the_convention():
 
 @pytest.mark.parametrize("name", ["softmax_rows", "causal_attention", "conv_bn_relu"])
 def test_shipped_candidates_are_correct_and_timed(name):
-    from reference_impls.compare import KERNELS_DIR
+    from pytorch_patterns.reference_impls.compare import KERNELS_DIR
 
     report = _run(resolve_reference(name), KERNELS_DIR / "candidates" / f"{name}.py")
     assert report["correct"], report["problems"]
@@ -214,7 +214,7 @@ def test_a_malformed_edge_case_is_an_error(tmp_path):
 
 
 def test_compare_runs_in_a_sandboxed_child_and_reports_broken_candidates(tmp_path):
-    from reference_impls.compare import KERNELS_DIR
+    from pytorch_patterns.reference_impls.compare import KERNELS_DIR
 
     good = compare(SOFTMAX, KERNELS_DIR / "candidates" / "softmax_rows.py",
                    CompareOptions(device="cpu", warmup=1, iters=3, threads=1))
@@ -229,7 +229,7 @@ def test_compare_runs_in_a_sandboxed_child_and_reports_broken_candidates(tmp_pat
 
 
 def test_cli_compare_json_and_missing_files(capsys, tmp_path):
-    from reference_impls.compare import KERNELS_DIR
+    from pytorch_patterns.reference_impls.compare import KERNELS_DIR
 
     rc = cli_main(["compare", "softmax_rows", str(KERNELS_DIR / "candidates" / "softmax_rows.py"), "--iters", "2",
                    "--warmup", "1", "--format", "json"])

@@ -15,14 +15,14 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from reference_impls import common, registry
-from reference_impls.common import (
+from pytorch_patterns.reference_impls import common, registry
+from pytorch_patterns.reference_impls.common import (
     EpochBatchSampler,
     InMemoryDataset,
     LoaderCursor,
     keep_batch,
 )
-from skill.generate.choices import CHOICES, split_decay
+from pytorch_patterns.skill.generate.choices import CHOICES, split_decay
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -150,7 +150,7 @@ def test_ddp_program_runs_under_torchrun(tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
     proc = subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
-         "-m", "reference_impls.impls.ddp_cpu"],
+         "-m", "pytorch_patterns.reference_impls.impls.ddp_cpu"],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300, check=False)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert '"device": "cpu x2"' in proc.stdout and "step 60/60 loss" in proc.stdout

@@ -8,8 +8,8 @@ import math
 import pytest
 import torch
 
-from reference_impls import registry
-from reference_impls.common import TrainHooks
+from pytorch_patterns.reference_impls import registry
+from pytorch_patterns.reference_impls.common import TrainHooks
 
 # Tiny sizes: a few batches per epoch, so the stop/resume point falls mid-epoch after an epoch boundary.
 TINY = {

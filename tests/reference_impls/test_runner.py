@@ -8,10 +8,10 @@ import threading
 import pytest
 
 from pytorch_patterns.cli import main as cli_main
-from reference_impls import common
-from reference_impls.runner import RunCancelled, RunOptions, WarmPool, run_reference
-from reference_impls.sandbox import live_session_pids
-from reference_impls.worker import _amp_guard, pick_threads
+from pytorch_patterns.reference_impls import common
+from pytorch_patterns.reference_impls.runner import RunCancelled, RunOptions, WarmPool, run_reference
+from pytorch_patterns.reference_impls.sandbox import live_session_pids
+from pytorch_patterns.reference_impls.worker import _amp_guard, pick_threads
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from reference_impls.sandbox import (BWRAP_ENV, Isolation, SandboxInputError, SandboxUnavailable, live_session_pids,
+from pytorch_patterns.reference_impls.sandbox import (BWRAP_ENV, Isolation, SandboxInputError, SandboxUnavailable, live_session_pids,
                                      run_child, sandbox_level)
 
 PY = sys.executable
@@ -211,7 +211,7 @@ def test_the_job_dies_when_its_supervisor_is_killed(tmp_path):
     marker = f"pp-orphan-{uuid.uuid4().hex}"
     supervisor = (
         "import sys\n"
-        "from reference_impls.sandbox import run_child\n"
+        "from pytorch_patterns.reference_impls.sandbox import run_child\n"
         f"run_child([sys.executable, '-c', 'import time; print(1, flush=True); time.sleep(120)', '{marker}'],\n"
         "          timeout_s=120, memory_mb=None, max_output_bytes=1000)\n"
     )
@@ -411,7 +411,7 @@ def test_the_isolated_job_dies_when_its_supervisor_is_killed(tmp_path):
     supervisor = (
         "import sys\n"
         "from pathlib import Path\n"
-        "from reference_impls.sandbox import run_child, Isolation\n"
+        "from pytorch_patterns.reference_impls.sandbox import run_child, Isolation\n"
         f"run_child([sys.executable, '-c', 'import time; print(1, flush=True); time.sleep(120)', '{marker}'],\n"
         f"          timeout_s=120, memory_mb=None, max_output_bytes=1000, isolation=Isolation(workspace=Path({str(tmp_path)!r})))\n"
     )

@@ -165,7 +165,7 @@ def test_rules_command():
 def test_generated_rule_catalogue_doc_is_current():
     """skill/docs/rules.md is generated from the rule classes; regenerate with
     `pytorch-patterns rules --format markdown > skill/docs/rules.md`."""
-    from skill.review.catalogue import rules_markdown
+    from pytorch_patterns.skill.review.catalogue import rules_markdown
 
     doc = Path(__file__).resolve().parents[2] / "skill" / "docs" / "rules.md"
     assert doc.read_text(encoding="utf-8") == rules_markdown() + "\n"

@@ -21,8 +21,8 @@ from pathlib import Path
 
 import pytest
 
-from skill.review import fix_source, review_source
-from skill.review.fixes import apply_fixes
+from pytorch_patterns.skill.review import fix_source, review_source
+from pytorch_patterns.skill.review.fixes import apply_fixes
 
 FIXTURES = Path(__file__).with_name("fixtures")
 RUNNABLE_MARK = "# pp: runnable"

@@ -9,7 +9,7 @@ import warnings
 
 import pytest
 
-from skill.review import fix_source, review_source
+from pytorch_patterns.skill.review import fix_source, review_source
 
 # (rule, source, text the fixed source must contain)
 CASES = [

@@ -6,7 +6,7 @@ import ast
 
 import torch
 
-from skill.review import fix_source, review_source
+from pytorch_patterns.skill.review import fix_source, review_source
 
 SOURCE = '''import torch
 import torch as T

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from pytorch_patterns.cli import main
-from skill.review.analysis import Context
-from skill.review.config import ConfigError, ReviewConfig, load_config
-from skill.review.project import Project
+from pytorch_patterns.skill.review.analysis import Context
+from pytorch_patterns.skill.review.config import ConfigError, ReviewConfig, load_config
+from pytorch_patterns.skill.review.project import Project
 
 
 def _ctx(src: str, name: str = "x.py") -> Context:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from skill.review import get_rule, review_paths, review_source
+from pytorch_patterns.skill.review import get_rule, review_paths, review_source
 
 
 @dataclass(frozen=True)

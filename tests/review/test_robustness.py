@@ -12,8 +12,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from skill.review import SourceParseError, review_source
-from skill.review.rule import all_rules
+from pytorch_patterns.skill.review import SourceParseError, review_source
+from pytorch_patterns.skill.review.rule import all_rules
 
 ALL = [r.code for r in all_rules()]
 CLI = [sys.executable, "-m", "pytorch_patterns"]

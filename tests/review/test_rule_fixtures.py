@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from skill.review import all_rules, review_paths, review_source
-from skill.review.config import ReviewConfig
+from pytorch_patterns.skill.review import all_rules, review_paths, review_source
+from pytorch_patterns.skill.review.config import ReviewConfig
 
 FIXTURES = Path(__file__).with_name("fixtures")
 

@@ -11,7 +11,7 @@ import textwrap
 
 import pytest
 
-from skill.review import review_source
+from pytorch_patterns.skill.review import review_source
 
 # ==================================================================================================
 # rules-loop section: training-loop bookkeeping, modes, losses, resume, schedulers

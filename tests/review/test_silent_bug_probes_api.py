@@ -11,7 +11,7 @@ import textwrap
 
 import pytest
 
-from skill.review import review_source
+from pytorch_patterns.skill.review import review_source
 
 PROBES: list[tuple[str, str, str, str]] = [
     # (id, rule, buggy, fixed)

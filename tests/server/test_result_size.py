@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 
-from reference_impls.runner import RunOptions, RunReport
-from server.app import MAX_CURVE_POINTS, _fit_report
-from server.schemas import MAX_RESULT_CHARS, paginate_findings
-from skill.review import review_source
+from pytorch_patterns.reference_impls.runner import RunOptions, RunReport
+from pytorch_patterns.server.app import MAX_CURVE_POINTS, _fit_report
+from pytorch_patterns.server.schemas import MAX_RESULT_CHARS, paginate_findings
+from pytorch_patterns.skill.review import review_source
 
 MANY = "import torch\n" + "".join(f"opt{i}.zero_grad(set_to_none=False)\n" for i in range(3000))
 

@@ -1,0 +1,1 @@
+"""The eval harness: tasks, agents, scoring, reports."""
