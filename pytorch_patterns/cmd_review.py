@@ -116,8 +116,8 @@ def run(args: argparse.Namespace) -> int:
         report.fixed = 0
         if args.format == "text" and not args.quiet and would_fix:
             print(f"Would fix {would_fix} finding{'s' if would_fix != 1 else ''}.", file=sys.stderr)
-    if args.format == "text" and not args.quiet:
-        print(summary_line(report), file=sys.stderr)
+    if args.format == "text" and not args.quiet and (report.files_reviewed or not report.errors):
+        print(summary_line(report), file=sys.stderr)  # nothing reviewed: the error line alone says it
     if report.errors:
         return 2
     if would_fix:
