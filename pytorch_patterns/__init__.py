@@ -1,6 +1,6 @@
 """pytorch-patterns: command-line entry point and version."""
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 
 
 # In a source checkout the subpackages sit beside this folder (skill/, server/, evals/, reference_impls/): make them
