@@ -61,7 +61,10 @@ class InputsAgent(Agent):
 
 
 class ReviewerAgent(Agent):
-    """Our static reviewer as an agent: answers review tasks with its findings; leaves other tasks as given."""
+    """Our static reviewer as an agent: answers review tasks with its findings; leaves other tasks as given.
+
+    It runs every rule, opt-in ones included, as an agent asked to find the problems would (`--select ALL`); the
+    scorer counts an opt-in rule's finding only where the task labels that rule."""
 
     name = "reviewer"
 
@@ -70,7 +73,7 @@ class ReviewerAgent(Agent):
             return None
         from pytorch_patterns.skill.review import review_paths
 
-        report = review_paths([str(p) for p in sorted(workspace.rglob("*.py"))], jobs=1)
+        report = review_paths([str(p) for p in sorted(workspace.rglob("*.py"))], select=["ALL"], jobs=1)
         findings = [{"rule": f.rule, "line": f.line, "file": Path(f.file).name} for f in report.findings]
         (workspace / "findings.json").write_text(json.dumps(findings, indent=2))
         return None
