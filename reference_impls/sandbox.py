@@ -175,15 +175,22 @@ def _system_binds() -> list[str]:
     for name in ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "passwd", "group", "nsswitch.conf", "localtime",
                  "alternatives", "ssl", "ca-certificates", "hosts", "mime.types", "os-release"):
         args += ["--ro-bind-try", f"/etc/{name}", f"/etc/{name}"]
+    return args
+
+
+def _interpreter_mounts() -> list[tuple[str, list[str]]]:
+    """The interpreter's folders (and a venv reached through a link), as (target, args) for the depth-sorted mounts:
+    a checkout under /tmp keeps its venv visible above the private /tmp."""
+    out: list[tuple[str, list[str]]] = []
     seen = set()
     for folder in (sys.base_prefix, sys.prefix, sys.exec_prefix, os.path.dirname(os.path.realpath(sys.executable))):
         folder = os.path.realpath(folder)
         if folder not in seen and not folder.startswith(("/usr/", "/bin", "/lib")) and folder != "/usr":
             seen.add(folder)
-            args += ["--ro-bind", folder, folder]
+            out.append((folder, ["--ro-bind", folder, folder]))
     if sys.prefix != os.path.realpath(sys.prefix):
-        args += ["--ro-bind", sys.prefix, sys.prefix]
-    return args
+        out.append((sys.prefix, ["--ro-bind", sys.prefix, sys.prefix]))
+    return out
 
 
 def _bwrap_args(iso: Isolation, *, cwd: Path | None, env: dict[str, str]) -> list[str]:
@@ -192,7 +199,7 @@ def _bwrap_args(iso: Isolation, *, cwd: Path | None, env: dict[str, str]) -> lis
     if not iso.network:
         args.append("--unshare-net")
     args += _system_binds()
-    mounts: list[tuple[str, list[str]]] = []  # (target, args): mounted shortest path first
+    mounts: list[tuple[str, list[str]]] = _interpreter_mounts()  # (target, args): mounted shortest path first
     for pkg in CODE_PACKAGES:
         if (REPO_ROOT / pkg).is_dir():
             mounts.append((str(REPO_ROOT / pkg), ["--ro-bind", str(REPO_ROOT / pkg), str(REPO_ROOT / pkg)]))

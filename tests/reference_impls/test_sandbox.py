@@ -441,3 +441,16 @@ def test_without_a_working_bwrap_untrusted_code_is_refused_unless_weak_is_allowe
     monkeypatch.setenv("PP_ALLOW_WEAK_SANDBOX", "1")
     result = _iso_run(f"open({str(marker)!r}, 'w')", tmp_path)
     assert result.ok and result.containment == "weak" and marker.exists()
+
+
+def test_a_venv_under_tmp_is_mounted_above_the_private_tmp(monkeypatch, tmp_path):
+    """A checkout cloned under /tmp (its .venv there): the private /tmp must not hide the interpreter."""
+    from pytorch_patterns.reference_impls import sandbox as sb
+
+    venv = Path("/tmp") / f"pp-venv-probe-{os.getpid()}"
+    monkeypatch.setattr(sys, "prefix", str(venv))
+    monkeypatch.setattr(sys, "exec_prefix", str(venv))
+    args = sb._bwrap_args(sb.Isolation(workspace=tmp_path / "ws"), cwd=None, env={"PATH": "/usr/bin:/bin"})
+    tmpfs_at = next(i for i in range(len(args) - 1) if args[i] == "--tmpfs" and args[i + 1] == "/tmp")
+    bind_at = next(i for i in range(len(args) - 2) if args[i] == "--ro-bind" and args[i + 2] == str(venv))
+    assert bind_at > tmpfs_at, "the venv's bind comes before the private /tmp and is hidden by it"
