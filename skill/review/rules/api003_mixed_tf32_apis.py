@@ -41,10 +41,10 @@ class MixedTf32Apis(Rule):
     severity = Severity.high
     summary = "Legacy TF32 switches (`allow_tf32`, `set_float32_matmul_precision`) mixed with the new `fp32_precision` API"
     why = (
-        "torch 2.9+ has a new per-backend `fp32_precision` setting; once a script has used it, reading or "
-        "setting TF32 through the legacy flags raises 'you have used mix of the legacy and new APIs' on "
-        "torch 2.13 (e.g. inside a library that checks `allow_tf32`), and the two settings can silently "
-        "disagree about whether matmuls run in TF32."
+        "torch 2.9+ has a new per-backend `fp32_precision` setting; once a script has set it, reading TF32 "
+        "through the legacy API (`allow_tf32`, `get_float32_matmul_precision()`) raises on torch 2.13 (e.g. "
+        "inside a library that checks `allow_tf32`), while setting a legacy flag is accepted and silently "
+        "overrides the new setting, so the two can disagree about whether matmuls run in TF32."
     )
     fix_text = (
         "Use one API: either `torch.backends.cuda.matmul.fp32_precision = 'tf32'` (and `cudnn...`) only, or "
@@ -72,8 +72,8 @@ class MixedTf32Apis(Rule):
                 continue
             yield self.report_at(
                 ctx, old.lineno, old.col_offset,  # type: ignore[attr-defined]
-                "legacy TF32 setting in a script that also uses the new `fp32_precision` API: torch 2.13 raises "
-                "when the two are mixed; use one API",
+                "legacy TF32 setting in a script that also uses the new `fp32_precision` API: on torch 2.13 reading "
+                "the legacy flags after the new one raises, and setting them overrides it; use one API",
             )
 
     @staticmethod

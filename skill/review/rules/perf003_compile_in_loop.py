@@ -18,7 +18,7 @@ class CompileInLoop(Rule):
     why = (
         "torch.compile returns a new wrapper each call; calling it per batch re-traces (and may recompile) "
         "every step, so the loop runs slower than eager, and each new wrapper can keep compiled graphs alive "
-        "until the recompile limit silently falls back to eager."
+        "until the recompile limit is hit, after which torch logs one warning and runs that code eagerly."
     )
     fix_text = "Compile once before the loop (`model = torch.compile(model)`) and call the compiled model inside it."
     bad = (
